@@ -1,0 +1,43 @@
+# Two commands on a fresh machine (Python 3.10+, Java 17): `make run` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+JARS    := .ivy2/.warm
+ARGS    ?=
+
+.PHONY: setup run test test-fast lint generate bench mlflow-ui clean clean-data
+
+setup: $(STAMP) $(JARS)  ## venv, editable install, JAR warm-up (idempotent)
+
+$(STAMP): pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "error: Python 3.10+ is required (found " + sys.version.split()[0] + "); install it or run make PY=python3.11")'
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+$(JARS): $(STAMP)
+	$(BIN)/cdp setup
+	@touch $@
+
+run: setup  ## generate demo data if absent, then run every pipeline step
+	$(BIN)/cdp run $(ARGS)
+
+test: setup  ## the whole suite (real Spark, Delta, MLflow, GX)
+	$(BIN)/python -m pytest $(ARGS)
+
+test-fast: setup  ## everything but the slow end-to-end tests
+	$(BIN)/python -m pytest -m 'not slow' $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check cdp jobs tests
+
+generate: $(STAMP)  ## e.g. make generate ARGS="--customers 100000 --seed 7 --out /tmp/big"
+	$(BIN)/cdp generate $(ARGS)
+
+clean-data:  ## remove generated landing data and the local lakehouse
+	rm -rf data lakehouse
+
+clean: clean-data
+	rm -rf $(VENV) .ivy2 .pytest_cache .ruff_cache

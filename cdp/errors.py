@@ -1,0 +1,21 @@
+"""Errors a user can cause (config, input, environment): one line that says what to do."""
+
+
+class CdpError(Exception):
+    """Base for user-facing errors; the CLI prints the message alone, with no traceback."""
+
+
+class ConfigError(CdpError):
+    """A configuration file, key or override is wrong."""
+
+
+class EnvironmentProblem(CdpError):
+    """The machine lacks something Spark needs (Java, a JAR, a path)."""
+
+
+class SourceError(CdpError):
+    """A source's landing files cannot be ingested as configured (e.g. a required column is missing)."""
+
+
+class QualityGateFailed(CdpError):
+    """A critical data-quality expectation failed; the run stops."""

@@ -1,0 +1,1 @@
+"""Identity resolution: rules, blocking, graph clustering, stable ids, evaluation."""
