@@ -55,6 +55,12 @@ class IngestSettings(Strict):
     parallelism: int = Field(4, ge=1, le=64, description="Sources landed at the same time")
 
 
+class SilverSettings(Strict):
+    default_phone_region: str = Field("ES", pattern=r"^[A-Z]{2}$", description="Region for numbers without a country code")
+    email_gmail_rules: bool = True      # gmail: dots in the local part do not matter
+    email_strip_plus_tags: bool = True  # name+tag@domain -> name@domain
+
+
 class GraphSettings(Strict):
     # auto: GraphFrames when its JAR is on the classpath, else the built-in DataFrame algorithm.
     engine: Literal["auto", "graphframes", "dataframe"] = "auto"
@@ -69,6 +75,7 @@ class Settings(Strict):
     spark: SparkSettings = SparkSettings()
     synth: SynthSettings = SynthSettings()
     ingest: IngestSettings = IngestSettings()
+    silver: SilverSettings = SilverSettings()
     graph: GraphSettings = GraphSettings()
 
     def path(self, value: str) -> str:

@@ -80,6 +80,42 @@ def land_bronze(ctx: RunContext) -> object:
     return results
 
 
+def build_silver_tables(ctx: RunContext) -> object:
+    from cdp.ingest.sources import load_sources
+    from cdp.silver.step import build_silver
+
+    t0 = time.monotonic()
+
+    def progress(done: int, total: int, source: str, batch) -> None:
+        what = f"{len(batch.bronze_runs)} new bronze batch(es)" if batch else "nothing new"
+        ctx.console.print(f"  silver [{done}/{total}] {source}: {what} ({time.monotonic() - t0:.1f}s)")
+
+    results = build_silver(ctx.lake, load_sources(ctx.settings), ctx.settings, ctx.run_id, ctx.started_at, on_source=progress)
+    return results
+
+
+def print_reconciliation(ctx: RunContext) -> object:
+    """The run's accounting, read back from audit.reconciliation: every row is explained."""
+    from cdp.audit import RECONCILIATION
+
+    if not ctx.lake.exists(RECONCILIATION):
+        return []
+    rows = (ctx.lake.read(RECONCILIATION).where(f"run_id = '{ctx.run_id}'")
+            .orderBy("source", "stage", "target_table").collect())
+    table = Table(title=f"reconciliation for run {ctx.run_id}: in = out + quarantined + duplicates", title_justify="left")
+    for col in ("source", "step", "target", "in", "out", "quarantined", "duplicates", "unexplained"):
+        table.add_column(col, justify="left" if col in ("source", "step", "target") else "right")
+    for r in rows:
+        unexplained = r.rows_in - r.rows_out - r.rows_quarantined - r.rows_duplicate
+        table.add_row(r.source, r.stage, r.target_table, f"{r.rows_in:,}", f"{r.rows_out:,}", f"{r.rows_quarantined:,}",
+                      f"{r.rows_duplicate:,}", f"[red]{unexplained:,}[/red]" if unexplained else "0")
+    if not rows:
+        ctx.console.print("nothing new to reconcile in this run")
+    else:
+        ctx.console.print(table)
+    return rows
+
+
 def bronze_summary(results) -> Table:
     table = Table(title="bronze landing (this run) and table sizes", title_justify="left")
     for col in ("source", "channel", "new files", "landed", "bronze", "quarantined", "table rows"):
@@ -96,6 +132,9 @@ def bronze_summary(results) -> Table:
 STEPS: list[Step] = [
     Step("demo_data", "generate synthetic landing files when none are present", ensure_demo_data),
     Step("bronze", "land new files of every source into bronze Delta tables", land_bronze, ("demo_data",)),
+    Step("silver", "type, standardize, deduplicate and quality-check into the canonical silver model",
+         build_silver_tables, ("bronze",)),
+    Step("reconcile", "print the run's row accounting from audit.reconciliation", print_reconciliation, ("silver",)),
 ]
 
 
@@ -113,7 +152,7 @@ def plan(only: list[str] | None = None) -> list[Step]:
 
 
 def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, console: Console | None = None) -> RunContext:
-    console = console or Console()
+    console = console or Console(width=None if Console().is_terminal else 120)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     ctx = RunContext(settings, spark, Lakehouse.from_settings(spark, settings), new_run_id(now), now, console)
     console.print(f"[b]cdp run[/b] {ctx.run_id} env={settings.env} lakehouse={ctx.lake.root}")

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from cdp.config import Settings
@@ -66,6 +67,9 @@ def build_spark(settings: Settings, app_name: str | None = None):
         builder.config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
     )
+    if settings.spark.master.startswith("local") and not submitted:
+        # Python workers must be this interpreter (the venv), not whatever `python3` is first on PATH
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in settings.spark.conf.items():
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
     if settings.spark.packages == "auto" and not submitted:

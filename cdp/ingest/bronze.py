@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
+from cdp.audit import Reconciliation, record_reconciliation
 from cdp.errors import SourceError
 from cdp.ingest.landing import CORRUPT, list_landing_files, read_landing
 from cdp.ingest.sources import SourceSpec
@@ -190,4 +191,9 @@ def land_all(lake: Lakehouse, specs: list[SourceSpec], landing_root: str, run_id
     log_rows = [row for _, rows in outcomes for row in rows]
     if log_rows:
         lake.append(lake.spark.createDataFrame(log_rows, INGEST_LOG_SCHEMA), INGEST_LOG)
-    return [res for res, _ in outcomes]
+    results = [res for res, _ in outcomes]
+    record_reconciliation(lake, [
+        Reconciliation(r.source, "bronze", f"bronze.{r.source}", r.landed, r.bronze, r.quarantined)
+        for r in results if r.new_files
+    ], run_id, ingested_at)
+    return results

@@ -138,8 +138,8 @@ def build_persons(rng: random.Random, ctx, g_start: int, n: int) -> list[Person]
         landline = None
         if share_phone:
             landline = (("9" if country == "ES" else "2") + f"{perm8(head_idx, 3):08d}")
-            landline = {"ES": landline, "GB": "20" + landline[1:], "IE": "1" + landline[1:8],
-                        "US": "212" + landline[2:9]}[country]
+            landline = {"ES": "91" + landline[2:], "GB": "207" + landline[2:], "IE": "1" + landline[1:8],
+                        "US": "212" + str(2 + int(landline[2]) % 8) + landline[3:9]}[country]
         members = []
         for k in range(size):
             members.append(_build_one(rng, ctx, g_start + i + k, country, head_idx, shared_addr,
@@ -212,8 +212,10 @@ def _build_one(rng, ctx, idx: int, country: str, head_idx: int, shared_addr, lan
         p.emails.append(f"{l1}.{f}{perm7(idx, 11)}@{d2}")
     p.family_email = None
     u8 = f"{perm8(idx):08d}"
-    p.mobile = {"ES": ("6" if u8[0] < "7" else "7") + u8, "GB": "77" + u8, "IE": "8" + "35679"[int(u8[0]) % 5] + u8[1:8],
-                "US": rng.choice(("212", "646", "310", "312", "617", "305", "713", "206", "512")) + u8[1:8]}[country]
+    # numbers in ranges libphonenumber accepts as valid: ES mobiles 6xx, UK 07[4-9]x, US exchanges 2-9xx
+    p.mobile = {"ES": "6" + u8, "GB": "7" + "45789"[int(u8[0]) % 5] + u8[:8], "IE": "8" + "35679"[int(u8[0]) % 5] + u8[1:8],
+                "US": rng.choice(("212", "646", "310", "312", "617", "305", "713", "206", "512"))
+                + str(2 + int(u8[1]) % 8) + u8[2:8]}[country]
     p.landline = landline
     # addresses, moves, marriage
     if shared_addr[0] == 0 and head_idx == idx or rng.random() < 0.85:

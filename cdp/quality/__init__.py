@@ -1,0 +1,48 @@
+"""Data quality: table contracts (conf/tables), Great Expectations validation, quarantine reasons, docs.
+
+    contract = load_contract(settings, "silver.interactions")
+    df = df.withColumn("_dq_reason", row_failure_reason(contract))   # NULL = row passes
+    report = validate(df, contract, run_id)                           # GX verdict and counts
+    record_quality(lake, report)                                      # -> audit.quality_results
+    report.raise_for_critical(render_quality_docs([report], reports_dir))
+"""
+
+from cdp.quality.contracts import (
+    ColumnContract,
+    ExpectationSpec,
+    TableContract,
+    contract_path,
+    failure_condition,
+    load_contract,
+    load_contracts,
+    row_failure_reason,
+)
+from cdp.quality.docs import render_quality_docs
+from cdp.quality.gx_runner import (
+    QUALITY_HISTORY_SCHEMA,
+    QUALITY_TABLE,
+    ExpectationResult,
+    QualityReport,
+    quality_history_rows,
+    record_quality,
+    validate,
+)
+
+__all__ = [
+    "QUALITY_HISTORY_SCHEMA",
+    "QUALITY_TABLE",
+    "ColumnContract",
+    "ExpectationResult",
+    "ExpectationSpec",
+    "QualityReport",
+    "TableContract",
+    "contract_path",
+    "failure_condition",
+    "load_contract",
+    "load_contracts",
+    "quality_history_rows",
+    "record_quality",
+    "render_quality_docs",
+    "row_failure_reason",
+    "validate",
+]

@@ -1,0 +1,206 @@
+"""Table contracts: one YAML file per table in conf/tables/<layer>/<table>.yaml (description, schema, suite).
+
+An expectation is either `row` level (failing rows are quarantined, the batch proceeds) or `critical`
+(any failure stops the pipeline). `row_failure_reason` turns the row-level ones into one Spark Column,
+so the rows Great Expectations counts as unexpected are exactly the rows we quarantine.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from cdp.config import Settings, Strict, load_yaml_model
+from cdp.errors import ConfigError
+
+ExpectationType = Literal["not_null", "between", "in_set", "regex", "unique", "row_count_between"]
+Level = Literal["row", "critical"]
+Bound = int | float | datetime | date
+
+TABLE_LEVEL_TYPES = ("unique", "row_count_between")
+COLUMN_TYPES = ("not_null", "between", "in_set", "regex", "unique")
+# Which optional parameters each type takes; a parameter given to a type that ignores it is a mistake.
+PARAMETERS: dict[str, tuple[str, ...]] = {
+    "not_null": (),
+    "between": ("min", "max"),
+    "in_set": ("values",),
+    "regex": ("pattern",),
+    "unique": (),
+    "row_count_between": ("min", "max"),
+}
+
+
+class ColumnContract(Strict):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # Spark SQL type names: string, int, long, double, boolean, date, timestamp, map<string,string>, ...
+    type: str = Field("string", pattern=r"^[a-z]+(\(\d+(,\s*\d+)?\)|<.+>)?$")
+    description: str = ""
+
+
+class ExpectationSpec(Strict):
+    # Field order matters: each validator sees the fields declared above it in info.data.
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="reported in quarantine, history and docs")
+    type: ExpectationType
+    level: Level
+    column: str | None = Field(None, validate_default=True)
+    min: Bound | None = Field(None, validate_default=True)
+    max: Bound | None = Field(None, validate_default=True)
+    values: list[str | int | float | bool] | None = Field(None, validate_default=True)
+    pattern: str | None = Field(None, validate_default=True)
+    description: str = ""
+
+    @field_validator("level")
+    @classmethod
+    def _table_level_is_critical(cls, level: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type")
+        if kind in TABLE_LEVEL_TYPES and level != "critical":
+            raise ValueError(f"a {kind} expectation checks the whole table, so its level must be critical")
+        return level
+
+    @field_validator("column")
+    @classmethod
+    def _column_fits_type(cls, column: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if kind in COLUMN_TYPES and not column:
+            raise ValueError(f"a {kind} expectation needs a column")
+        if kind == "row_count_between" and column:
+            raise ValueError("row_count_between checks the table; remove 'column'")
+        return column
+
+    @field_validator("min", "max", "values", "pattern")
+    @classmethod
+    def _parameter_fits_type(cls, value, info: ValidationInfo):
+        kind = info.data.get("type")
+        if kind is None:
+            return value
+        if value is not None and info.field_name not in PARAMETERS[kind]:
+            raise ValueError(f"'{info.field_name}' does not apply to a {kind} expectation")
+        if info.field_name == "max" and kind in ("between", "row_count_between"):
+            low = info.data.get("min")
+            if low is None and value is None:
+                raise ValueError(f"a {kind} expectation needs min, max or both")
+            if low is not None and value is not None and _comparable(low, value) and low > value:
+                raise ValueError(f"min {low} is greater than max {value}")
+        if info.field_name == "values" and kind == "in_set":
+            if not value:
+                raise ValueError("an in_set expectation needs a non-empty list of values")
+            if any(isinstance(v, bool) for v in value):
+                raise ValueError("values holds a boolean; quote codes like NO, YES, ON, OFF (YAML reads them as booleans)")
+        if info.field_name == "pattern" and kind == "regex":
+            if not value:
+                raise ValueError("a regex expectation needs a pattern")
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regular expression ({exc})") from None
+        bad_count = not isinstance(value, int) or isinstance(value, bool) or value < 0
+        if kind == "row_count_between" and info.field_name in ("min", "max") and value is not None and bad_count:
+            raise ValueError("row counts must be whole numbers >= 0")
+        return value
+
+
+def _comparable(a, b) -> bool:
+    numbers = (int, float)
+    return (isinstance(a, numbers) and isinstance(b, numbers)) or (type(a) is type(b))
+
+
+class TableContract(Strict):
+    table: str = Field(pattern=r"^(bronze|silver|gold|quarantine|audit)\.[a-z][a-z0-9_]*$")
+    description: str = ""
+    columns: list[ColumnContract] = Field(default_factory=list)
+    expectations: list[ExpectationSpec] = Field(default_factory=list)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def row_expectations(self) -> list[ExpectationSpec]:
+        return [e for e in self.expectations if e.level == "row"]
+
+    @property
+    def critical_expectations(self) -> list[ExpectationSpec]:
+        return [e for e in self.expectations if e.level == "critical"]
+
+    def problems(self) -> list[str]:
+        """Mistakes that span fields: duplicate names, expectations on undeclared columns."""
+        out: list[str] = []
+        names = [e.name for e in self.expectations]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            out.append(f"expectation name(s) used twice: {', '.join(dupes)}")
+        cols = self.column_names
+        if len(set(cols)) != len(cols):
+            out.append("a column is declared twice")
+        if cols:
+            for e in self.expectations:
+                if e.column and e.column not in cols:
+                    out.append(f"expectation '{e.name}' checks column '{e.column}', which is not declared in columns")
+        return out
+
+
+def contract_path(settings: Settings, table: str) -> Path:
+    layer, _, name = table.partition(".")
+    if not layer or not name:
+        raise ConfigError(f"table name must be '<layer>.<table>', e.g. silver.interactions: {table!r}")
+    return Path(settings.conf_dir) / "tables" / layer / f"{name}.yaml"
+
+
+def _load(path: Path, expected_table: str | None = None) -> TableContract:
+    contract = load_yaml_model(path, TableContract)
+    assert isinstance(contract, TableContract)
+    if expected_table and contract.table != expected_table:
+        raise ConfigError(f"{path}: 'table' says {contract.table} but the file is for {expected_table}")
+    problems = contract.problems()
+    if problems:
+        raise ConfigError(f"{path}: {problems[0]}")
+    return contract
+
+
+def load_contract(settings: Settings, table: str) -> TableContract:
+    """The contract of 'layer.table' from <conf_dir>/tables/<layer>/<table>.yaml; one-line ConfigError if bad."""
+    return _load(contract_path(settings, table), table)
+
+
+def load_contracts(settings: Settings, layer: str | None = None) -> list[TableContract]:
+    """Every contract under <conf_dir>/tables (or one layer of it), sorted by table name."""
+    root = Path(settings.conf_dir) / "tables"
+    files = sorted((root / layer).glob("*.yaml") if layer else root.glob("*/*.yaml"))
+    return sorted(
+        (_load(f, f"{f.parent.name}.{f.stem}") for f in files), key=lambda c: c.table
+    )
+
+
+# ---------------------------------------------------------------- per-row verdict (pure Spark)
+
+def failure_condition(spec: ExpectationSpec) -> Column:
+    """True when a row fails a column expectation; NULL counts as passing (as in Great Expectations)."""
+    col = F.col(spec.column)
+    if spec.type == "not_null":
+        return col.isNull()
+    if spec.type == "between":
+        checks = []
+        if spec.min is not None:
+            checks.append(col < F.lit(spec.min))
+        if spec.max is not None:
+            checks.append(col > F.lit(spec.max))
+        return checks[0] if len(checks) == 1 else checks[0] | checks[1]
+    if spec.type == "in_set":
+        return ~col.isin(list(spec.values or []))
+    if spec.type == "regex":
+        return ~col.rlike(spec.pattern)
+    raise ValueError(f"{spec.name}: a {spec.type} expectation has no per-row condition")
+
+
+def row_failure_reason(contract: TableContract) -> Column:
+    """Name of the first failing row-level expectation of each row, or NULL when the row passes."""
+    checks = [F.when(failure_condition(e), F.lit(e.name)) for e in contract.row_expectations]
+    if not checks:
+        return F.lit(None).cast("string")
+    return F.coalesce(*checks)

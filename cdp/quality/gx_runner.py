@@ -1,0 +1,265 @@
+"""Run a table contract's suite with Great Expectations 1.x; report, gate and history rows.
+
+GX gives the verdict and the counts; the rows themselves are split by `row_failure_reason`, which applies
+the same conditions as Spark expressions. One ephemeral GX context per process (created on first use);
+the datasource, one asset + suite + validation definition per contract version are added once and reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql.types import (
+    BooleanType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from cdp.errors import QualityGateFailed
+from cdp.quality.contracts import ExpectationSpec, TableContract
+
+QUALITY_TABLE = "audit.quality_results"
+DATASOURCE = "cdp_spark"
+SAMPLE_SIZE = 20  # failing values GX returns per expectation (BASIC result format)
+
+QUALITY_HISTORY_SCHEMA = StructType([
+    StructField("run_id", StringType()), StructField("table_name", StringType()),
+    StructField("expectation", StringType()), StructField("type", StringType()),
+    StructField("column", StringType()), StructField("level", StringType()),
+    StructField("success", BooleanType()), StructField("element_count", LongType()),
+    StructField("unexpected_count", LongType()), StructField("unexpected_percent", DoubleType()),
+    StructField("validated_at", TimestampType()),
+])
+
+
+@dataclass(frozen=True)
+class ExpectationResult:
+    name: str
+    type: str
+    column: str | None
+    level: str
+    success: bool
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """Short human text: '3 unexpected of 1,204 rows', '0 rows, expected >= 1' or the error."""
+        if self.details.get("error"):
+            return f"error: {self.details['error']}"
+        if self.type == "row_count_between":
+            lo, hi = self.details.get("min"), self.details.get("max")
+            bounds = " and ".join(p for p in (lo is not None and f">= {lo}", hi is not None and f"<= {hi}") if p)
+            return f"{_n(self.element_count)} rows, expected {bounds}"
+        return f"{_n(self.unexpected_count)} unexpected of {_n(self.element_count)} rows"
+
+
+def _n(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+@dataclass
+class QualityReport:
+    table: str
+    run_id: str
+    validated_at: datetime
+    success: bool
+    results: list[ExpectationResult]
+
+    @property
+    def critical_failures(self) -> list[ExpectationResult]:
+        return [r for r in self.results if r.level == "critical" and not r.success]
+
+    @property
+    def row_failures(self) -> list[ExpectationResult]:
+        return [r for r in self.results if r.level == "row" and not r.success]
+
+    def result(self, name: str) -> ExpectationResult:
+        for r in self.results:
+            if r.name == name:
+                return r
+        raise KeyError(f"{self.table} has no expectation named {name!r}")
+
+    def gate_message(self, docs_path: str | None = None) -> str:
+        failed = ", ".join(f"{r.name} ({r.summary()})" for r in self.critical_failures)
+        where = f"; see {docs_path}" if docs_path else ""
+        return " ".join(f"quality gate failed on {self.table}: {failed}{where}".split())
+
+    def raise_for_critical(self, docs_path: str | None = None) -> None:
+        """QualityGateFailed (one line naming each failed critical expectation) unless all critical passed."""
+        if self.critical_failures:
+            raise QualityGateFailed(self.gate_message(docs_path))
+
+
+# ---------------------------------------------------------------- GX context (one per process)
+
+_LOCK = threading.RLock()
+_CONTEXT: Any = None
+_VALIDATIONS: dict[str, Any] = {}
+
+
+def _gx():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    return gx
+
+
+def _context():
+    global _CONTEXT
+    if _CONTEXT is None:
+        gx = _gx()
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        _CONTEXT = context
+    return _CONTEXT
+
+
+def _to_gx(spec: ExpectationSpec):
+    gx = _gx()
+    common: dict[str, Any] = {"meta": {"name": spec.name, "level": spec.level}}
+    if spec.description:
+        common["description"] = spec.description
+    e = gx.expectations
+    if spec.type == "not_null":
+        return e.ExpectColumnValuesToNotBeNull(column=spec.column, **common)
+    if spec.type == "between":
+        return e.ExpectColumnValuesToBeBetween(column=spec.column, min_value=spec.min, max_value=spec.max, **common)
+    if spec.type == "in_set":
+        return e.ExpectColumnValuesToBeInSet(column=spec.column, value_set=list(spec.values or []), **common)
+    if spec.type == "regex":
+        return e.ExpectColumnValuesToMatchRegex(column=spec.column, regex=spec.pattern, **common)
+    if spec.type == "unique":
+        return e.ExpectColumnValuesToBeUnique(column=spec.column, **common)
+    if spec.type == "row_count_between":
+        return e.ExpectTableRowCountToBeBetween(min_value=spec.min, max_value=spec.max, **common)
+    raise ValueError(f"unsupported expectation type {spec.type!r}")
+
+
+def _validation_definition(contract: TableContract):
+    """The ValidationDefinition of this exact contract, created on first use (idempotent)."""
+    digest = hashlib.sha1(contract.model_dump_json().encode()).hexdigest()[:12]
+    key = f"{contract.table}-{digest}"
+    with _LOCK:
+        if key in _VALIDATIONS:
+            return _VALIDATIONS[key]
+        gx = _gx()
+        context = _context()
+        if DATASOURCE in context.data_sources.all():
+            datasource = context.data_sources.get(DATASOURCE)
+        else:
+            datasource = context.data_sources.add_spark(DATASOURCE)
+        if key in [a.name for a in datasource.assets]:
+            datasource.delete_asset(key)
+        asset = datasource.add_dataframe_asset(key)
+        batch = asset.add_batch_definition_whole_dataframe("whole_dataframe")
+        for factory in (context.validation_definitions, context.suites):
+            if any(obj.name == key for obj in factory.all()):
+                factory.delete(key)
+        suite = context.suites.add(gx.ExpectationSuite(name=key))
+        for spec in contract.expectations:
+            suite.add_expectation(_to_gx(spec))
+        vd = context.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=suite, name=key))
+        _VALIDATIONS[key] = vd
+        return vd
+
+
+def _error_message(info: Any) -> str | None:
+    """GX nests exception info per metric when a metric failed (e.g. a missing column)."""
+    if not isinstance(info, dict):
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message") or "exception while computing the expectation")
+    for value in info.values():
+        msg = _error_message(value)
+        if msg:
+            return msg
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+def _result(spec: ExpectationSpec, gx_result: Any | None) -> ExpectationResult:
+    common = {"name": spec.name, "type": spec.type, "column": spec.column, "level": spec.level}
+    if gx_result is None:
+        return ExpectationResult(**common, success=False, details={"error": "Great Expectations returned no result"})
+    res = dict(gx_result.result or {})
+    details: dict[str, Any] = {}
+    error = _error_message(gx_result.exception_info)
+    if error:
+        details["error"] = error.splitlines()[0]
+    if spec.type == "row_count_between":
+        observed = res.get("observed_value")
+        details.update(observed_value=observed, min=spec.min, max=spec.max)
+        element, unexpected, percent = observed, None, None
+    else:
+        element, unexpected = res.get("element_count"), res.get("unexpected_count")
+        percent = res.get("unexpected_percent")
+        details["partial_unexpected_list"] = [_jsonable(v) for v in res.get("partial_unexpected_list") or []]
+        if "missing_count" in res:
+            details["missing_count"] = res["missing_count"]
+    return ExpectationResult(
+        **common,
+        success=bool(gx_result.success) and not error,
+        element_count=None if element is None else int(element),
+        unexpected_count=None if unexpected is None else int(unexpected),
+        unexpected_percent=None if percent is None else float(percent),
+        details=details,
+    )
+
+
+def validate(df: DataFrame, contract: TableContract, run_id: str) -> QualityReport:
+    """Run the contract's whole suite on df with Great Expectations. success = every critical one passed.
+
+    GX runs several Spark jobs over df: persist df first when it is expensive to recompute.
+    """
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    vd = _validation_definition(contract)
+    validated_at = datetime.now(timezone.utc)
+    with _LOCK:  # GX's context and validators are not documented as thread-safe
+        outcome = vd.run(
+            batch_parameters={"dataframe": df},
+            result_format={"result_format": "BASIC", "partial_unexpected_count": SAMPLE_SIZE},
+            run_id=RunIdentifier(run_name=run_id, run_time=validated_at),
+        )
+    by_name = {(r.expectation_config.meta or {}).get("name"): r for r in outcome.results}
+    results = [_result(spec, by_name.get(spec.name)) for spec in contract.expectations]
+    success = all(r.success for r in results if r.level == "critical")
+    return QualityReport(contract.table, run_id, validated_at, success, results)
+
+
+# ---------------------------------------------------------------- history
+
+def quality_history_rows(report: QualityReport) -> list[tuple]:
+    """Rows for audit.quality_results, in QUALITY_HISTORY_SCHEMA's column order."""
+    return [
+        (report.run_id, report.table, r.name, r.type, r.column, r.level, r.success,
+         r.element_count, r.unexpected_count, r.unexpected_percent, report.validated_at)
+        for r in report.results
+    ]
+
+
+def record_quality(lake, report: QualityReport | Iterable[QualityReport]) -> int:
+    """Append the report(s) to audit.quality_results; returns the number of rows written."""
+    reports = [report] if isinstance(report, QualityReport) else list(report)
+    rows = [row for r in reports for row in quality_history_rows(r)]
+    if rows:
+        lake.append(lake.spark.createDataFrame(rows, QUALITY_HISTORY_SCHEMA), QUALITY_TABLE)
+    return len(rows)

@@ -1,0 +1,1 @@
+"""Silver: typed, standardized, deduplicated canonical tables built from bronze."""
