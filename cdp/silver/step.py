@@ -121,14 +121,22 @@ def prepare_source(lake: Lakehouse, spec: SourceSpec, settings: Settings, contra
 def build_silver(lake: Lakehouse, specs: list[SourceSpec], settings: Settings, run_id: str, now: datetime,
                  on_source=None) -> list[Reconciliation]:
     """Process every pending bronze batch into silver; QualityGateFailed (before any MERGE) on a critical failure."""
+    from concurrent.futures import ThreadPoolExecutor
+
     contracts = {t: load_contract(settings, t) for t in TABLE_KEYS}
-    batches = []
-    for i, spec in enumerate(specs):
+    finished = 0
+
+    def prepare(spec: SourceSpec) -> SilverSourceBatch | None:
+        nonlocal finished
         b = prepare_source(lake, spec, settings, contracts, run_id, now)
-        if b:
-            batches.append(b)
+        finished += 1
         if on_source:
-            on_source(i + 1, len(specs), spec.name, b)
+            on_source(finished, len(specs), spec.name, b)
+        return b
+
+    # sources are independent until the per-table validation and MERGE below
+    with ThreadPoolExecutor(max_workers=settings.ingest.parallelism) as pool:
+        batches = [b for b in pool.map(prepare, specs) if b]
     try:
         reports, merges = [], {}
         for table in TABLE_KEYS:
