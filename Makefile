@@ -36,8 +36,11 @@ lint: $(STAMP)
 generate: $(STAMP)  ## e.g. make generate ARGS="--customers 100000 --seed 7 --out /tmp/big"
 	$(BIN)/cdp generate $(ARGS)
 
+mlflow-ui: $(STAMP)  ## the MLflow UI over the local tracking store (identity evaluations, models)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
 clean-data:  ## remove generated landing data and the local lakehouse
 	rm -rf data lakehouse
 
 clean: clean-data
-	rm -rf $(VENV) .ivy2 .pytest_cache .ruff_cache
+	rm -rf $(VENV) .ivy2 .pytest_cache .ruff_cache mlflow.db mlruns

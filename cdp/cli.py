@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--workers", type=int, help="processes (default: synth.workers); output is identical")
 
     sub.add_parser("setup", parents=[common], help="fetch Spark's JARs into the project Ivy cache and check Java")
+
+    explain = sub.add_parser("explain", parents=[common], help="why is this one customer? records and the links that joined them")
+    explain.add_argument("customer_id")
+
+    ev = sub.add_parser("eval", parents=[common], help="evaluate against ground truth and log to MLflow")
+    ev.add_argument("what", choices=["identity"])
     return parser
 
 
@@ -91,7 +97,63 @@ def cmd_setup(args, settings) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "generate": cmd_generate, "setup": cmd_setup}
+def cmd_explain(args, settings) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from cdp.identity.resolve import MAP, explain_customer
+    from cdp.io import Lakehouse
+    from cdp.spark import build_spark
+
+    lake = Lakehouse.from_settings(build_spark(settings, app_name="cdp-explain"), settings)
+    if not lake.exists(MAP):
+        raise CdpError("no gold.identity_map yet: run `cdp run` first")
+    records, links = explain_customer(lake, args.customer_id)
+    rows = records.limit(500).collect()  # one customer's records: small by construction (cluster cap)
+    if not rows:
+        raise CdpError(f"customer {args.customer_id!r} not found in gold.identity_map")
+    console = Console(width=None if Console().is_terminal else 160)
+    shown = ["email", "phone", "full_name_display", "birth_date", "postal_code", "loyalty_id", "device_id",
+             "cookie_id", "facebook_handle", "twitter_handle", "instagram_handle", "review_handle"]
+    t = Table(title=f"customer {args.customer_id}: {len(rows)} source record(s)", title_justify="left")
+    for c in ("record", "observed at (UTC)", "identifiers"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        ids = ", ".join(f"{c}={r[c]}" for c in shown if r[c] is not None)
+        t.add_row(r.record_id, str(r.observed_at)[:19], ids)
+    console.print(t)
+    lt = Table(title="links (rule and evidence)", title_justify="left")
+    for c in ("src", "dst", "rule", "evidence", "weight"):
+        lt.add_column(c, overflow="fold")
+    for r in links.limit(1000).collect():
+        lt.add_row(r.src, r.dst, r.rule, r.evidence, f"{r.weight:g}")
+    console.print(lt)
+    return 0
+
+
+def cmd_eval(args, settings) -> int:
+    from rich.console import Console
+
+    from cdp.identity.report import (
+        evaluate_resolution,
+        evaluation_table,
+        has_ground_truth,
+        log_identity_evaluation,
+    )
+    from cdp.io import Lakehouse
+    from cdp.spark import build_spark
+
+    if not has_ground_truth(settings):
+        raise CdpError(f"no ground truth at {settings.path(settings.paths.ground_truth)}: generate data with `cdp generate`")
+    lake = Lakehouse.from_settings(build_spark(settings, app_name="cdp-eval"), settings)
+    if not lake.exists("gold.identity_map"):
+        raise CdpError("no gold.identity_map yet: run `cdp run` first")
+    metrics = evaluate_resolution(lake, settings)
+    Console().print(evaluation_table(metrics, log_identity_evaluation(settings, "cli", metrics)))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "generate": cmd_generate, "setup": cmd_setup, "explain": cmd_explain, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,6 +68,11 @@ class GraphSettings(Strict):
     max_iterations: int = Field(50, ge=1)
 
 
+class MlflowSettings(Strict):
+    tracking_uri: str = Field("mlflow.db", description="a URI, or a SQLite file path relative to the project")
+    artifact_root: str = "mlruns"
+
+
 class Settings(Strict):
     env: str
     conf_dir: str
@@ -77,6 +82,7 @@ class Settings(Strict):
     ingest: IngestSettings = IngestSettings()
     silver: SilverSettings = SilverSettings()
     graph: GraphSettings = GraphSettings()
+    mlflow: MlflowSettings = MlflowSettings()
 
     def path(self, value: str) -> str:
         """Resolve a configured path: URIs (s3a://, abfss://, dbfs:/) as they are, relative ones from the

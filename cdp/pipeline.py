@@ -129,12 +129,42 @@ def bronze_summary(results) -> Table:
     return table
 
 
+def resolve_customers(ctx: RunContext) -> object:
+    from cdp.identity.report import resolution_table
+    from cdp.identity.resolve import resolve_identities
+
+    res = resolve_identities(ctx.lake, ctx.settings, ctx.run_id, ctx.started_at)
+    ctx.console.print(resolution_table(res))
+    return res
+
+
+def evaluate_identities(ctx: RunContext) -> object:
+    from cdp.identity.report import (
+        evaluate_resolution,
+        evaluation_table,
+        has_ground_truth,
+        log_identity_evaluation,
+    )
+
+    if not has_ground_truth(ctx.settings):
+        ctx.console.print("[dim]no ground truth at paths.ground_truth: identity evaluation skipped[/dim]")
+        return None
+    metrics = evaluate_resolution(ctx.lake, ctx.settings)
+    mlflow_run = log_identity_evaluation(ctx.settings, ctx.run_id, metrics)
+    ctx.console.print(evaluation_table(metrics, mlflow_run))
+    return metrics
+
+
 STEPS: list[Step] = [
     Step("demo_data", "generate synthetic landing files when none are present", ensure_demo_data),
     Step("bronze", "land new files of every source into bronze Delta tables", land_bronze, ("demo_data",)),
     Step("silver", "type, standardize, deduplicate and quality-check into the canonical silver model",
          build_silver_tables, ("bronze",)),
     Step("reconcile", "print the run's row accounting from audit.reconciliation", print_reconciliation, ("silver",)),
+    Step("identity", "resolve identity records into customers with stable ids (gold identity tables)",
+         resolve_customers, ("silver",)),
+    Step("identity_eval", "measure identity resolution against the generator's ground truth (MLflow)",
+         evaluate_identities, ("identity",)),
 ]
 
 

@@ -1,0 +1,37 @@
+"""Golden customer records (gold.customers): one row per customer_id, value of each attribute chosen by
+the survivorship rule configured in conf/identity.yaml `survivorship` (default most_recent)."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from cdp.identity.config import GOLDEN_ATTRIBUTES, IdentityConfig, Survivorship
+
+
+def _order(attribute: str, rule: Survivorship) -> Column:
+    """Ordering key; the record with the LARGEST key wins. Null when the record has no value (never wins)."""
+    recency = [F.col("observed_at"), F.col("record_id")]  # ties between equal timestamps: largest record id
+    if rule.rule == "source_priority":
+        n = len(rule.sources)
+        prio = F.coalesce(*[F.when(F.col("source") == s, F.lit(n - i)) for i, s in enumerate(rule.sources)], F.lit(0))
+        key = F.struct(prio.alias("p"), *recency)
+    else:
+        key = F.struct(*recency)
+    return F.when(F.col(attribute).isNotNull(), key)
+
+
+def golden_records(records: DataFrame, identity_map: DataFrame, config: IdentityConfig) -> DataFrame:
+    """records (clean identity records) + identity_map(record_id, customer_id) -> gold.customers rows."""
+    joined = records.join(identity_map.select("record_id", "customer_id"), "record_id")
+    chosen = [
+        F.max_by(F.col(a), _order(a, config.survivorship.get(a, Survivorship()))).alias(a)
+        for a in GOLDEN_ATTRIBUTES
+    ]
+    return joined.groupBy("customer_id").agg(
+        *chosen,
+        F.count("*").alias("records"),
+        F.array_sort(F.collect_set("source")).alias("sources"),
+        F.min("observed_at").alias("first_seen"),
+        F.max("observed_at").alias("last_seen"),
+    ).select("customer_id", *GOLDEN_ATTRIBUTES, "records", "sources", "first_seen", "last_seen")

@@ -1,0 +1,168 @@
+"""Over-merge guards: junk identifier values, identifier caps per customer, maximum cluster size.
+
+All three only ever REMOVE evidence (null a value, drop an edge), so clusters can only split, never grow,
+and every step is deterministic (ordering ties are broken by value / record id / rule order).
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from cdp.config import GraphSettings
+from cdp.identity.config import IdentityConfig
+from cdp.identity.graph import connected_components
+from cdp.identity.rules import is_blocklisted
+
+JUNK_SCHEMA = "attribute string, value string, records long, reason string"
+CAPPED_SCHEMA = "component string, attribute string, value string, records long"
+REVIEW_SCHEMA = ("cluster_root string, size_before long, size_after long, parts long, "
+                 "dropped_rules array<string>, reason string")
+
+
+def _union(spark, frames: list[DataFrame], schema: str) -> DataFrame:
+    return reduce(DataFrame.unionByName, frames) if frames else spark.createDataFrame([], schema)
+
+
+def cluster(records: DataFrame, edges: DataFrame, graph: GraphSettings) -> DataFrame:
+    """Connected components of the identity graph: (record_id, component = smallest record_id)."""
+    cc = connected_components(records.select(F.col("record_id").alias("id")), edges.select("src", "dst"), graph)
+    return cc.select(F.col("id").alias("record_id"), "component").localCheckpoint()
+
+
+# --------------------------------------------------------------------------------------------- junk values
+def mark_junk(records: DataFrame, config: IdentityConfig) -> tuple[DataFrame, DataFrame]:
+    """Null out junk values of the attributes rules use -> (clean_records, junk_report).
+
+    Junk = blocklisted (literal placeholders, case-insensitive, or regex) or, for identifier attributes
+    (not in junk.frequency_exempt), a value held by more than max_records_per_value distinct records.
+    junk_report: (attribute, value, records, reason in {blocklist, too_many_records}); blocklisted values
+    are reported lower-cased and trimmed. One pass over the records (exploded to attribute/value pairs).
+    """
+    junk = config.junk
+    attrs = [a for a in config.rule_attributes() if a in records.columns]
+    frequent = [a for a in attrs if a not in junk.frequency_exempt]
+    pairs = records.select("record_id", F.explode(F.array(*[
+        F.when(F.col(a).isNotNull(), F.struct(F.lit(a).alias("attribute"), F.col(a).cast("string").alias("value"),
+                                              is_blocklisted(a, junk).alias("blocklisted")))
+        for a in attrs])).alias("_p")).where(F.col("_p").isNotNull()).select("record_id", "_p.*")
+    pairs = pairs.withColumn("value", F.when(F.col("blocklisted"), F.lower(F.trim("value"))).otherwise(F.col("value")))
+    counted = pairs.groupBy("attribute", "value", "blocklisted").agg(F.count_distinct("record_id").alias("records"))
+    too_many = (~F.col("blocklisted") & F.col("attribute").isin(frequent)
+                & (F.col("records") > junk.max_records_per_value)) if frequent else F.lit(False)
+    report = (
+        counted.where(F.col("blocklisted") | too_many)
+        .select("attribute", "value", "records",
+                F.when(F.col("blocklisted"), "blocklist").otherwise("too_many_records").alias("reason"))
+        .localCheckpoint()
+    )
+    # blocklisted values are nulled by expression; too-frequent ones through the (small) set of affected records
+    frequent_bad = report.where(F.col("reason") == "too_many_records").select("attribute", "value")
+    flagged = (
+        pairs.where(~F.col("blocklisted")).join(F.broadcast(frequent_bad), ["attribute", "value"])
+        .groupBy("record_id").agg(F.collect_set("attribute").alias("_junk_attrs"))
+    )
+    clean = records.join(flagged, "record_id", "left")
+    for a in attrs:
+        drop = is_blocklisted(a, junk) | F.coalesce(F.array_contains("_junk_attrs", a), F.lit(False))
+        clean = clean.withColumn(a, F.when(drop, F.lit(None)).otherwise(F.col(a)))
+    return clean.select(*records.columns), report
+
+
+# ------------------------------------------------------------------------------------- identifier caps
+def cap_identifiers(records: DataFrame, edges: DataFrame, components: DataFrame, config: IdentityConfig,
+                    graph: GraphSettings) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Enforce max_identifiers_per_customer in each tentative cluster -> (edges, components, capped_values).
+
+    In a cluster holding more distinct values of a capped attribute than allowed, the values with the most
+    records are kept (ties: smallest value); the edges whose evidence is a dropped value are removed and the
+    components recomputed. capped_values: (component, attribute, value, records) that lost their links.
+    """
+    spark = records.sparkSession
+    caps = {a: n for a, n in config.max_identifiers_per_customer.items()
+            if a in records.columns and any(a in r.attributes for r in config.enabled_rules)}
+    comp = components.select("record_id", "component")
+    dropped_parts = []
+    for a, cap in caps.items():
+        ranked = (
+            records.where(F.col(a).isNotNull()).select("record_id", F.col(a).cast("string").alias("value"))
+            .join(comp, "record_id").groupBy("component", "value").agg(F.count("*").alias("records"))
+            .withColumn("_rank", F.row_number().over(
+                Window.partitionBy("component").orderBy(F.col("records").desc(), F.col("value").asc())))
+        )
+        dropped_parts.append(ranked.where(F.col("_rank") > cap).select("component", F.lit(a).alias("attribute"),
+                                                                        "value", "records"))
+    capped = _union(spark, dropped_parts, CAPPED_SCHEMA).localCheckpoint()
+    if capped.limit(1).count() == 0:
+        return edges, components, capped
+    to_drop = []
+    for a in caps:
+        rules = [r.name for r in config.enabled_rules if a in r.attributes]
+        to_drop.append(
+            edges.where(F.col("rule").isin(rules)).select("src", "dst", "rule")
+            .join(records.select(F.col("record_id").alias("dst"), F.col(a).cast("string").alias("value")), "dst")
+            .join(comp.select(F.col("record_id").alias("dst"), "component"), "dst")
+            .join(capped.where(F.col("attribute") == a).select("component", "value"), ["component", "value"])
+            .select("src", "dst", "rule")
+        )
+    kept = edges.join(reduce(DataFrame.unionByName, to_drop), ["src", "dst", "rule"], "left_anti").localCheckpoint()
+    return kept, cluster(records, kept, graph), capped
+
+
+# ---------------------------------------------------------------------------------------- cluster size
+def _rule_rank(config: IdentityConfig) -> Column:
+    ranks = config.rule_rank()
+    return F.create_map(*[x for name, rank in ranks.items() for x in (F.lit(name), F.lit(rank))])[F.col("rule")]
+
+
+def cap_cluster_size(records: DataFrame, edges: DataFrame, components: DataFrame, config: IdentityConfig,
+                     graph: GraphSettings) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Split clusters larger than max_cluster_size -> (edges, components, review).
+
+    Each round, inside every cluster still over the cap, all edges of the weakest rule present there
+    (lowest weight; equal weights: later in conf/identity.yaml) are dropped and components recomputed;
+    rounds stop when no cluster is over the cap or only strongest-rule edges remain (never dropped).
+    review: one row per originally oversized cluster (cluster_root, size_before, size_after = its largest
+    part, parts, dropped_rules, reason in {split_under_cap, still_over_cap}).
+    """
+    spark, cap = records.sparkSession, config.max_cluster_size
+    sizes = components.groupBy("component").agg(F.count("*").alias("size"))
+    big = sizes.where(F.col("size") > cap)
+    if big.limit(1).count() == 0:
+        return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
+    flagged = components.join(big, "component").select(
+        "record_id", F.col("component").alias("cluster_root"), F.col("size").alias("size_before")).localCheckpoint()
+    dropped = []
+    for _ in range(len(config.enabled_rules)):
+        over = components.groupBy("component").agg(F.count("*").alias("size")).where(F.col("size") > cap)
+        inside = (
+            edges.join(components.select(F.col("record_id").alias("src"), "component"), "src")
+            .join(over.select("component"), "component").withColumn("_rank", _rule_rank(config))
+            .where(F.col("_rank") > 0)
+        )
+        weakest = inside.groupBy("component").agg(F.max("_rank").alias("_rank"))
+        drop = inside.join(weakest, ["component", "_rank"]).select("src", "dst", "rule").localCheckpoint()
+        if drop.limit(1).count() == 0:
+            break
+        dropped.append(drop)
+        edges = edges.join(drop, ["src", "dst", "rule"], "left_anti").localCheckpoint()
+        components = cluster(records, edges, graph)
+    parts = (
+        flagged.join(components, "record_id").groupBy("cluster_root", "size_before", "component")
+        .agg(F.count("*").alias("part_size"))
+        .groupBy("cluster_root", "size_before")
+        .agg(F.max("part_size").alias("size_after"), F.count("*").alias("parts"))
+    )
+    rules = (
+        _union(spark, dropped, "src string, dst string, rule string")
+        .join(flagged.select(F.col("record_id").alias("src"), "cluster_root"), "src")
+        .groupBy("cluster_root").agg(F.array_sort(F.collect_set("rule")).alias("dropped_rules"))
+    )
+    review = parts.join(rules, "cluster_root", "left").select(
+        "cluster_root", "size_before", "size_after", "parts",
+        F.coalesce("dropped_rules", F.array().cast("array<string>")).alias("dropped_rules"),
+        F.when(F.col("size_after") > cap, "still_over_cap").otherwise("split_under_cap").alias("reason"),
+    )
+    return edges, components, review.localCheckpoint()

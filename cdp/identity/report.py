@@ -1,0 +1,68 @@
+"""Identity step reporting: the resolution summary and the evaluation against ground truth (logged to MLflow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import functions as F
+from rich.table import Table
+
+from cdp.config import Settings
+from cdp.io import Lakehouse
+
+EXPERIMENT = "cdp-identity"
+
+
+def resolution_table(res) -> Table:
+    t = Table(title=f"identity resolution {res.run_id}", title_justify="left")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    rows = [("identity records", res.records), ("links", res.edges),
+            *[(f"  links by {rule}", n) for rule, n in res.edges_by_rule.items()],
+            ("customers", res.clusters), ("  single-record customers", res.singletons),
+            ("largest customer (records)", res.largest_cluster), ("junk identifier values", res.junk_values),
+            ("identifier values over the per-customer cap", res.capped_values),
+            ("clusters flagged for review", res.review_clusters), ("new customer ids", res.new_customers),
+            ("merges", res.merges), ("splits", res.splits)]
+    for name, value in rows:
+        t.add_row(name, f"{value:,}")
+    return t
+
+
+def has_ground_truth(settings: Settings) -> bool:
+    truth = settings.path(settings.paths.ground_truth)
+    return "://" in truth or (Path(truth) / "record_owners").is_dir()
+
+
+def evaluate_resolution(lake: Lakehouse, settings: Settings) -> dict:
+    """Pairwise precision/recall/F1 and over/under-merge counts of gold.identity_map against ground truth."""
+    from cdp.identity.evaluate import load_truth, pairwise_metrics, truth_for_records
+
+    truth = truth_for_records(lake.read("silver.identity_records"),
+                              load_truth(lake.spark, settings.path(settings.paths.ground_truth)))
+    assignments = lake.read("gold.identity_map").select("record_id", F.col("customer_id").alias("cluster"))
+    return pairwise_metrics(assignments, truth)
+
+
+def log_identity_evaluation(settings: Settings, run_id: str, metrics: dict) -> str:
+    from cdp.identity.config import load_identity_config
+    from cdp.tracking import log_evaluation
+
+    config = load_identity_config(settings)
+    params = {
+        "rules": ",".join(r.name for r in config.deterministic_rules if r.enabled),
+        "max_cluster_size": config.max_cluster_size,
+        "max_records_per_value": config.junk.max_records_per_value,
+        "pipeline_run_id": run_id,
+    }
+    return log_evaluation(settings, EXPERIMENT, f"identity-eval-{run_id}", params, metrics)
+
+
+def evaluation_table(metrics: dict, mlflow_run: str | None) -> Table:
+    t = Table(title="identity evaluation against ground truth" + (f" (MLflow run {mlflow_run})" if mlflow_run else ""),
+              title_justify="left")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in metrics.items():
+        t.add_row(k, f"{v:.4f}" if isinstance(v, float) else f"{v:,}")
+    return t

@@ -1,0 +1,132 @@
+"""Identity resolution run: silver.identity_records -> gold identity tables and golden customer records.
+
+Steps (docs/identity.md): junk values nulled -> deterministic rule edges (blocked by attribute tuple) ->
+connected components -> identifier caps -> cluster-size cap -> stable customer ids seeded with the previous
+gold.identity_map -> golden records. Each run recomputes the graph from all identity records; the previous
+map is what keeps ids stable, so the incremental path and a full rebuild run the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from cdp.config import Settings
+from cdp.identity.config import IdentityConfig, load_identity_config
+from cdp.identity.golden import golden_records
+from cdp.identity.guards import cap_cluster_size, cap_identifiers, cluster, mark_junk
+from cdp.identity.rules import deterministic_edges
+from cdp.identity.stable_ids import assign_customer_ids
+from cdp.io import Lakehouse
+
+RECORDS = "silver.identity_records"
+MAP = "gold.identity_map"
+LINKS = "gold.identity_links"
+CHANGES = "gold.identity_changes"
+JUNK = "gold.identity_junk_values"
+CAPPED = "gold.identity_capped_values"
+REVIEW = "gold.identity_review"
+SIZES = "gold.identity_cluster_sizes"
+CUSTOMERS = "gold.customers"
+
+
+@dataclass(frozen=True)
+class IdentityResult:
+    run_id: str
+    records: int
+    edges_by_rule: dict[str, int] = field(default_factory=dict)
+    clusters: int = 0
+    singletons: int = 0
+    largest_cluster: int = 0
+    junk_values: int = 0
+    capped_values: int = 0
+    review_clusters: int = 0
+    new_customers: int = 0
+    merges: int = 0
+    splits: int = 0
+
+    @property
+    def edges(self) -> int:
+        return sum(self.edges_by_rule.values())
+
+
+def previous_map(lake: Lakehouse) -> DataFrame | None:
+    if not lake.exists(MAP):
+        return None
+    # materialised: this run overwrites the table the plan would otherwise still read
+    return lake.read(MAP).select("record_id", "customer_id", "minted_from").localCheckpoint()
+
+
+def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: datetime,
+                       config: IdentityConfig | None = None, previous: DataFrame | None | bool = True) -> IdentityResult:
+    """Resolve every identity record into customers and (over)write the gold identity tables.
+
+    previous=True seeds ids with the current gold.identity_map (stable ids); None/False = full rebuild.
+    """
+    config = config or load_identity_config(settings)
+    graph = settings.graph
+    stamp = F.lit(now).cast("timestamp")
+    records = lake.read(RECORDS).localCheckpoint()
+    clean, junk = mark_junk(records, config)
+    clean = clean.localCheckpoint()
+    edges = deterministic_edges(clean, config).localCheckpoint()
+    components = cluster(clean, edges, graph)
+    edges, components, capped = cap_identifiers(clean, edges, components, config, graph)
+    edges, components, review = cap_cluster_size(clean, edges, components, config, graph)
+
+    prev = previous_map(lake) if previous is True else (previous or None)
+    prev_run = lake.read(MAP).select(F.max("run_id")).first()[0] if previous is True and prev is not None else None
+    id_map, changes = assign_customer_ids(components, prev, run_id)
+    id_map = id_map.localCheckpoint()
+
+    # changes first, then the map: a run that crashed in between recomputes the same changes and replaces
+    # them; a run whose map is already written (a re-run after success) keeps its recorded changes.
+    changes = changes.withColumn("changed_at", stamp)
+    if prev is None or prev_run != run_id:
+        if lake.exists(CHANGES):
+            lake.replace_where(changes, CHANGES, f"run_id = '{run_id}'")
+        else:
+            lake.overwrite(changes, CHANGES)
+    lake.overwrite(
+        id_map.join(records.select("record_id", "source", "source_record_key"), "record_id")
+        .select("record_id", "source", "source_record_key", "customer_id", "minted_from",
+                F.lit(run_id).alias("run_id"), stamp.alias("resolved_at")), MAP)
+    lake.overwrite(
+        edges.join(id_map.select(F.col("record_id").alias("src"), "customer_id"), "src")
+        .select("src", "dst", "rule", F.col("attribute_values").alias("evidence"), "weight", "customer_id",
+                F.lit(run_id).alias("run_id")), LINKS)
+    lake.overwrite(junk.withColumn("run_id", F.lit(run_id)), JUNK)
+    lake.overwrite(capped.withColumn("run_id", F.lit(run_id)), CAPPED)
+    lake.overwrite(review.withColumn("run_id", F.lit(run_id)).withColumn("reviewed_at", F.lit(None).cast("timestamp")),
+                   REVIEW)
+    sizes = (id_map.groupBy("customer_id").agg(F.count("*").alias("size"))
+             .groupBy("size").agg(F.count("*").alias("clusters")).orderBy("size"))
+    lake.overwrite(sizes, SIZES)
+    lake.overwrite(golden_records(clean, id_map, config).withColumn("run_id", F.lit(run_id))
+                   .withColumn("updated_at", stamp), CUSTOMERS)
+    return summarize(lake, run_id, records.count())
+
+
+def summarize(lake: Lakehouse, run_id: str, records: int) -> IdentityResult:
+    sizes = [(r["size"], r["clusters"]) for r in lake.read(SIZES).collect()]  # one row per distinct size
+    by_rule = {r["rule"]: r["n"] for r in lake.read(LINKS).groupBy("rule").agg(F.count("*").alias("n")).collect()}
+    kinds = {r["change_type"]: r["n"] for r in lake.read(CHANGES).where(F.col("run_id") == run_id)
+             .groupBy("change_type").agg(F.count("*").alias("n")).collect()}
+    return IdentityResult(
+        run_id=run_id, records=records, edges_by_rule=dict(sorted(by_rule.items())),
+        clusters=sum(n for _, n in sizes), singletons=sum(n for s, n in sizes if s == 1),
+        largest_cluster=max((s for s, _ in sizes), default=0),
+        junk_values=lake.row_count(JUNK), capped_values=lake.row_count(CAPPED), review_clusters=lake.row_count(REVIEW),
+        new_customers=kinds.get("new", 0), merges=kinds.get("merge", 0), splits=kinds.get("split", 0),
+    )
+
+
+def explain_customer(lake: Lakehouse, customer_id: str) -> tuple[DataFrame, DataFrame]:
+    """A customer's identity records (with their standardised identifiers) and the links that joined them."""
+    members = lake.read(MAP).where(F.col("customer_id") == customer_id).select("record_id", "customer_id")
+    records = members.join(lake.read(RECORDS), "record_id").orderBy("observed_at", "record_id")
+    links = lake.read(LINKS).where(F.col("customer_id") == customer_id).orderBy("rule", "src", "dst")
+    return records, links

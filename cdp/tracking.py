@@ -1,0 +1,36 @@
+"""MLflow tracking: the embedded default is a local SQLite store next to the project (`make mlflow-ui`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cdp.config import Settings
+
+
+def tracking_uri(settings: Settings) -> str:
+    store = settings.mlflow.tracking_uri
+    return store if "://" in store else f"sqlite:///{settings.path(store)}"
+
+
+def use_tracking(settings: Settings, experiment: str):
+    """Point MLflow at the configured store and experiment (created with a project-local artifact root)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(settings))
+    if mlflow.get_experiment_by_name(experiment) is None:
+        artifacts = settings.path(settings.mlflow.artifact_root)
+        if "://" not in artifacts:
+            Path(artifacts).mkdir(parents=True, exist_ok=True)
+            artifacts = Path(artifacts).as_uri()
+        mlflow.create_experiment(experiment, artifact_location=artifacts)
+    mlflow.set_experiment(experiment)
+    return mlflow
+
+
+def log_evaluation(settings: Settings, experiment: str, run_name: str, params: dict, metrics: dict) -> str:
+    """One MLflow run with these params and metrics; returns its run id."""
+    mlflow = use_tracking(settings, experiment)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+        return run.info.run_id

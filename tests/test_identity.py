@@ -1,0 +1,279 @@
+"""Identity resolution on real Spark + Delta: rules and blocking, junk / identifier / cluster-size guards,
+stable customer ids across runs (merge, split, rebuild), golden records, pairwise evaluation."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pyspark.sql import functions as F
+
+from cdp.errors import ConfigError
+from cdp.identity.config import IDENTITY_ATTRIBUTES, load_identity_config
+from cdp.identity.evaluate import load_truth, pairwise_metrics, truth_for_records
+from cdp.identity.guards import cap_cluster_size, cap_identifiers, cluster, mark_junk
+from cdp.identity.resolve import CHANGES, CUSTOMERS, JUNK, MAP, REVIEW, explain_customer, resolve_identities
+from cdp.identity.rules import deterministic_edges
+from cdp.identity.stable_ids import assign_customer_ids
+
+NOW = datetime(2025, 7, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1)
+TYPES = {"observed_at": "timestamp", "birth_date": "date", "_ingested_at": "timestamp"}
+COLUMNS = ["record_id", "source", "channel", "source_record_key", "observed_at", *IDENTITY_ATTRIBUTES,
+           "_run_id", "_ingested_at", "_record_hash", "_source_file"]
+SCHEMA = ", ".join(f"`{c}` {TYPES.get(c, 'string')}" for c in COLUMNS)
+
+
+def rec(record_id: str, i: int = 0, **values) -> dict:
+    """One identity record; unspecified columns are null."""
+    source = values.pop("source", "crm_customers")
+    row = {c: None for c in COLUMNS}
+    row.update(record_id=record_id, source=source, channel=source.split("_")[0], source_record_key=record_id,
+               observed_at=T0 + timedelta(days=i), **values)
+    return row
+
+
+def frame(spark, rows):
+    return spark.createDataFrame([tuple(r[c] for c in COLUMNS) for r in rows], SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def config(settings):
+    return load_identity_config(settings)
+
+
+def variant(config, junk=None, **update):
+    if junk:
+        update["junk"] = config.junk.model_copy(update=junk)
+    return config.model_copy(update=update)
+
+
+def edge_set(edges):
+    return {(r.src, r.dst, r.rule) for r in edges.collect()}
+
+
+def groups(components):
+    out = {}
+    for r in components.collect():
+        out.setdefault(r.component, set()).add(r.record_id)
+    return sorted(sorted(g) for g in out.values())
+
+
+# ------------------------------------------------------------------------------------------------ config
+def test_config_validates(settings, tmp_path, config):
+    assert len(config.enabled_rules) == 8 and config.max_cluster_size == 50
+    from cdp.quality import load_contract
+
+    assert set(IDENTITY_ATTRIBUTES) <= set(load_contract(settings, "silver.identity_records").column_names)
+    text = (tmp_path / "a.yaml")
+    cases = {
+        "deterministic_rules: [{name: r, attributes: [national_id]}]": "not a column of silver.identity_records",
+        "deterministic_rules: [{name: r, attributes: [email], enabled: false}]": "at least one deterministic rule",
+        "deterministic_rules: [{name: r, attributes: [email]}]\nmax_clustr_size: 3": "unknown key 'max_clustr_size'",
+        "deterministic_rules: [{name: r, attributes: [email]}]\njunk: {patterns: {email: ['(']}}": "junk pattern",
+    }
+    for body, message in cases.items():
+        text.write_text(body)
+        with pytest.raises(ConfigError, match=message):
+            load_identity_config(path=text)
+    text.write_text("deterministic_rules: [{name: addr, attributes: [street, postal_code, last_name_match]}]")
+    assert load_identity_config(path=text).rule_attributes() == ["street", "postal_code", "last_name_match"]
+
+
+# ------------------------------------------------------------------------------------------------- rules
+def test_each_rule_links_what_it_should(spark, config):
+    rows = [
+        rec("a1", email="jose@gmail.com"), rec("a2", email="jose@gmail.com"),
+        rec("p1", phone="+34600111222", first_name_match="jose"),
+        rec("p2", phone="+34600111222", first_name_match="jose"),
+        rec("p3", phone="+34600111222", first_name_match="ana"),       # same household phone, other person
+        rec("l1", loyalty_id="LOY1"), rec("l2", loyalty_id="LOY1"),
+        rec("d1", device_id="dev-1"), rec("d2", device_id="dev-1"),
+        rec("c1", cookie_id="ck-1"), rec("c2", cookie_id="ck-1"),
+        rec("f1", facebook_handle="jose.m"), rec("f2", facebook_handle="jose.m"),
+        rec("t1", twitter_handle="jm"), rec("t2", twitter_handle="jm"),
+        rec("i1", instagram_handle="jm_ig"), rec("i2", instagram_handle="jm_ig"),
+        rec("z1", email="other@x.com", twitter_handle="jm_ig"),        # values only count within one attribute
+    ]
+    edges = deterministic_edges(frame(spark, rows), config)
+    assert edge_set(edges) == {
+        ("a1", "a2", "email_exact"), ("p1", "p2", "phone_and_first_name"), ("l1", "l2", "loyalty_id_exact"),
+        ("d1", "d2", "device_id_exact"), ("c1", "c2", "cookie_id_exact"), ("f1", "f2", "facebook_handle_exact"),
+        ("t1", "t2", "twitter_handle_exact"), ("i1", "i2", "instagram_handle_exact"),
+    }
+    row = edges.where("rule = 'phone_and_first_name'").first()
+    assert row.attribute_values == "phone=+34600111222;first_name_match=jose" and row.weight == 0.9
+
+
+def test_blocking_builds_a_star_not_all_pairs(spark, config):
+    rows = [rec(f"r{i}", email="same@x.com", cookie_id="k") for i in range(6)]
+    edges = deterministic_edges(frame(spark, rows), config)
+    by_rule = {r.rule: r.n for r in edges.groupBy("rule").agg(F.count("*").alias("n")).collect()}
+    assert by_rule == {"email_exact": 5, "cookie_id_exact": 5}               # k-1 per rule, not k(k-1)/2
+    assert {r.src for r in edges.collect()} == {"r0"} and edges.where("src >= dst").count() == 0
+    plan = edges._jdf.queryExecution().executedPlan().toString()
+    assert "CartesianProduct" not in plan and "BroadcastNestedLoopJoin" not in plan
+
+
+# ---------------------------------------------------------------------------------------------- guards
+def test_junk_values_link_nothing_and_are_reported(spark, config):
+    cfg = variant(config, junk={"max_records_per_value": 3})
+    rows = [
+        rec("j1", email="TEST@test.com"), rec("j2", email="test@test.com"),
+        rec("j3", phone="000000000", first_name_match="ana"), rec("j4", phone="000000000", first_name_match="ana"),
+        rec("j5", first_name_match="unknown", phone="+34600999888"),
+        rec("j6", first_name_match="unknown", phone="+34600999888"),
+        *[rec(f"s{i}", device_id="shared-dev") for i in range(4)],              # 4 > max_records_per_value 3
+        rec("ok1", email="ana@x.com"), rec("ok2", email="ana@x.com"),
+    ]
+    clean, report = mark_junk(frame(spark, rows), cfg)
+    assert edge_set(deterministic_edges(clean, cfg)) == {("ok1", "ok2", "email_exact")}
+    found = {(r.attribute, r.value.lower(), r.records, r.reason) for r in report.collect()}
+    assert found == {("email", "test@test.com", 2, "blocklist"), ("phone", "000000000", 2, "blocklist"),
+                     ("first_name_match", "unknown", 2, "blocklist"),
+                     ("device_id", "shared-dev", 4, "too_many_records")}
+    assert clean.where("email IS NOT NULL OR device_id IS NOT NULL").count() == 2
+    # blocklisted values never link even when mark_junk was not run first
+    assert edge_set(deterministic_edges(frame(spark, rows[:4]), cfg)) == set()
+
+
+def test_identifier_cap_drops_the_weakest_values_links(spark, settings, config):
+    cfg = variant(config, max_identifiers_per_customer={"email": 2})
+    rows = [
+        rec("a1", email="ann@x.com"), rec("a2", email="ann@x.com"), rec("a3", email="ann@x.com", device_id="DA"),
+        rec("a4", email="family@x.com", device_id="DA"),
+        rec("b0", email="bob@x.com", device_id="DB"), rec("b1", email="bob@x.com"), rec("b2", email="bob@x.com"),
+        rec("b4", email="family@x.com", device_id="DB"),
+    ]
+    records = frame(spark, rows)
+    edges = deterministic_edges(records, cfg)
+    comps = cluster(records, edges, settings.graph)
+    assert len(groups(comps)) == 1                                   # family@ glues Ann's and Bob's records
+    kept, comps2, capped = cap_identifiers(records, edges, comps, cfg, settings.graph)
+    # emails in the cluster: ann 3 records, bob 3, family 2 -> keep the 2 with most records
+    assert {(r.attribute, r.value) for r in capped.collect()} == {("email", "family@x.com")}
+    assert all(r.rule != "email_exact" or "family" not in r.attribute_values for r in kept.collect())
+    assert groups(comps2) == [["a1", "a2", "a3", "a4"], ["b0", "b1", "b2", "b4"]]
+
+
+def test_cluster_cap_drops_weakest_edges_and_flags_review(spark, settings, config):
+    cfg = variant(config, max_cluster_size=3)
+    rows = [
+        rec("e1", email="ea@x.com"), rec("e2", email="ea@x.com", cookie_id="K"),
+        rec("e3", email="eb@x.com", cookie_id="K"), rec("e4", email="eb@x.com"),
+        *[rec(f"m{i}", email="big@x.com") for i in range(4)],            # only strongest-rule edges
+        rec("s1", email="small@x.com"), rec("s2", email="small@x.com"),
+    ]
+    records = frame(spark, rows)
+    edges = deterministic_edges(records, cfg)
+    kept, comps, review = cap_cluster_size(records, edges, cluster(records, edges, settings.graph), cfg, settings.graph)
+    assert groups(comps) == [["e1", "e2"], ["e3", "e4"], ["m0", "m1", "m2", "m3"], ["s1", "s2"]]
+    assert kept.where("rule = 'cookie_id_exact'").count() == 0
+    got = {r.cluster_root: (r.size_before, r.size_after, r.parts, r.dropped_rules, r.reason) for r in review.collect()}
+    assert got == {"e1": (4, 2, 2, ["cookie_id_exact"], "split_under_cap"), "m0": (4, 4, 1, [], "still_over_cap")}
+
+
+# ----------------------------------------------------------------------------------------- stable ids
+def test_rebuild_gives_the_incremental_ids_when_nothing_merges(spark):
+    schema = "record_id string, component string"
+    c1 = spark.createDataFrame([("a1", "a1"), ("a2", "a1"), ("b1", "b1")], schema)
+    map1, ch1 = assign_customer_ids(c1, None, "r1")
+    ids1 = {r.record_id: r.customer_id for r in map1.collect()}
+    assert sorted(r.change_type for r in ch1.collect()) == ["new", "new"]
+    # run 2: records join existing clusters, one new cluster; incremental == full rebuild
+    c2 = c1.unionByName(spark.createDataFrame([("a3", "a1"), ("b2", "b1"), ("c1", "c1")], schema))
+    inc, ch2 = assign_customer_ids(c2, map1, "r2")
+    full, _ = assign_customer_ids(c2, None, "r2")
+    inc_ids = {r.record_id: r.customer_id for r in inc.collect()}
+    assert inc_ids == {r.record_id: r.customer_id for r in full.collect()}
+    assert inc_ids["a3"] == ids1["a1"] and inc_ids["b2"] == ids1["b1"]
+    assert [(r.change_type, r.records) for r in ch2.collect()] == [("new", 1)]
+    # a record smaller than the minting one joins: the incremental path keeps the id (a rebuild would not)
+    c3 = c2.withColumn("component", F.when(F.col("component") == "a1", "a0").otherwise(F.col("component")))
+    c3 = c3.unionByName(spark.createDataFrame([("a0", "a0")], schema))
+    assert {r.customer_id for r in assign_customer_ids(c3, inc, "r3")[0].where("record_id LIKE 'a%'").collect()} == {
+        ids1["a1"]}
+
+
+def write_silver(lake, spark, rows):
+    lake.overwrite(frame(spark, rows), "silver.identity_records")
+
+
+def test_ids_are_stable_across_merge_and_split(spark, lake, settings, config):
+    base = [
+        rec("crm:a1", 1, email="ann@x.com", first_name="Ann", last_name="Lee"),
+        rec("crm:a2", 5, email="ann@x.com", first_name="Annie", source="ecommerce_orders", phone="+34600000111"),
+        rec("crm:b1", 2, email="bob@x.com", cookie_id="K", first_name="Bob"),
+        rec("crm:b2", 3, email="bob@x.com"), rec("crm:b3", 4, email="bob@x.com"),
+        rec("crm:c1", 1, email="test@test.com", first_name="Cy"),
+    ]
+    write_silver(lake, spark, base)
+    r1 = resolve_identities(lake, settings, "run-1", NOW, config)
+    assert (r1.records, r1.clusters, r1.singletons, r1.largest_cluster, r1.new_customers) == (6, 3, 1, 3, 3)
+    assert r1.edges_by_rule == {"email_exact": 3} and r1.junk_values == 1
+    ids1 = {r.record_id: r.customer_id for r in lake.read(MAP).collect()}
+    ann, bob = ids1["crm:a1"], ids1["crm:b1"]
+    assert ann == ids1["crm:a2"] and bob == ids1["crm:b3"] and ann != bob and ann.startswith("C") and len(ann) == 17
+    golden = {r.customer_id: r for r in lake.read(CUSTOMERS).collect()}
+    # first_name: source priority (crm before ecommerce) beats recency; phone: most recent non-null
+    assert (golden[ann].first_name, golden[ann].phone, golden[ann].records) == ("Ann", "+34600000111", 2)
+    assert golden[ann].sources == ["crm_customers", "ecommerce_orders"] and golden[ids1["crm:c1"]].email is None
+
+    # run 2: a new record bridges Ann and Bob -> one customer keeping the oldest id (smallest minting record)
+    write_silver(lake, spark, [*base, rec("crm:x1", 9, email="ann@x.com", cookie_id="K")])
+    r2 = resolve_identities(lake, settings, "run-2", NOW, config)
+    ids2 = {r.record_id: r.customer_id for r in lake.read(MAP).collect()}
+    assert {ids2[k] for k in ("crm:a1", "crm:b1", "crm:x1", "crm:b3")} == {ann} and r2.merges == 1
+    merge = lake.read(CHANGES).where("run_id = 'run-2'").first()
+    assert (merge.change_type, merge.customer_ids_before, merge.customer_id_after, merge.records) == (
+        "merge", sorted([ann, bob]), ann, 6)
+    records, links = explain_customer(lake, ann)
+    assert records.count() == 6 and {r.rule for r in links.collect()} == {"email_exact", "cookie_id_exact"}
+
+    # run 3: the bridge is gone -> split; the larger part (Bob's 3 records) keeps the id
+    write_silver(lake, spark, base)
+    r3 = resolve_identities(lake, settings, "run-3", NOW, config)
+    ids3 = {r.record_id: r.customer_id for r in lake.read(MAP).collect()}
+    assert ids3["crm:b1"] == ann and ids3["crm:a1"] not in (ann, bob) and ids3["crm:a1"] == ids3["crm:a2"]
+    assert r3.splits == 1 and r3.merges == 0
+    split = lake.read(CHANGES).where("run_id = 'run-3'").first()
+    assert (split.change_type, split.customer_ids_before, split.customer_id_after, split.records) == (
+        "split", [ann], ids3["crm:a1"], 2)
+    # re-running a finished run changes no id and keeps (does not duplicate or lose) its change rows
+    resolve_identities(lake, settings, "run-3", NOW, config)
+    assert lake.read(CHANGES).where("run_id = 'run-3'").count() == 1
+    assert lake.read(REVIEW).count() == 0 and lake.read(JUNK).first().value == "test@test.com"
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+def test_pairwise_metrics_by_hand(spark):
+    # clusters {1,2} {3,4} {5,6}: 3 predicted pairs; persons P1={1,2,3} P2={5,6} P3={4}: 3+1 = 4 true pairs;
+    # true positives: (1,2) and (5,6) -> precision 2/3, recall 2/4
+    assign = spark.createDataFrame([("r1", "c1"), ("r2", "c1"), ("r3", "c2"), ("r4", "c2"), ("r5", "c3"), ("r6", "c3")],
+                                   "record_id string, cluster string")
+    truth = spark.createDataFrame([("r1", "P1"), ("r2", "P1"), ("r3", "P1"), ("r4", "P3"), ("r5", "P2"), ("r6", "P2")],
+                                  "record_id string, person_id string")
+    m = pairwise_metrics(assign, truth)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(1 / 2)
+    assert m["f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    assert (m["predicted_pairs"], m["true_pairs"], m["true_positive_pairs"], m["clusters"], m["persons"]) == (3, 4, 2, 3, 3)
+    assert (m["over_merged_clusters"], m["under_merged_persons"]) == (1, 1)
+
+
+def test_generated_data_resolves_with_high_precision(spark, settings, config, tmp_path):
+    from cdp.ingest.bronze import land_all
+    from cdp.ingest.sources import load_sources
+    from cdp.io import Lakehouse
+    from cdp.silver.step import build_silver
+    from cdp.synth import generate
+
+    generate(80, 5, tmp_path / "landing", tmp_path / "truth")
+    lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
+    specs = load_sources(settings)
+    land_all(lake, specs, str(tmp_path / "landing"), "run-g", NOW, settings.ingest.max_value_chars)
+    build_silver(lake, specs, settings, "run-g", NOW)
+    result = resolve_identities(lake, settings, "run-g", NOW, config)
+    truth = truth_for_records(lake.read("silver.identity_records"), load_truth(spark, tmp_path / "truth"))
+    assert truth.count() == result.records                       # every identity record has a known owner
+    m = pairwise_metrics(lake.read(MAP).select("record_id", F.col("customer_id").alias("cluster")), truth)
+    print(f"\ngenerated 80 customers: {result}\nmetrics: {m}")
+    assert m["precision"] >= 0.98
+    assert m["recall"] >= 0.5
