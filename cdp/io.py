@@ -11,6 +11,12 @@ from cdp.config import Settings
 LAYERS = ("bronze", "silver", "gold", "quarantine", "audit")
 
 
+def in_predicate(column: str, values: list[str]) -> str:
+    """SQL `column IN ('a', 'b')` with quotes escaped, for replaceWhere / delete predicates."""
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
 @dataclass(frozen=True)
 class Lakehouse:
     """Tables are Delta directories at <root>/<layer>/<table>; `name` is 'layer.table'."""

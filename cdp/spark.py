@@ -21,11 +21,18 @@ def _launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def java_binary(env: dict[str, str] | None = None) -> str | None:
+    """The java Spark will launch: JAVA_HOME first, then PATH."""
+    env = os.environ if env is None else env
+    home = env.get("JAVA_HOME")
+    return str(Path(home) / "bin" / "java") if home else shutil.which("java", path=env.get("PATH", ""))
+
+
 def java_version(env: dict[str, str] | None = None) -> int:
-    """Major version of the java Spark will launch (JAVA_HOME first, then PATH); EnvironmentProblem if none."""
+    """Major version of the java Spark will launch; EnvironmentProblem if none."""
     env = dict(os.environ if env is None else env)
     home = env.get("JAVA_HOME")
-    java = str(Path(home) / "bin" / "java") if home else shutil.which("java", path=env.get("PATH", ""))
+    java = java_binary(env)
     if not java or not Path(java).exists():
         where = f"JAVA_HOME={home} has no bin/java" if home else "no 'java' on PATH and JAVA_HOME is not set"
         raise EnvironmentProblem(f"Java {MIN_JAVA}+ is required to run Spark, but {where}: {JAVA_HINT}.")
@@ -107,7 +114,7 @@ def fetch_optional_packages(settings: Settings) -> dict[str, bool]:
 
     ivy_jar = next((Path(pyspark.__file__).parent / "jars").glob("ivy-*.jar"), None)
     ivy_dir = settings.path(settings.spark.ivy_dir)
-    java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if os.environ.get("JAVA_HOME") else "java"
+    java = java_binary() or "java"
     result = {}
     for coord in settings.spark.optional_packages:
         if ivy_cached(ivy_dir, coord):

@@ -48,7 +48,8 @@ def test_missing_env_file_and_missing_key(tmp_path):
     conf = write_conf(tmp_path, BASE)
     with pytest.raises(ConfigError, match=r"prod.yaml: configuration file not found"):
         load_settings("prod", [], conf)
-    conf2 = write_conf(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path, "spark: {}\n")
+    (tmp_path / "x").mkdir()
+    conf2 = write_conf(tmp_path / "x", "spark: {}\n")
     with pytest.raises(ConfigError, match="required key 'paths' is missing"):
         load_settings("local", [], conf2)
 

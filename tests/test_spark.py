@@ -26,7 +26,8 @@ def test_missing_java_is_one_actionable_line(tmp_path):
 def test_old_java_is_rejected(tmp_path):
     with pytest.raises(EnvironmentProblem, match="Java 11 found, but Spark 4 needs Java 17"):
         check_java({"PATH": fake_java(tmp_path, "11.0.2")})
-    assert check_java({"PATH": fake_java(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path, "17.0.9")}) == 17
+    (tmp_path / "x").mkdir()
+    assert check_java({"PATH": fake_java(tmp_path / "x", "17.0.9")}) == 17
 
 
 def test_cli_without_java_prints_one_line_and_exits_2(tmp_path):

@@ -18,7 +18,7 @@ from cdp.audit import Reconciliation, record_reconciliation
 from cdp.errors import SourceError
 from cdp.ingest.landing import CORRUPT, list_landing_files, read_landing
 from cdp.ingest.sources import SourceSpec
-from cdp.io import Lakehouse
+from cdp.io import Lakehouse, in_predicate
 
 INGEST_LOG = "audit.ingest_log"
 QUARANTINE = "quarantine.records"
@@ -99,11 +99,6 @@ def quarantine_rows(spec: SourceSpec, df: DataFrame, stage: str = "bronze") -> D
 
 # ---------------------------------------------------------------- the step
 
-def _in_files(files: list[str], column: str) -> str:
-    quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    return f"{column} IN ({quoted})"
-
-
 def ingested_files(lake: Lakehouse) -> dict[str, set[str]]:
     """Files already landed, by source (one small read per run: it grows with files, not rows)."""
     if not lake.exists(INGEST_LOG):
@@ -143,11 +138,11 @@ def land_source(lake: Lakehouse, spec: SourceSpec, landing_root: str, run_id: st
                     landed_q[1] += r["n"]
                     result.reasons[r["_defect"]] = result.reasons.get(r["_defect"], 0) + r["n"]
             read_paths = sorted(per_file) or [f.path for f in new]
-            lake.replace_where(bronze_rows(spec, staged), f"bronze.{spec.name}", _in_files(read_paths, "_source_file"))
+            lake.replace_where(bronze_rows(spec, staged), f"bronze.{spec.name}", in_predicate("_source_file", read_paths))
             if result.reasons:  # deterministic: files without defects now had none before either
                 lake.replace_where(
                     quarantine_rows(spec, staged), QUARANTINE,
-                    f"stage = 'bronze' AND source = '{spec.name}' AND {_in_files(read_paths, 'source_file')}",
+                    f"stage = 'bronze' AND source = '{spec.name}' AND {in_predicate('source_file', read_paths)}",
                 )
         finally:
             staged.unpersist()

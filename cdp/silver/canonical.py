@@ -9,6 +9,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import SilverSettings
+from cdp.ingest.bronze import LINEAGE
 from cdp.ingest.sources import SourceSpec, ValueSpec
 from cdp.silver.standardize import (
     display_name,
@@ -23,7 +24,6 @@ from cdp.silver.standardize import (
     split_full_name,
 )
 
-LINEAGE = ["_source_file", "_run_id", "_ingested_at", "_record_hash"]
 INTERACTION_TYPES = {"amount": "double", "csat": "int", "nps": "int", "stars": "int"}
 
 

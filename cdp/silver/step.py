@@ -20,7 +20,7 @@ from cdp.audit import Reconciliation, record_reconciliation
 from cdp.config import Settings
 from cdp.ingest.bronze import QUARANTINE
 from cdp.ingest.sources import SourceSpec
-from cdp.io import Lakehouse
+from cdp.io import Lakehouse, in_predicate
 from cdp.quality import load_contract, record_quality, render_quality_docs, row_failure_reason, validate
 from cdp.silver import canonical
 from cdp.silver.typed import with_types
@@ -41,6 +41,10 @@ class SilverSourceBatch:
     quarantine: list[DataFrame] = field(default_factory=list)
     reconciliation: list[Reconciliation] = field(default_factory=list)
     persisted: list[DataFrame] = field(default_factory=list)
+
+    def release(self) -> None:
+        for df in self.persisted:
+            df.unpersist()
 
 
 def projections_of(spec: SourceSpec, settings: Settings) -> dict:
@@ -91,6 +95,15 @@ def prepare_source(lake: Lakehouse, spec: SourceSpec, settings: Settings, contra
     bronze = lake.read(f"bronze.{spec.name}").where(F.col("_run_id").isin(runs))
     typed = bronze.transform(with_types(spec)).persist()
     batch = SilverSourceBatch(spec.name, runs, [], persisted=[typed])
+    try:
+        return _check_source(batch, typed, spec, settings, contracts, run_id, now)
+    except BaseException:
+        batch.release()
+        raise
+
+
+def _check_source(batch: SilverSourceBatch, typed: DataFrame, spec: SourceSpec, settings: Settings, contracts: dict,
+                  run_id: str, now: datetime) -> SilverSourceBatch:
     counts = typed.groupBy("_source_file").agg(F.count(F.lit(1)).alias("n"), F.count("_type_defect").alias("bad")).collect()
     batch.files = sorted(r["_source_file"] for r in counts)
     rows_in, type_bad = sum(r["n"] for r in counts), sum(r["bad"] for r in counts)
@@ -136,7 +149,13 @@ def build_silver(lake: Lakehouse, specs: list[SourceSpec], settings: Settings, r
 
     # sources are independent until the per-table validation and MERGE below
     with ThreadPoolExecutor(max_workers=settings.ingest.parallelism) as pool:
-        batches = [b for b in pool.map(prepare, specs) if b]
+        futures = [pool.submit(prepare, spec) for spec in specs]
+    batches = [f.result() for f in futures if f.exception() is None and f.result()]
+    failure = next((f.exception() for f in futures if f.exception() is not None), None)
+    if failure is not None:
+        for b in batches:
+            b.release()
+        raise failure
     try:
         reports, merges = [], {}
         for table in TABLE_KEYS:
@@ -163,16 +182,14 @@ def build_silver(lake: Lakehouse, specs: list[SourceSpec], settings: Settings, r
                 q = b.quarantine[0] if b.quarantine else None
                 for extra in b.quarantine[1:]:
                     q = q.unionByName(extra)
-                files = ", ".join("'" + f.replace("'", "''") + "'" for f in b.files)
-                predicate = f"stage = 'silver' AND source = '{b.source}' AND source_file IN ({files})"
+                predicate = f"stage = 'silver' AND source = '{b.source}' AND {in_predicate('source_file', b.files)}"
                 if q is not None:
                     lake.replace_where(q, QUARANTINE, predicate)
                 elif lake.exists(QUARANTINE):
                     lake.delta_table(QUARANTINE).delete(predicate)
     finally:
         for b in batches:
-            for df in b.persisted:
-                df.unpersist()
+            b.release()
     results = [r for b in batches for r in b.reconciliation]
     if batches:
         lake.append(lake.spark.createDataFrame(
