@@ -36,6 +36,9 @@ lint: $(STAMP)
 generate: $(STAMP)  ## e.g. make generate ARGS="--customers 100000 --seed 7 --out /tmp/big"
 	$(BIN)/cdp generate $(ARGS)
 
+bench: setup  ## identity resolution 100k -> 1M records: time, peak memory, accuracy -> docs/benchmarks.md
+	$(BIN)/python jobs/bench_identity.py $(ARGS)
+
 mlflow-ui: $(STAMP)  ## the MLflow UI over the local tracking store (identity evaluations, models)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
 

@@ -66,6 +66,9 @@ class GraphSettings(Strict):
     engine: Literal["auto", "graphframes", "dataframe"] = "auto"
     algorithm: Literal["two_phase", "randomized_contraction", "graphx"] = "two_phase"
     max_iterations: int = Field(50, ge=1)
+    # Built-in engine: how each round's labels are cut from their lineage. local = executor storage (fast);
+    # reliable = the checkpoint directory (survives a lost executor: use it on shared clusters).
+    checkpoint: Literal["local", "reliable"] = "local"
 
 
 class MlflowSettings(Strict):

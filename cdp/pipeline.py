@@ -130,11 +130,14 @@ def bronze_summary(results) -> Table:
 
 
 def resolve_customers(ctx: RunContext) -> object:
-    from cdp.identity.report import resolution_table
+    from cdp.identity.report import log_matching_model, resolution_table
     from cdp.identity.resolve import resolve_identities
 
     res = resolve_identities(ctx.lake, ctx.settings, ctx.run_id, ctx.started_at)
     ctx.console.print(resolution_table(res))
+    mlflow_run = log_matching_model(ctx.settings, res)
+    if mlflow_run:
+        ctx.console.print(f"[dim]probabilistic model (Splink JSON) logged to MLflow run {mlflow_run}[/dim]")
     return res
 
 

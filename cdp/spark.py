@@ -54,6 +54,13 @@ def check_java(env: dict[str, str] | None = None) -> int:
     return major
 
 
+def splink_jar() -> str:
+    """Path of the Spark UDF JAR bundled in the splink wheel (spark-submit: pass it with --jars)."""
+    from splink.backends.spark import similarity_jar_location
+
+    return similarity_jar_location()
+
+
 def ivy_cached(ivy_dir: str, coordinate: str) -> bool:
     """True when a Maven coordinate group:artifact:version is already in the project's Ivy cache."""
     group, artifact, version = coordinate.split(":")
@@ -87,6 +94,8 @@ def build_spark(settings: Settings, app_name: str | None = None):
         extra = [c for c in settings.spark.optional_packages if ivy_cached(ivy_dir, c)]
         # configure_spark_with_delta_pip overwrites spark.jars.packages, so extras go through it.
         builder = configure_spark_with_delta_pip(builder, extra_packages=extra)
+        # Splink's similarity functions (Jaro-Winkler ...) ship as a JAR inside its wheel
+        builder = builder.config("spark.jars", splink_jar())
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.spark.log_level)
     spark.sparkContext.setCheckpointDir(settings.path(settings.paths.checkpoints))

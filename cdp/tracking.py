@@ -27,10 +27,13 @@ def use_tracking(settings: Settings, experiment: str):
     return mlflow
 
 
-def log_evaluation(settings: Settings, experiment: str, run_name: str, params: dict, metrics: dict) -> str:
-    """One MLflow run with these params and metrics; returns its run id."""
+def log_evaluation(settings: Settings, experiment: str, run_name: str, params: dict, metrics: dict,
+                   artifacts: dict[str, str] | None = None) -> str:
+    """One MLflow run with these params, metrics and text artifacts (file name -> content); returns its run id."""
     mlflow = use_tracking(settings, experiment)
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+        for name, text in (artifacts or {}).items():
+            mlflow.log_text(text, name)
         return run.info.run_id

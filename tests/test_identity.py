@@ -1,7 +1,7 @@
 """Identity resolution on real Spark + Delta: rules and blocking, junk / identifier / cluster-size guards,
 stable customer ids across runs (merge, split, rebuild), golden records, pairwise evaluation."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from pyspark.sql import functions as F
@@ -10,7 +10,16 @@ from cdp.errors import ConfigError
 from cdp.identity.config import IDENTITY_ATTRIBUTES, load_identity_config
 from cdp.identity.evaluate import load_truth, pairwise_metrics, truth_for_records
 from cdp.identity.guards import cap_cluster_size, cap_identifiers, cluster, mark_junk
-from cdp.identity.resolve import CHANGES, CUSTOMERS, JUNK, MAP, REVIEW, explain_customer, resolve_identities
+from cdp.identity.resolve import (
+    CHANGES,
+    CUSTOMERS,
+    JUNK,
+    LINKS,
+    MAP,
+    REVIEW,
+    explain_customer,
+    resolve_identities,
+)
 from cdp.identity.rules import deterministic_edges
 from cdp.identity.stable_ids import assign_customer_ids
 
@@ -59,7 +68,7 @@ def groups(components):
 
 # ------------------------------------------------------------------------------------------------ config
 def test_config_validates(settings, tmp_path, config):
-    assert len(config.enabled_rules) == 8 and config.max_cluster_size == 50
+    assert len(config.enabled_rules) == 9 and config.max_cluster_size == 50 and config.matching is not None
     from cdp.quality import load_contract
 
     assert set(IDENTITY_ATTRIBUTES) <= set(load_contract(settings, "silver.identity_records").column_names)
@@ -69,6 +78,8 @@ def test_config_validates(settings, tmp_path, config):
         "deterministic_rules: [{name: r, attributes: [email], enabled: false}]": "at least one deterministic rule",
         "deterministic_rules: [{name: r, attributes: [email]}]\nmax_clustr_size: 3": "unknown key 'max_clustr_size'",
         "deterministic_rules: [{name: r, attributes: [email]}]\njunk: {patterns: {email: ['(']}}": "junk pattern",
+        "deterministic_rules: [{name: probabilistic, attributes: [email]}]": "reserved",
+        "deterministic_rules: [{name: r, attributes: [email]}]\nnicknames: {jose: [pepe], josefa: [pepe]}": "both",
     }
     for body, message in cases.items():
         text.write_text(body)
@@ -83,24 +94,52 @@ def test_each_rule_links_what_it_should(spark, config):
     rows = [
         rec("a1", email="jose@gmail.com"), rec("a2", email="jose@gmail.com"),
         rec("p1", phone="+34600111222", first_name_match="jose"),
-        rec("p2", phone="+34600111222", first_name_match="jose"),
-        rec("p3", phone="+34600111222", first_name_match="ana"),       # same household phone, other person
+        rec("p2", phone="+34600111222"),                                 # a caller who gave no name
         rec("l1", loyalty_id="LOY1"), rec("l2", loyalty_id="LOY1"),
         rec("d1", device_id="dev-1"), rec("d2", device_id="dev-1"),
         rec("c1", cookie_id="ck-1"), rec("c2", cookie_id="ck-1"),
         rec("f1", facebook_handle="jose.m"), rec("f2", facebook_handle="jose.m"),
-        rec("t1", twitter_handle="jm"), rec("t2", twitter_handle="jm"),
+        rec("t1", twitter_handle="jm"), rec("t2", review_handle="jm"),   # handle reused on a review site
         rec("i1", instagram_handle="jm_ig"), rec("i2", instagram_handle="jm_ig"),
-        rec("z1", email="other@x.com", twitter_handle="jm_ig"),        # values only count within one attribute
+        rec("z1", email="other@x.com", facebook_handle="jm_ig"),         # facebook is not in the pooled handles
+        rec("n1", first_name_match="paco", last_name_match="gil", birth_date=date(1980, 2, 3)),
+        rec("n2", first_name_match="francisco", last_name_match="gil", birth_date=date(1980, 2, 3)),  # nickname
+        rec("h1", first_name_match="ana", last_name_match="ruiz", street="C/ Mayor 1", postal_code="28001"),
+        rec("h2", first_name_match="ana", last_name_match="ruiz", street="C/ Mayor 1", postal_code="28001"),
+        rec("h3", first_name_match="luis", last_name_match="ruiz", street="C/ Mayor 1", postal_code="28001"),
     ]
     edges = deterministic_edges(frame(spark, rows), config)
     assert edge_set(edges) == {
-        ("a1", "a2", "email_exact"), ("p1", "p2", "phone_and_first_name"), ("l1", "l2", "loyalty_id_exact"),
+        ("a1", "a2", "email_exact"), ("p1", "p2", "phone_exact"), ("l1", "l2", "loyalty_id_exact"),
         ("d1", "d2", "device_id_exact"), ("c1", "c2", "cookie_id_exact"), ("f1", "f2", "facebook_handle_exact"),
-        ("t1", "t2", "twitter_handle_exact"), ("i1", "i2", "instagram_handle_exact"),
+        ("t1", "t2", "social_handle_any_site"), ("i1", "i2", "social_handle_any_site"),
+        ("n1", "n2", "name_and_birth_date"), ("h1", "h2", "name_and_address"),
     }
-    row = edges.where("rule = 'phone_and_first_name'").first()
-    assert row.attribute_values == "phone=+34600111222;first_name_match=jose" and row.weight == 0.9
+    row = edges.where("rule = 'name_and_birth_date'").first()
+    assert row.attribute_values == "first_name_canonical=francisco;last_name_match=gil;birth_date=1980-02-03"
+    assert row.weight == 0.6
+
+
+def test_household_guard_splits_shared_values_by_person(spark, config):
+    rows = [
+        # a family email: two people named on it -> links only per person; the nameless record links to nobody
+        rec("e1", email="familia@x.com", first_name_match="ana"), rec("e2", email="familia@x.com", first_name_match="ana"),
+        rec("e3", email="familia@x.com", first_name_match="luis"), rec("e4", email="familia@x.com", first_name_match="luis"),
+        rec("e5", email="familia@x.com"),
+        # one person under a nickname, an initial and a typo: not shared, everything links (nameless too)
+        rec("m1", phone="+34600000001", first_name_match="francisco"), rec("m2", phone="+34600000001", first_name_match="paco"),
+        rec("m3", phone="+34600000001", first_name_match="f"), rec("m4", phone="+34600000001", first_name_match="franciso"),
+        rec("m5", phone="+34600000001"),
+    ]
+    edges = deterministic_edges(frame(spark, rows), config)
+    assert edge_set(edges) == {("e1", "e2", "email_exact"), ("e3", "e4", "email_exact"),
+                               *{("m1", m, "phone_exact") for m in ("m2", "m3", "m4", "m5")}}
+    shared = edges.where("src = 'e3'").first().attribute_values
+    assert shared == "email=familia@x.com;shared_by_household;person=luis"
+    # switched off: the family email links all five records again
+    off = variant(config, deterministic_rules=[r.model_copy(update={"household_guard": False})
+                                               for r in config.deterministic_rules])
+    assert deterministic_edges(frame(spark, rows[:5]), off).count() == 4
 
 
 def test_blocking_builds_a_star_not_all_pairs(spark, config):
@@ -125,7 +164,8 @@ def test_junk_values_link_nothing_and_are_reported(spark, config):
         rec("ok1", email="ana@x.com"), rec("ok2", email="ana@x.com"),
     ]
     clean, report = mark_junk(frame(spark, rows), cfg)
-    assert edge_set(deterministic_edges(clean, cfg)) == {("ok1", "ok2", "email_exact")}
+    # j5/j6: the junk name is gone, their (personal) phone still links them
+    assert edge_set(deterministic_edges(clean, cfg)) == {("ok1", "ok2", "email_exact"), ("j5", "j6", "phone_exact")}
     found = {(r.attribute, r.value.lower(), r.records, r.reason) for r in report.collect()}
     assert found == {("email", "test@test.com", 2, "blocklist"), ("phone", "000000000", 2, "blocklist"),
                      ("first_name_match", "unknown", 2, "blocklist"),
@@ -207,15 +247,18 @@ def test_ids_are_stable_across_merge_and_split(spark, lake, settings, config):
     ]
     write_silver(lake, spark, base)
     r1 = resolve_identities(lake, settings, "run-1", NOW, config)
-    assert (r1.records, r1.clusters, r1.singletons, r1.largest_cluster, r1.new_customers) == (6, 3, 1, 3, 3)
+    # crm:c1 holds nothing but a junk email and a first name: anonymous, no customer id
+    assert (r1.records, r1.anonymous, r1.clusters, r1.singletons, r1.largest_cluster, r1.new_customers) == (
+        6, 1, 2, 0, 3, 2)
     assert r1.edges_by_rule == {"email_exact": 3} and r1.junk_values == 1
     ids1 = {r.record_id: r.customer_id for r in lake.read(MAP).collect()}
+    assert "crm:c1" not in ids1
     ann, bob = ids1["crm:a1"], ids1["crm:b1"]
     assert ann == ids1["crm:a2"] and bob == ids1["crm:b3"] and ann != bob and ann.startswith("C") and len(ann) == 17
     golden = {r.customer_id: r for r in lake.read(CUSTOMERS).collect()}
     # first_name: source priority (crm before ecommerce) beats recency; phone: most recent non-null
     assert (golden[ann].first_name, golden[ann].phone, golden[ann].records) == ("Ann", "+34600000111", 2)
-    assert golden[ann].sources == ["crm_customers", "ecommerce_orders"] and golden[ids1["crm:c1"]].email is None
+    assert golden[ann].sources == ["crm_customers", "ecommerce_orders"] and len(golden) == 2
 
     # run 2: a new record bridges Ann and Bob -> one customer keeping the oldest id (smallest minting record)
     write_silver(lake, spark, [*base, rec("crm:x1", 9, email="ann@x.com", cookie_id="K")])
@@ -277,3 +320,14 @@ def test_generated_data_resolves_with_high_precision(spark, settings, config, tm
     print(f"\ngenerated 80 customers: {result}\nmetrics: {m}")
     assert m["precision"] >= 0.98
     assert m["recall"] >= 0.5
+    # probabilistic matching: Splink trained here (u sampled, m by EM), its links carry weights as evidence
+    matching = result.matching
+    assert matching.trained and matching.candidates > 50 and matching.links > 0
+    levels = [lvl for c in matching.model["comparisons"] for lvl in c["comparison_levels"] if not lvl.get("is_null_level")]
+    assert all(0 < lvl["u_probability"] < 1 for lvl in levels if "u_probability" in lvl)
+    assert any("m_probability" in lvl for lvl in levels)
+    fuzzy = lake.read(LINKS).where("rule = 'probabilistic'").first()
+    assert fuzzy.evidence.startswith("match_probability=") and "match_weight=" in fuzzy.evidence
+    assert float(fuzzy.evidence.split(";")[0].split("=")[1]) >= config.matching.threshold
+    # anonymous records (no identifying attribute) get no customer id and are counted
+    assert lake.read(MAP).count() == result.records - result.anonymous and result.anonymous > 0

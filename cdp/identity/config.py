@@ -16,18 +16,26 @@ IDENTITY_ATTRIBUTES = (
     "full_name_display", "birth_date", "gender", "street", "postal_code", "city", "region", "country",
     "loyalty_id", "device_id", "cookie_id", "facebook_handle", "twitter_handle", "instagram_handle", "review_handle",
 )
+# Derived while resolving (not stored in silver): the first name with nicknames mapped to the full form.
+DERIVED_ATTRIBUTES = ("first_name_canonical",)
+# A record holding none of these (after junk removal) is anonymous: it names nobody and gets no customer id.
+DEFAULT_IDENTIFYING = ["email", "phone", "loyalty_id", "device_id", "cookie_id", "facebook_handle", "twitter_handle",
+                       "instagram_handle", "review_handle", "birth_date", "street"]
 # Attributes of gold.customers (golden record) chosen by survivorship.
 GOLDEN_ATTRIBUTES = ("first_name", "last_name", "email", "phone", "birth_date", "gender", "street", "postal_code",
                      "city", "country", "loyalty_id")
+# The rule name probabilistic (Splink) links carry in gold.identity_links.
+PROBABILISTIC_RULE = "probabilistic"
 # Shared by many people by nature: never auto-flagged as junk for being frequent.
 DEFAULT_FREQUENCY_EXEMPT = ["first_name", "last_name", "first_name_match", "last_name_match", "full_name_display",
                             "birth_date", "gender", "street", "postal_code", "city", "region", "country"]
 
 
-def _check_attribute(name: str, what: str) -> str:
-    if name not in IDENTITY_ATTRIBUTES:
+def _check_attribute(name: str, what: str, derived: bool = False) -> str:
+    known = IDENTITY_ATTRIBUTES + (DERIVED_ATTRIBUTES if derived else ())
+    if name not in known:
         raise ValueError(f"{what} '{name}' is not a column of silver.identity_records "
-                         f"(choose from {', '.join(IDENTITY_ATTRIBUTES)})")
+                         f"(choose from {', '.join(known)})")
     return name
 
 
@@ -36,13 +44,83 @@ class Rule(Strict):
     attributes: list[str] = Field(min_length=1, description="Records link when ALL are equal and non-null")
     enabled: bool = True
     weight: float = Field(1.0, gt=0, description="Strength; the weakest rules' edges go first when a cluster is too big")
+    any_attribute: bool = Field(False, description="The attributes are one value space: equal values in ANY of them link")
+    household_guard: bool = Field(False, description="A value naming incompatible people links only per person")
 
     @field_validator("attributes")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
             raise ValueError("attributes must not repeat")
-        return [_check_attribute(a, "attribute") for a in value]
+        return [_check_attribute(a, "attribute", derived=True) for a in value]
+
+
+class HouseholdGuard(Strict):
+    name_attribute: str = Field("first_name_match", description="Which attribute names the person")
+    max_edit_distance: int = Field(1, ge=0, le=3, description="Typos tolerated between two names of one person")
+
+    @field_validator("name_attribute")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _check_attribute(value, "household_guard.name_attribute")
+
+
+ComparisonMethod = Literal["name", "exact", "date", "email", "jaro_winkler", "levenshtein"]
+
+
+class Comparison(Strict):
+    attribute: str
+    method: ComparisonMethod = "exact"
+    thresholds: list[float] = Field(default_factory=list, description="jaro_winkler (0-1) or levenshtein (edits) levels")
+    term_frequency: bool = Field(False, description="Agreement on a rare value counts more than on a common one")
+
+    @field_validator("attribute")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _check_attribute(value, "comparison attribute", derived=True)
+
+
+class Training(Strict):
+    u_max_pairs: float = Field(2e6, gt=0, description="Random pairs sampled to estimate u (non-match) probabilities")
+    seed: int = 7
+    max_iterations: int = Field(10, ge=1, description="EM iterations per pass at most")
+    em_blocking: list[list[str]] = Field(min_length=1, description="Blocking rules of the EM passes estimating m")
+
+
+class Probabilistic(Strict):
+    enabled: bool = True
+    require: list[str] = Field(default_factory=list, description="A record is compared only when it has ALL of these")
+    require_any: list[str] = Field(default_factory=list, description="... and at least one of these")
+    comparisons: list[Comparison] = Field(min_length=2)
+    blocking: list[list[str]] = Field(min_length=1, description="Candidate pairs share all attributes of one of these")
+    training: Training
+    threshold: float = Field(0.99, gt=0, lt=1, description="match_probability at or above which a pair links")
+    weight: float = Field(0.5, gt=0, description="Edge strength next to the deterministic rules (cluster cap)")
+    must_not_disagree: list[str] = Field(default_factory=list, description="Comparisons whose outright disagreement vetoes a link")
+    model: str | None = Field(None, description="A saved Splink model JSON to use instead of training")
+
+    @field_validator("require", "require_any")
+    @classmethod
+    def _attrs(cls, value: list[str]) -> list[str]:
+        return [_check_attribute(a, "probabilistic attribute", derived=True) for a in value]
+
+    @model_validator(mode="after")
+    def _vetoes(self) -> Probabilistic:
+        compared = {c.attribute for c in self.comparisons}
+        for a in self.must_not_disagree:
+            if a not in compared:
+                raise ValueError(f"must_not_disagree attribute '{a}' is not one of the comparisons")
+        return self
+
+    @field_validator("blocking")
+    @classmethod
+    def _blocks(cls, value: list[list[str]]) -> list[list[str]]:
+        for block in value:
+            if not block:
+                raise ValueError("a blocking rule needs at least one attribute")
+            for a in block:
+                _check_attribute(a, "blocking attribute", derived=True)
+        return value
 
 
 class Junk(Strict):
@@ -91,6 +169,10 @@ class Survivorship(Strict):
 
 class IdentityConfig(Strict):
     deterministic_rules: list[Rule] = Field(min_length=1)
+    probabilistic: Probabilistic | None = None
+    identifying_attributes: list[str] = Field(default_factory=lambda: list(DEFAULT_IDENTIFYING), min_length=1)
+    nicknames: dict[str, list[str]] = Field(default_factory=dict, description="full first name -> its nicknames")
+    household_guard: HouseholdGuard = HouseholdGuard()
     junk: Junk = Junk()
     max_identifiers_per_customer: dict[str, int] = Field(default_factory=dict)
     max_cluster_size: int = Field(50, ge=2)
@@ -105,6 +187,21 @@ class IdentityConfig(Strict):
                 raise ValueError(f"max_identifiers_per_customer.{key} must be >= 1")
         return value
 
+    @field_validator("identifying_attributes")
+    @classmethod
+    def _identifying(cls, value: list[str]) -> list[str]:
+        return [_check_attribute(a, "identifying attribute") for a in value]
+
+    @field_validator("nicknames")
+    @classmethod
+    def _nicknames(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        seen: dict[str, str] = {}
+        for full, nicks in value.items():
+            for n in nicks:
+                if seen.setdefault(n, full) != full:
+                    raise ValueError(f"nickname '{n}' is listed for both '{seen[n]}' and '{full}'")
+        return value
+
     @field_validator("survivorship")
     @classmethod
     def _golden(cls, value: dict[str, Survivorship]) -> dict[str, Survivorship]:
@@ -116,6 +213,8 @@ class IdentityConfig(Strict):
     @model_validator(mode="after")
     def _rules(self) -> IdentityConfig:
         names = [r.name for r in self.deterministic_rules]
+        if PROBABILISTIC_RULE in names:
+            raise ValueError(f"rule name '{PROBABILISTIC_RULE}' is reserved for the probabilistic links")
         if len(set(names)) != len(names):
             raise ValueError(f"rule names must be unique: {names}")
         if not self.enabled_rules:
@@ -127,13 +226,33 @@ class IdentityConfig(Strict):
         return [r for r in self.deterministic_rules if r.enabled]
 
     def rule_rank(self) -> dict[str, int]:
-        """Strength order of enabled rules: 0 = strongest (highest weight, then earliest in the file)."""
-        ordered = sorted(enumerate(self.enabled_rules), key=lambda ir: (-ir[1].weight, ir[0]))
-        return {r.name: rank for rank, (_, r) in enumerate(ordered)}
+        """Strength order of enabled rules (probabilistic last among equals): 0 = strongest (highest weight,
+        then earliest in the file)."""
+        weighted = [(r.name, r.weight) for r in self.enabled_rules]
+        if self.matching:
+            weighted.append((PROBABILISTIC_RULE, self.matching.weight))
+        ordered = sorted(enumerate(weighted), key=lambda iw: (-iw[1][1], iw[0]))
+        return {name: rank for rank, (_, (name, _w)) in enumerate(ordered)}
 
     def rule_attributes(self) -> list[str]:
-        """Every attribute an enabled rule uses, in first-use order."""
-        return list(dict.fromkeys(a for r in self.enabled_rules for a in r.attributes))
+        """Every stored attribute an enabled rule uses, in first-use order."""
+        return list(dict.fromkeys(a for r in self.enabled_rules for a in r.attributes if a in IDENTITY_ATTRIBUTES))
+
+    def junk_attributes(self) -> list[str]:
+        """Stored attributes whose junk values are nulled before matching: rules, comparisons, identifying ones."""
+        used = [*self.rule_attributes(), *self.identifying_attributes, self.household_guard.name_attribute]
+        if self.matching:
+            used += [c.attribute for c in self.matching.comparisons] + [a for b in self.matching.blocking for a in b]
+        return list(dict.fromkeys(a for a in used if a in IDENTITY_ATTRIBUTES))
+
+    @property
+    def matching(self) -> Probabilistic | None:
+        """The probabilistic section when present and enabled."""
+        return self.probabilistic if self.probabilistic is not None and self.probabilistic.enabled else None
+
+    def rule_names(self) -> list[str]:
+        """Edge rules in strength order of the file: deterministic rules, then the probabilistic one."""
+        return [r.name for r in self.enabled_rules] + ([PROBABILISTIC_RULE] if self.matching else [])
 
 
 def identity_config_path(settings: Settings) -> Path:

@@ -44,8 +44,12 @@ def _graphframes_cc(vertices: DataFrame, edges: DataFrame, settings: GraphSettin
 
 
 def _dataframe_cc(vertices: DataFrame, edges: DataFrame, settings: GraphSettings) -> DataFrame:
-    both = _undirected(edges).persist()
-    labels = vertices.select("id", F.col("id").alias("component"))
+    """Only vertices with an edge take part in the rounds; the others are their own component (added at the end)."""
+    both = _undirected(edges).localCheckpoint()
+    cut = (lambda df: df.checkpoint()) if settings.checkpoint == "reliable" else (lambda df: df.localCheckpoint())
+    # first round folded in: each linked vertex starts at min(itself, its neighbours)
+    labels = both.groupBy("src").agg(F.min("dst").alias("_m")).select(
+        F.col("src").alias("id"), F.least("src", "_m").alias("component"))
     try:
         for _ in range(settings.max_iterations):
             from_neighbours = both.join(labels.withColumnRenamed("id", "src"), "src").select(
@@ -53,19 +57,17 @@ def _dataframe_cc(vertices: DataFrame, edges: DataFrame, settings: GraphSettings
             )
             propagated = labels.unionByName(from_neighbours).groupBy("id").agg(F.min("component").alias("component"))
             # pointer jumping: a vertex may take its label's own label, halving long chains each round
-            jumped = (
-                propagated.alias("a")
-                .join(propagated.alias("b"), F.col("a.component") == F.col("b.id"), "left")
-                .select(F.col("a.id").alias("id"),
-                        F.least(F.col("a.component"), F.coalesce(F.col("b.component"), F.col("a.component"))).alias("component"))
-                .checkpoint()
-            )
+            jumps = propagated.select(F.col("id").alias("_via"), F.col("component").alias("_via_component"))
+            jumped = propagated.join(jumps, F.col("component") == F.col("_via"), "left").select(
+                "id", F.least("component", F.coalesce("_via_component", "component")).alias("component"))
+            jumped = cut(jumped)
             changed = jumped.join(labels.withColumnRenamed("component", "before"), "id").where(
                 F.col("component") != F.col("before")
             ).limit(1).count()
             labels = jumped
             if changed == 0:
-                return labels
+                return vertices.select("id").join(labels, "id", "left").select(
+                    "id", F.coalesce("component", "id").alias("component"))
     finally:
         both.unpersist()
     raise RuntimeError(f"connected components did not converge in {settings.max_iterations} iterations; "

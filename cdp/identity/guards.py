@@ -42,7 +42,7 @@ def mark_junk(records: DataFrame, config: IdentityConfig) -> tuple[DataFrame, Da
     are reported lower-cased and trimmed. One pass over the records (exploded to attribute/value pairs).
     """
     junk = config.junk
-    attrs = [a for a in config.rule_attributes() if a in records.columns]
+    attrs = [a for a in config.junk_attributes() if a in records.columns]
     frequent = [a for a in attrs if a not in junk.frequency_exempt]
     pairs = records.select("record_id", F.explode(F.array(*[
         F.when(F.col(a).isNotNull(), F.struct(F.lit(a).alias("attribute"), F.col(a).cast("string").alias("value"),
@@ -135,7 +135,7 @@ def cap_cluster_size(records: DataFrame, edges: DataFrame, components: DataFrame
     flagged = components.join(big, "component").select(
         "record_id", F.col("component").alias("cluster_root"), F.col("size").alias("size_before")).localCheckpoint()
     dropped = []
-    for _ in range(len(config.enabled_rules)):
+    for _ in range(len(config.rule_names())):
         over = components.groupBy("component").agg(F.count("*").alias("size")).where(F.col("size") > cap)
         inside = (
             edges.join(components.select(F.col("record_id").alias("src"), "component"), "src")

@@ -11,13 +11,17 @@ from cdp.config import Settings
 from cdp.io import Lakehouse
 
 EXPERIMENT = "cdp-identity"
+MODEL_EXPERIMENT = "cdp-identity-model"
 
 
 def resolution_table(res) -> Table:
     t = Table(title=f"identity resolution {res.run_id}", title_justify="left")
     t.add_column("measure")
     t.add_column("value", justify="right")
-    rows = [("identity records", res.records), ("links", res.edges),
+    m = res.matching
+    rows = [("identity records", res.records), ("  anonymous (no identifying attribute, no customer id)", res.anonymous),
+            *([("records compared probabilistically", m.candidates), ("probabilistic links (Splink)", m.links)] if m else []),
+            ("links", res.edges),
             *[(f"  links by {rule}", n) for rule, n in res.edges_by_rule.items()],
             ("customers", res.clusters), ("  single-record customers", res.singletons),
             ("largest customer (records)", res.largest_cluster), ("junk identifier values", res.junk_values),
@@ -42,6 +46,21 @@ def evaluate_resolution(lake: Lakehouse, settings: Settings) -> dict:
                               load_truth(lake.spark, settings.path(settings.paths.ground_truth)))
     assignments = lake.read("gold.identity_map").select("record_id", F.col("customer_id").alias("cluster"))
     return pairwise_metrics(assignments, truth)
+
+
+def log_matching_model(settings: Settings, res) -> str | None:
+    """The Splink model a run trained (or reused), as JSON, with its counts: one MLflow run per pipeline run."""
+    from cdp.identity.probabilistic import model_json
+    from cdp.tracking import log_evaluation
+
+    m = res.matching
+    if m is None:
+        return None
+    params = {"pipeline_run_id": res.run_id, "trained": m.trained,
+              "probability_two_random_records_match": m.model.get("probability_two_random_records_match")}
+    metrics = {"candidates": m.candidates, "probabilistic_links": m.links, "records": res.records}
+    return log_evaluation(settings, MODEL_EXPERIMENT, f"identity-model-{res.run_id}", params, metrics,
+                          artifacts={"splink_model.json": model_json(m)})
 
 
 def log_identity_evaluation(settings: Settings, run_id: str, metrics: dict) -> str:

@@ -1,6 +1,7 @@
 """Identity resolution run: silver.identity_records -> gold identity tables and golden customer records.
 
-Steps (docs/identity.md): junk values nulled -> deterministic rule edges (blocked by attribute tuple) ->
+Steps (docs/identity.md): junk values nulled -> anonymous records (no identifying attribute) set aside ->
+deterministic rule edges (blocked by attribute tuple, household guard) + probabilistic edges (Splink) ->
 connected components -> identifier caps -> cluster-size cap -> stable customer ids seeded with the previous
 gold.identity_map -> golden records. Each run recomputes the graph from all identity records; the previous
 map is what keeps ids stable, so the incremental path and a full rebuild run the same code.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import reduce
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -18,7 +20,8 @@ from cdp.config import Settings
 from cdp.identity.config import IdentityConfig, load_identity_config
 from cdp.identity.golden import golden_records
 from cdp.identity.guards import cap_cluster_size, cap_identifiers, cluster, mark_junk
-from cdp.identity.rules import deterministic_edges
+from cdp.identity.probabilistic import MatchingRun, probabilistic_edges
+from cdp.identity.rules import deterministic_edges, with_derived_attributes
 from cdp.identity.stable_ids import assign_customer_ids
 from cdp.io import Lakehouse
 
@@ -37,6 +40,8 @@ CUSTOMERS = "gold.customers"
 class IdentityResult:
     run_id: str
     records: int
+    anonymous: int = 0
+    matching: MatchingRun | None = None
     edges_by_rule: dict[str, int] = field(default_factory=dict)
     clusters: int = 0
     singletons: int = 0
@@ -71,8 +76,13 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     stamp = F.lit(now).cast("timestamp")
     records = lake.read(RECORDS).localCheckpoint()
     clean, junk = mark_junk(records, config)
-    clean = clean.localCheckpoint()
-    edges = deterministic_edges(clean, config).localCheckpoint()
+    clean = identified(with_derived_attributes(clean, config), config).localCheckpoint()
+    edges = deterministic_edges(clean, config)
+    matching = None
+    if config.matching:
+        fuzzy, matching = probabilistic_edges(clean, config.matching)
+        edges = edges.unionByName(fuzzy)
+    edges = edges.localCheckpoint()
     components = cluster(clean, edges, graph)
     edges, components, capped = cap_identifiers(clean, edges, components, config, graph)
     edges, components, review = cap_cluster_size(clean, edges, components, config, graph)
@@ -107,16 +117,24 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     lake.overwrite(sizes, SIZES)
     lake.overwrite(golden_records(clean, id_map, config).withColumn("run_id", F.lit(run_id))
                    .withColumn("updated_at", stamp), CUSTOMERS)
-    return summarize(lake, run_id, records.count())
+    total = records.count()
+    return summarize(lake, run_id, total, anonymous=total - clean.count(), matching=matching)
 
 
-def summarize(lake: Lakehouse, run_id: str, records: int) -> IdentityResult:
+def identified(records: DataFrame, config: IdentityConfig) -> DataFrame:
+    """Records holding at least one identifying attribute; the others are anonymous and get no customer id."""
+    present = [F.col(a).isNotNull() for a in config.identifying_attributes if a in records.columns]
+    return records.where(reduce(lambda a, b: a | b, present))
+
+
+def summarize(lake: Lakehouse, run_id: str, records: int, anonymous: int = 0,
+              matching: MatchingRun | None = None) -> IdentityResult:
     sizes = [(r["size"], r["clusters"]) for r in lake.read(SIZES).collect()]  # one row per distinct size
     by_rule = {r["rule"]: r["n"] for r in lake.read(LINKS).groupBy("rule").agg(F.count("*").alias("n")).collect()}
     kinds = {r["change_type"]: r["n"] for r in lake.read(CHANGES).where(F.col("run_id") == run_id)
              .groupBy("change_type").agg(F.count("*").alias("n")).collect()}
     return IdentityResult(
-        run_id=run_id, records=records, edges_by_rule=dict(sorted(by_rule.items())),
+        run_id=run_id, records=records, anonymous=anonymous, matching=matching, edges_by_rule=dict(sorted(by_rule.items())),
         clusters=sum(n for _, n in sizes), singletons=sum(n for s, n in sizes if s == 1),
         largest_cluster=max((s for s, _ in sizes), default=0),
         junk_values=lake.row_count(JUNK), capped_values=lake.row_count(CAPPED), review_clusters=lake.row_count(REVIEW),

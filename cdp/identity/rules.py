@@ -3,6 +3,13 @@
 Blocking: a rule's attribute tuple is its blocking key. Records are grouped by it (one shuffle) and every
 record of a group is linked to the group's smallest record_id: a star of n-1 edges instead of n(n-1)/2
 pairs, which gives the same connected components in linear size.
+
+Two rule options (conf/identity.yaml):
+* ``any_attribute``: the listed attributes are one value space (a handle reused on another site); a record
+  takes part once per non-null value and links to records holding the same value in any of them.
+* ``household_guard``: a value whose records name people who cannot be the same person (a family email, a
+  household landline) is *shared*; inside it records link only with records naming a compatible person,
+  and records naming nobody do not link through it.
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from cdp.identity.config import IdentityConfig, Junk, Rule
+from cdp.identity.config import HouseholdGuard, IdentityConfig, Junk, Rule
 
 EDGE_COLUMNS = ["src", "dst", "rule", "attribute_values", "weight"]
+PERSON_KEY = "_person_key"
 
 
 def is_blocklisted(attribute: str, junk: Junk) -> Column:
@@ -35,30 +43,93 @@ def evidence(attributes: list[str]) -> Column:
     return F.concat_ws(";", *[F.concat(F.lit(f"{a}="), F.col(a).cast("string")) for a in attributes])
 
 
-def _usable(rule: Rule, junk: Junk | None) -> Column:
-    usable = reduce(lambda a, b: a & b, [F.col(a).isNotNull() for a in rule.attributes])
+def canonical_first_name(column: str, nicknames: dict[str, list[str]]) -> Column:
+    """Folded first name with nicknames mapped to their full form (paco -> francisco); null stays null."""
+    pairs = [(v, canon) for canon, variants in sorted(nicknames.items()) for v in variants]
+    value = F.trim(F.col(column))
+    if not pairs:
+        return value
+    lookup = F.create_map(*[F.lit(x) for pair in pairs for x in pair])
+    return F.coalesce(lookup[value], value)
+
+
+def names_compatible(a: Column, b: Column, max_edit_distance: int) -> Column:
+    """Could two canonical first names be one person? Equal, same first token, an initial, or a small typo."""
+    first = lambda c: F.split(c, " ").getItem(0)  # noqa: E731
+    return ((a == b) | (first(a) == first(b))
+            | ((F.length(a) == 1) & b.startswith(a)) | ((F.length(b) == 1) & a.startswith(b))
+            | (F.levenshtein(a, b) <= max_edit_distance))
+
+
+def with_derived_attributes(records: DataFrame, config: IdentityConfig) -> DataFrame:
+    """Adds the derived matching attributes (config.DERIVED_ATTRIBUTES): first_name_canonical."""
+    if "first_name_canonical" in records.columns:
+        return records
+    return records.withColumn("first_name_canonical", canonical_first_name("first_name_match", config.nicknames))
+
+
+def with_person_key(records: DataFrame, config: IdentityConfig) -> DataFrame:
+    """Adds _person_key: the canonical first name the household guard compares (null when the record has none)."""
+    guard = config.household_guard
+    return records.withColumn(PERSON_KEY, canonical_first_name(guard.name_attribute, config.nicknames))
+
+
+def _usable(attributes: list[str], junk: Junk | None) -> Column:
+    usable = reduce(lambda a, b: a & b, [F.col(a).isNotNull() for a in attributes])
     if junk is not None:
-        usable = usable & ~reduce(lambda a, b: a | b, [is_blocklisted(a, junk) for a in rule.attributes])
+        usable = usable & ~reduce(lambda a, b: a | b, [is_blocklisted(a, junk) for a in attributes])
     return usable
 
 
+def _entry(rule: Rule, attributes: list[str], values: list[Column], junk: Junk | None) -> Column:
+    return F.when(_usable(attributes, junk), F.struct(
+        F.lit(rule.name).alias("rule"),
+        F.to_json(F.array(*values)).alias("key"),
+        evidence(attributes).alias("attribute_values"),
+        F.lit(float(rule.weight)).alias("weight"),
+        F.lit(rule.household_guard).alias("guarded"),
+    ))
+
+
 def blocking_keys(records: DataFrame, rules: list[Rule], junk: Junk | None = None) -> DataFrame:
-    """One row per (record, rule) the record can take part in: (record_id, rule, key, attribute_values, weight).
+    """One row per (record, rule, value) the record can take part in:
+    (record_id, rule, key, attribute_values, weight, guarded[, _person_key]).
 
     key = the rule's attribute values, type-tagged and joined: records with the same key are one block.
+    An any_attribute rule contributes one entry per listed attribute the record holds (same key space).
     """
-    entries = [
-        F.when(_usable(r, junk), F.struct(
-            F.lit(r.name).alias("rule"),
-            F.to_json(F.array(*[F.col(a).cast("string") for a in r.attributes])).alias("key"),
-            evidence(r.attributes).alias("attribute_values"),
-            F.lit(float(r.weight)).alias("weight"),
-        ))
-        for r in rules
-    ]
+    entries = []
+    for r in rules:
+        if r.any_attribute:
+            entries += [_entry(r, [a], [F.col(a).cast("string")], junk) for a in r.attributes]
+        else:
+            entries.append(_entry(r, r.attributes, [F.col(a).cast("string") for a in r.attributes], junk))
+    carried = [PERSON_KEY] if PERSON_KEY in records.columns else []
     return (
-        records.select("record_id", F.explode(F.array(*entries)).alias("_e"))
-        .where(F.col("_e").isNotNull()).select("record_id", "_e.*")
+        records.select("record_id", *carried, F.explode(F.array(*entries)).alias("_e"))
+        .where(F.col("_e").isNotNull()).select("record_id", *carried, "_e.*")
+    )
+
+
+def guard_households(keys: DataFrame, guard: HouseholdGuard) -> DataFrame:
+    """Split shared values of guarded rules into one block per person named (see module doc).
+
+    A value is shared when two of its records' person keys are incompatible; then the block key gets the
+    person key appended, records without one leave the block, and the evidence says which person it was.
+    """
+    if PERSON_KEY not in keys.columns:
+        return keys
+    block = Window.partitionBy("rule", "key")
+    names = F.array_sort(F.collect_set(PERSON_KEY).over(block))
+    shared = F.exists(names, lambda x: F.exists(names, lambda y: ~names_compatible(x, y, guard.max_edit_distance)))
+    keys = keys.withColumn("_shared", F.col("guarded") & shared)
+    return (
+        keys.where(~F.col("_shared") | F.col(PERSON_KEY).isNotNull())
+        .withColumn("key", F.when(F.col("_shared"), F.concat_ws("|", "key", PERSON_KEY)).otherwise(F.col("key")))
+        .withColumn("attribute_values", F.when(
+            F.col("_shared"), F.concat(F.col("attribute_values"), F.lit(";shared_by_household;person="), F.col(PERSON_KEY))
+        ).otherwise(F.col("attribute_values")))
+        .drop("_shared")
     )
 
 
@@ -69,10 +140,13 @@ def deterministic_edges(records: DataFrame, config: IdentityConfig) -> DataFrame
     (rule, key); each record links to its block's smallest record_id. Blocklisted values never link
     (mark_junk also nulls them and the too-frequent ones beforehand).
     """
+    records = with_derived_attributes(records, config)
+    if any(r.household_guard for r in config.enabled_rules) and PERSON_KEY not in records.columns:
+        records = with_person_key(records, config)
+    keys = guard_households(blocking_keys(records, config.enabled_rules, config.junk), config.household_guard)
     block = Window.partitionBy("rule", "key")
     return (
-        blocking_keys(records, config.enabled_rules, config.junk)
-        .withColumn("src", F.min("record_id").over(block))
+        keys.withColumn("src", F.min("record_id").over(block))
         .where(F.col("src") < F.col("record_id"))
         .select("src", F.col("record_id").alias("dst"), "rule", "attribute_values", "weight")
         .dropDuplicates(["src", "dst", "rule"])

@@ -1,0 +1,188 @@
+"""Probabilistic matching with Splink's Spark backend (Fellegi-Sunter): records that share no exact identifier but
+agree on names (typos, nicknames), date of birth, address, postcode ... become links above a match threshold.
+
+The model is Splink's, estimated from the data every run (u by random sampling, m by expectation maximisation
+over the configured blocking passes, term-frequency adjustments where configured) unless
+conf/identity.yaml `probabilistic.model` names a saved model JSON. Candidate pairs come only from the
+configured blocking rules (never a cross join). Output edges carry the match probability, the match weight and
+each comparison's level as evidence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import reduce
+from pathlib import Path
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from cdp.identity.config import PROBABILISTIC_RULE, Comparison, Probabilistic
+
+
+@dataclass
+class MatchingRun:
+    """What one probabilistic pass did: its model (Splink JSON) and pair counts."""
+
+    model: dict = field(default_factory=dict, repr=False)
+    candidates: int = 0
+    links: int = 0
+    trained: bool = False
+
+
+def comparison(c: Comparison):
+    import splink.comparison_library as cl
+
+    if c.method == "name":
+        made = cl.NameComparison(c.attribute, **({"jaro_winkler_thresholds": c.thresholds} if c.thresholds else {}))
+    elif c.method == "date":
+        made = cl.DateOfBirthComparison(c.attribute, input_is_string=False)
+    elif c.method == "email":
+        made = cl.EmailComparison(c.attribute)
+    elif c.method == "jaro_winkler":
+        made = cl.JaroWinklerAtThresholds(c.attribute, c.thresholds or [0.9, 0.7])
+    elif c.method == "levenshtein":
+        made = cl.LevenshteinAtThresholds(c.attribute, [int(t) for t in c.thresholds] or [1, 2])
+    else:
+        made = cl.ExactMatch(c.attribute)
+    return made.configure(term_frequency_adjustments=True) if c.term_frequency else made
+
+
+def splink_settings(p: Probabilistic):
+    from splink import SettingsCreator, block_on
+
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record_id",
+        comparisons=[comparison(c) for c in p.comparisons],
+        blocking_rules_to_generate_predictions=[block_on(*b) for b in p.blocking],
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=True,  # mw_<comparison> columns become each link's evidence
+        max_iterations=p.training.max_iterations,
+        em_convergence=0.001,
+    )
+
+
+def candidates(records: DataFrame, p: Probabilistic) -> DataFrame:
+    """Records the model compares: all of `require` and one of `require_any` present; only the columns it uses."""
+    cond = reduce(lambda a, b: a & b, [F.col(a).isNotNull() for a in p.require], F.lit(True))
+    if p.require_any:
+        cond = cond & reduce(lambda a, b: a | b, [F.col(a).isNotNull() for a in p.require_any])
+    used = list(dict.fromkeys([c.attribute for c in p.comparisons] + [a for b in p.blocking for a in b]))
+    return records.where(cond).select("record_id", *used)
+
+
+def evidence_column(model: dict) -> F.Column:
+    """'match_probability=0.9981;match_weight=11.20;first_name_canonical=+6.5;birth_date=+12.3;...': each
+    comparison's contribution to the match weight (its level's label is in the model JSON)."""
+    parts = [F.concat(F.lit("match_probability="), F.format_number("match_probability", 4)),
+             F.concat(F.lit("match_weight="), F.format_number("match_weight", 2))]
+    for comp in model.get("comparisons", []):
+        column = comp["output_column_name"]
+        mw = F.col(f"mw_{column}")
+        parts.append(F.when(mw != 0, F.concat(F.lit(f"{column}="), F.when(mw > 0, F.lit("+")).otherwise(F.lit("")),
+                                              F.format_number(mw, 1))))
+    return F.concat_ws(";", *parts)
+
+
+def agrees(c: Comparison, left: F.Column, right: F.Column) -> F.Column:
+    """True unless the two values disagree outright for this comparison (null on either side: no evidence, True).
+
+    name / jaro_winkler: Jaro-Winkler at least the lowest threshold (Splink's function); date: equal, one typo
+    or under a month apart; levenshtein: within the largest distance; exact / email: equal.
+    """
+    if c.method in ("name", "jaro_winkler"):
+        lowest = min(c.thresholds) if c.thresholds else 0.7  # Splink's lowest default level for both
+        ok = F.call_function("jaro_winkler", left, right) >= lowest
+    elif c.method == "date":
+        ok = ((left == right) | (F.levenshtein(left.cast("string"), right.cast("string")) <= 1)
+              | (F.abs(F.datediff(left, right)) <= 31))
+    elif c.method == "levenshtein":
+        ok = F.levenshtein(left, right) <= int(max(c.thresholds or [2]))
+    else:
+        ok = left == right
+    return F.coalesce(ok, F.lit(True))
+
+
+def veto_disagreements(pairs: DataFrame, todo: DataFrame, p: Probabilistic) -> DataFrame:
+    """Drop scored pairs that disagree outright on a must_not_disagree attribute (two lookups of the pair's
+    records; pairs are only those above the threshold)."""
+    vetoed = [c for c in p.comparisons if c.attribute in p.must_not_disagree]
+    if not vetoed:
+        return pairs
+    cols = [c.attribute for c in vetoed]
+    left = todo.select(F.col("record_id").alias("record_id_l"), *[F.col(a).alias(f"{a}__l") for a in cols])
+    right = todo.select(F.col("record_id").alias("record_id_r"), *[F.col(a).alias(f"{a}__r") for a in cols])
+    joined = pairs.join(left, "record_id_l").join(right, "record_id_r")
+    keep = reduce(lambda x, y: x & y, [agrees(c, F.col(f"{c.attribute}__l"), F.col(f"{c.attribute}__r")) for c in vetoed])
+    return joined.where(keep).drop(*[f"{a}__{side}" for a in cols for side in ("l", "r")])
+
+
+def _quiet_splink() -> None:
+    for name in ("splink", "py4j"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def train_model(linker, p: Probabilistic) -> None:
+    """u from random pairs (seeded), m by EM over each configured blocking pass."""
+    from splink import block_on
+
+    linker.training.estimate_u_using_random_sampling(max_pairs=p.training.u_max_pairs, seed=p.training.seed)
+    for block in p.training.em_blocking:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on(*block), estimate_without_term_frequencies=True)
+
+
+def probabilistic_edges(records: DataFrame, p: Probabilistic) -> tuple[DataFrame, MatchingRun]:
+    """records (identity columns incl. derived ones) -> (edges src < dst with evidence, the run's model and counts).
+
+    The edges are materialised (localCheckpoint) before Splink's intermediate tables are released.
+    """
+    from splink import Linker, SparkAPI
+
+    _quiet_splink()
+    spark = records.sparkSession
+    run = MatchingRun()
+    todo = candidates(records, p).localCheckpoint()
+    run.candidates = todo.count()
+    edge_schema = "src string, dst string, rule string, attribute_values string, weight double"
+    if run.candidates < 2:
+        return spark.createDataFrame([], edge_schema), run
+    db_api = SparkAPI(spark_session=spark, break_lineage_method="persist")
+    model_source = p.model if p.model else splink_settings(p)
+    if p.model and not Path(p.model).is_file():
+        from cdp.errors import ConfigError
+
+        raise ConfigError(f"probabilistic.model: no Splink model JSON at {p.model}; train one (leave model unset) "
+                          "and save it from the MLflow run's artifacts")
+    linker = Linker(db_api.register(todo), model_source, log_level=logging.WARNING)
+    if not p.model:
+        train_model(linker, p)
+        run.trained = True
+    run.model = linker.misc.save_model_to_json()
+    scored = linker.inference.predict(threshold_match_probability=p.threshold, warning_mode="never")
+    pairs = scored.as_spark_dataframe()
+    pairs = veto_disagreements(pairs, todo, p)
+    edges = pairs.select(
+        F.least("record_id_l", "record_id_r").alias("src"), F.greatest("record_id_l", "record_id_r").alias("dst"),
+        F.lit(PROBABILISTIC_RULE).alias("rule"), evidence_column(run.model).alias("attribute_values"),
+        F.lit(float(p.weight)).alias("weight"),
+    ).dropDuplicates(["src", "dst"]).localCheckpoint()
+    run.links = edges.count()
+    _release(db_api)
+    return edges, run
+
+
+def _release(db_api) -> None:
+    """Drop Splink's cached intermediate tables (persisted frames) once the edges are materialised."""
+    cache = getattr(db_api, "_intermediate_table_cache", None)
+    for table in list(getattr(cache, "values", lambda: [])()):
+        with contextlib.suppress(Exception):  # best effort: a table Splink already dropped
+            table.drop_table_from_database_and_remove_from_cache()
+
+
+def model_json(run: MatchingRun) -> str:
+    return json.dumps(run.model, indent=2, sort_keys=True, default=str)
