@@ -129,7 +129,12 @@ def resolve(base: Path, size: int) -> dict:
             cells = [c.strip() for c in line.replace("│", "|").split("|") if c.strip()]
             if len(cells) == 2 and cells[0] == name:
                 metrics[name] = float(cells[1].replace(",", ""))
-    return {"seconds": seconds, "jvm_peak_mb": peaks.get("jvm_kb", 0) / 1024, **metrics}
+    phases = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.replace("│", "|").split("|") if c.strip()]
+        if len(cells) == 2 and cells[0].startswith("seconds: "):
+            phases[cells[0][len("seconds: "):]] = float(cells[1].replace(",", ""))
+    return {"seconds": seconds, "jvm_peak_mb": peaks.get("jvm_kb", 0) / 1024, "phases": phases, **metrics}
 
 
 def exponent(rows: list[dict]) -> float:
@@ -173,6 +178,13 @@ def write_report(rows: list[dict], customers: int, path: Path) -> str:
             f"| {r.get('f1', float('nan')):.4f} | {int(r.get('over_merged_clusters', 0)):,} "
             f"| {int(r.get('under_merged_persons', 0)):,} |")
     biggest = max(rows, key=lambda r: r["records"])
+    phase_names = list(dict.fromkeys(p for r in rows for p in r.get("phases", {})))
+    if phase_names:
+        lines += ["", "Where the time goes (seconds per phase of the identity step):", "",
+                  "| phase | " + " | ".join(f"{r['records']:,}" for r in rows) + " |",
+                  "| --- | " + " | ".join("---:" for _ in rows) + " |"]
+        for p in phase_names:
+            lines.append(f"| {p} | " + " | ".join(f"{r.get('phases', {}).get(p, float('nan')):.0f}" for r in rows) + " |")
     lines += [
         "",
         f"Scaling exponent (least squares of log time on log records, time ~ records^b): **b = {b:.2f}** "

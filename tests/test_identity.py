@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from cdp.errors import ConfigError
 from cdp.identity.config import IDENTITY_ATTRIBUTES, load_identity_config
 from cdp.identity.evaluate import load_truth, pairwise_metrics, truth_for_records
-from cdp.identity.guards import cap_cluster_size, cap_identifiers, cluster, mark_junk
+from cdp.identity.guards import cap_cluster_size, cap_identifiers, cluster, mark_junk, split_name_conflicts
 from cdp.identity.resolve import (
     CHANGES,
     CUSTOMERS,
@@ -192,6 +192,27 @@ def test_identifier_cap_drops_the_weakest_values_links(spark, settings, config):
     assert {(r.attribute, r.value) for r in capped.collect()} == {("email", "family@x.com")}
     assert all(r.rule != "email_exact" or "family" not in r.attribute_values for r in kept.collect())
     assert groups(comps2) == [["a1", "a2", "a3", "a4"], ["b0", "b1", "b2", "b4"]]
+
+
+def test_name_conflict_splits_a_cluster_bridged_through_a_family_value(spark, settings, config):
+    rows = [
+        rec("x1", email="familia@x.com", first_name_match="ana"), rec("x3", email="familia@x.com", first_name_match="ana"),
+        rec("y1", email="luis@x.com", first_name_match="luis", device_id="DY"),
+        rec("y2", email="familia@x.com", device_id="DY"),   # Luis's device logged in with the family email
+    ]
+    records = frame(spark, rows)
+    edges = deterministic_edges(records, config)
+    comps = cluster(records, edges, settings.graph)
+    assert groups(comps) == [["x1", "x3", "y1", "y2"]]          # only Ana names the family email: one cluster
+    kept, split, review = split_name_conflicts(records, edges, comps, config, settings.graph)
+    assert groups(split) == [["x1", "x3"], ["y1", "y2"]]
+    assert ("x1", "y2", "email_exact") not in edge_set(kept) and ("y1", "y2", "device_id_exact") in edge_set(kept)
+    assert [(r.cluster_root, r.size_before, r.size_after, r.parts, r.dropped_rules, r.reason) for r in review.collect()] == [
+        ("x1", 4, 2, 2, ["email_exact"], "name_conflict")]
+    # no conflict: nothing changes
+    same, _, none = split_name_conflicts(records, edges, cluster(records, edges, settings.graph).where("record_id != 'y1'"),
+                                         config, settings.graph)
+    assert none.count() == 0 and same is edges
 
 
 def test_cluster_cap_drops_weakest_edges_and_flags_review(spark, settings, config):

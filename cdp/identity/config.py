@@ -84,6 +84,9 @@ class Training(Strict):
     u_max_pairs: float = Field(2e6, gt=0, description="Random pairs sampled to estimate u (non-match) probabilities")
     seed: int = 7
     max_iterations: int = Field(10, ge=1, description="EM iterations per pass at most")
+    em_max_pairs: float | None = Field(1e6, gt=0, description="Blocked pairs sampled per EM pass (bounds its cost)")
+    prior_rules: list[list[str]] = Field(default_factory=list, description="Exact rules estimating the match prior")
+    prior_recall: float = Field(0.8, gt=0, le=1, description="Share of true matches the prior_rules are thought to find")
     em_blocking: list[list[str]] = Field(min_length=1, description="Blocking rules of the EM passes estimating m")
 
 

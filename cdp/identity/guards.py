@@ -1,4 +1,4 @@
-"""Over-merge guards: junk identifier values, identifier caps per customer, maximum cluster size.
+"""Over-merge guards: junk identifier values, identifier caps per customer, name conflicts, maximum cluster size.
 
 All three only ever REMOVE evidence (null a value, drop an edge), so clusters can only split, never grow,
 and every step is deterministic (ordering ties are broken by value / record id / rule order).
@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from cdp.config import GraphSettings
 from cdp.identity.config import IdentityConfig
 from cdp.identity.graph import connected_components
-from cdp.identity.rules import is_blocklisted
+from cdp.identity.rules import PERSON_KEY, is_blocklisted, names_compatible, with_person_key
 
 JUNK_SCHEMA = "attribute string, value string, records long, reason string"
 CAPPED_SCHEMA = "component string, attribute string, value string, records long"
@@ -166,3 +166,49 @@ def cap_cluster_size(records: DataFrame, edges: DataFrame, components: DataFrame
         F.when(F.col("size_after") > cap, "still_over_cap").otherwise("split_under_cap").alias("reason"),
     )
     return edges, components, review.localCheckpoint()
+
+
+# ------------------------------------------------------------------------------------------- name conflicts
+def split_name_conflicts(records: DataFrame, edges: DataFrame, components: DataFrame, config: IdentityConfig,
+                         graph: GraphSettings) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Clusters naming people who cannot be one person -> (edges, components, review).
+
+    The household guard sees one shared value at a time: a family email named only by Ana's records still
+    links the nameless record Luis's device logged in with, and that record bridges Ana's and Luis's clusters.
+    A cluster whose first names (canonical, as the household guard compares them) hold an incompatible pair
+    is split once by dropping, inside it, the household-guarded links that touch a nameless record; the
+    components are recomputed. review: (cluster_root, size_before, size_after, parts, dropped_rules,
+    reason = 'name_conflict').
+    """
+    spark = records.sparkSession
+    guarded = [r.name for r in config.enabled_rules if r.household_guard]
+    if not guarded:
+        return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
+    named = with_person_key(records, config).select("record_id", PERSON_KEY)
+    d = config.household_guard.max_edit_distance
+    names = (named.where(F.col(PERSON_KEY).isNotNull()).join(components, "record_id")
+             .groupBy("component").agg(F.array_sort(F.collect_set(PERSON_KEY)).alias("names")))
+    conflicted = names.where(F.exists("names", lambda x: F.exists("names", lambda y: ~names_compatible(x, y, d)))) \
+        .select("component").localCheckpoint()
+    if conflicted.limit(1).count() == 0:
+        return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
+    nameless = named.where(F.col(PERSON_KEY).isNull()).select("record_id")
+    inside = (edges.where(F.col("rule").isin(guarded)).select("src", "dst", "rule")
+              .join(components.select(F.col("record_id").alias("src"), "component"), "src")
+              .join(conflicted, "component"))
+    drop = (inside.join(nameless.withColumnRenamed("record_id", "src"), "src")
+            .unionByName(inside.join(nameless.withColumnRenamed("record_id", "dst"), "dst"))
+            .select("src", "dst", "rule", "component").distinct().localCheckpoint())
+    kept = edges.join(drop.select("src", "dst", "rule"), ["src", "dst", "rule"], "left_anti").localCheckpoint()
+    split = cluster(records, kept, graph)
+    before = components.join(conflicted, "component").groupBy("component").agg(F.count("*").alias("size_before"))
+    parts = (components.join(conflicted, "component").select("record_id", F.col("component").alias("cluster_root"))
+             .join(split, "record_id").groupBy("cluster_root", "component").agg(F.count("*").alias("n"))
+             .groupBy("cluster_root").agg(F.max("n").alias("size_after"), F.count("*").alias("parts")))
+    rules = drop.groupBy(F.col("component").alias("cluster_root")).agg(F.array_sort(F.collect_set("rule")).alias("dropped_rules"))
+    review = (before.withColumnRenamed("component", "cluster_root").join(parts, "cluster_root")
+              .join(rules, "cluster_root", "left")
+              .select("cluster_root", "size_before", "size_after", "parts",
+                      F.coalesce("dropped_rules", F.array().cast("array<string>")).alias("dropped_rules"),
+                      F.lit("name_conflict").alias("reason")))
+    return kept, split, review.localCheckpoint()

@@ -30,6 +30,8 @@ def resolution_table(res) -> Table:
             ("merges", res.merges), ("splits", res.splits)]
     for name, value in rows:
         t.add_row(name, f"{value:,}")
+    for phase, secs in res.seconds.items():
+        t.add_row(f"seconds: {phase}", f"{secs:,.1f}")
     return t
 
 

@@ -2,13 +2,14 @@
 
 Steps (docs/identity.md): junk values nulled -> anonymous records (no identifying attribute) set aside ->
 deterministic rule edges (blocked by attribute tuple, household guard) + probabilistic edges (Splink) ->
-connected components -> identifier caps -> cluster-size cap -> stable customer ids seeded with the previous
+connected components -> identifier caps -> name conflicts -> cluster-size cap -> stable customer ids seeded with the previous
 gold.identity_map -> golden records. Each run recomputes the graph from all identity records; the previous
 map is what keeps ids stable, so the incremental path and a full rebuild run the same code.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import reduce
@@ -19,7 +20,7 @@ from pyspark.sql import functions as F
 from cdp.config import Settings
 from cdp.identity.config import IdentityConfig, load_identity_config
 from cdp.identity.golden import golden_records
-from cdp.identity.guards import cap_cluster_size, cap_identifiers, cluster, mark_junk
+from cdp.identity.guards import cap_cluster_size, cap_identifiers, cluster, mark_junk, split_name_conflicts
 from cdp.identity.probabilistic import MatchingRun, probabilistic_edges
 from cdp.identity.rules import deterministic_edges, with_derived_attributes
 from cdp.identity.stable_ids import assign_customer_ids
@@ -43,6 +44,7 @@ class IdentityResult:
     anonymous: int = 0
     matching: MatchingRun | None = None
     edges_by_rule: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
     clusters: int = 0
     singletons: int = 0
     largest_cluster: int = 0
@@ -74,18 +76,26 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     config = config or load_identity_config(settings)
     graph = settings.graph
     stamp = F.lit(now).cast("timestamp")
+    seconds: dict[str, float] = {}
+    lap = _stopwatch(seconds)
     records = lake.read(RECORDS).localCheckpoint()
     clean, junk = mark_junk(records, config)
     clean = identified(with_derived_attributes(clean, config), config).localCheckpoint()
-    edges = deterministic_edges(clean, config)
+    lap("junk and anonymous records")
+    edges = deterministic_edges(clean, config).localCheckpoint()
+    lap("deterministic rules")
     matching = None
     if config.matching:
         fuzzy, matching = probabilistic_edges(clean, config.matching)
-        edges = edges.unionByName(fuzzy)
-    edges = edges.localCheckpoint()
+        edges = edges.unionByName(fuzzy).localCheckpoint()
+        lap("probabilistic matching (Splink)")
     components = cluster(clean, edges, graph)
+    lap("connected components")
     edges, components, capped = cap_identifiers(clean, edges, components, config, graph)
+    edges, components, conflicts = split_name_conflicts(clean, edges, components, config, graph)
     edges, components, review = cap_cluster_size(clean, edges, components, config, graph)
+    review = review.unionByName(conflicts)
+    lap("identifier caps, name conflicts, cluster-size cap")
 
     prev = previous_map(lake) if previous is True else (previous or None)
     prev_run = lake.read(MAP).select(F.max("run_id")).first()[0] if previous is True and prev is not None else None
@@ -117,8 +127,19 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     lake.overwrite(sizes, SIZES)
     lake.overwrite(golden_records(clean, id_map, config).withColumn("run_id", F.lit(run_id))
                    .withColumn("updated_at", stamp), CUSTOMERS)
+    lap("stable ids and gold tables")
     total = records.count()
-    return summarize(lake, run_id, total, anonymous=total - clean.count(), matching=matching)
+    return summarize(lake, run_id, total, anonymous=total - clean.count(), matching=matching, seconds=seconds)
+
+
+def _stopwatch(into: dict[str, float]):
+    start = [time.monotonic()]
+
+    def lap(phase: str) -> None:
+        now_ = time.monotonic()
+        into[phase] = round(now_ - start[0], 1)
+        start[0] = now_
+    return lap
 
 
 def identified(records: DataFrame, config: IdentityConfig) -> DataFrame:
@@ -128,13 +149,13 @@ def identified(records: DataFrame, config: IdentityConfig) -> DataFrame:
 
 
 def summarize(lake: Lakehouse, run_id: str, records: int, anonymous: int = 0,
-              matching: MatchingRun | None = None) -> IdentityResult:
+              matching: MatchingRun | None = None, seconds: dict[str, float] | None = None) -> IdentityResult:
     sizes = [(r["size"], r["clusters"]) for r in lake.read(SIZES).collect()]  # one row per distinct size
     by_rule = {r["rule"]: r["n"] for r in lake.read(LINKS).groupBy("rule").agg(F.count("*").alias("n")).collect()}
     kinds = {r["change_type"]: r["n"] for r in lake.read(CHANGES).where(F.col("run_id") == run_id)
              .groupBy("change_type").agg(F.count("*").alias("n")).collect()}
     return IdentityResult(
-        run_id=run_id, records=records, anonymous=anonymous, matching=matching, edges_by_rule=dict(sorted(by_rule.items())),
+        run_id=run_id, records=records, anonymous=anonymous, matching=matching, seconds=seconds or {}, edges_by_rule=dict(sorted(by_rule.items())),
         clusters=sum(n for _, n in sizes), singletons=sum(n for s, n in sizes if s == 1),
         largest_cluster=max((s for s, _ in sizes), default=0),
         junk_values=lake.row_count(JUNK), capped_values=lake.row_count(CAPPED), review_clusters=lake.row_count(REVIEW),
