@@ -190,7 +190,10 @@ def write_report(rows: list[dict], customers: int, path: Path) -> str:
         f"Scaling exponent (least squares of log time on log records, time ~ records^b): **b = {b:.2f}** "
         "(1.0 = linear).",
         f"Largest size: {biggest['records']:,} records in {biggest['seconds'] / 60:.1f} min "
-        f"(target: under 10 min) with a JVM peak of {biggest['jvm_peak_mb']:,.0f} MB.",
+        f"(target for 1,000,000: under 10 min) with a JVM peak of {biggest['jvm_peak_mb']:,.0f} MB.",
+        *([f"Projected to 1,000,000 records with that exponent: "
+           f"{biggest['seconds'] * (1e6 / biggest['records']) ** b / 60:.0f} min."]
+          if biggest["records"] < 900_000 and len(rows) > 1 else []),
         "",
         "Reproduce:",
         "",
