@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CDP = [sys.executable, "-m", "cdp.cli"]
 DRIVER_MEMORY = "8g"
+NOTES = "## Notes (written by hand"
 
 
 def _set(**paths: str) -> list[str]:
@@ -204,6 +205,9 @@ def write_report(rows: list[dict], customers: int, path: Path) -> str:
         "",
     ]
     text = "\n".join(lines)
+    old = path.read_text() if path.exists() else ""
+    if NOTES in old:  # hand-written notes survive a re-run
+        text = text.rstrip() + "\n\n" + old[old.index(NOTES):]
     path.write_text(text)
     return text
 
