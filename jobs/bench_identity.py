@@ -18,6 +18,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import threading
@@ -107,7 +108,8 @@ def resolve(base: Path, size: int) -> dict:
     """Resolve one size in a fresh process: identity then identity_eval; wall time of the identity step."""
     lake = base / "sizes" / str(size)
     # a full rebuild every time: drop the previous run's gold tables
-    subprocess.run(["rm", "-rf", str(lake / "gold"), str(lake / "_checkpoints")], check=True)
+    for stale in (lake / "gold", lake / "_checkpoints"):
+        shutil.rmtree(stale, ignore_errors=True)
     log = base / f"resolve_{size}.log"
     cmd = [*CDP, "run", "--steps", "identity,identity_eval", *lake_args(lake, base / "data"),
            "--set", f"mlflow.tracking_uri={base / 'mlflow.db'}", "--set", f"mlflow.artifact_root={base / 'mlruns'}"]
@@ -124,18 +126,25 @@ def resolve(base: Path, size: int) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"error: resolving {size:,} records failed (exit {proc.returncode}); see {log}")
     seconds = float(text.split("identity done in ")[1].split("s")[0])
-    metrics = {}
-    for name in ("precision", "recall", "f1", "clusters", "persons", "over_merged_clusters", "under_merged_persons"):
-        for line in text.splitlines():
-            cells = [c.strip() for c in line.replace("│", "|").split("|") if c.strip()]
-            if len(cells) == 2 and cells[0] == name:
-                metrics[name] = float(cells[1].replace(",", ""))
-    phases = {}
+    metrics, phases = {}, {}
+    wanted = {"precision", "recall", "f1", "clusters", "persons", "over_merged_clusters", "under_merged_persons"}
+    for name, value in _two_column_rows(text):  # the printed rich tables: one pass
+        if name in wanted:
+            metrics[name] = value
+        elif name.startswith("seconds: "):
+            phases[name[len("seconds: "):]] = value
+    return {"seconds": seconds, "jvm_peak_mb": peaks.get("jvm_kb", 0) / 1024, "phases": phases, **metrics}
+
+
+def _two_column_rows(text: str):
+    """(name, number) for every two-cell row of the tables `cdp run` prints."""
     for line in text.splitlines():
         cells = [c.strip() for c in line.replace("│", "|").split("|") if c.strip()]
-        if len(cells) == 2 and cells[0].startswith("seconds: "):
-            phases[cells[0][len("seconds: "):]] = float(cells[1].replace(",", ""))
-    return {"seconds": seconds, "jvm_peak_mb": peaks.get("jvm_kb", 0) / 1024, "phases": phases, **metrics}
+        if len(cells) == 2:
+            try:
+                yield cells[0], float(cells[1].replace(",", ""))
+            except ValueError:
+                continue
 
 
 def exponent(rows: list[dict]) -> float:

@@ -50,26 +50,23 @@ def _dataframe_cc(vertices: DataFrame, edges: DataFrame, settings: GraphSettings
     # first round folded in: each linked vertex starts at min(itself, its neighbours)
     labels = both.groupBy("src").agg(F.min("dst").alias("_m")).select(
         F.col("src").alias("id"), F.least("src", "_m").alias("component"))
-    try:
-        for _ in range(settings.max_iterations):
-            from_neighbours = both.join(labels.withColumnRenamed("id", "src"), "src").select(
-                F.col("dst").alias("id"), "component"
-            )
-            propagated = labels.unionByName(from_neighbours).groupBy("id").agg(F.min("component").alias("component"))
-            # pointer jumping: a vertex may take its label's own label, halving long chains each round
-            jumps = propagated.select(F.col("id").alias("_via"), F.col("component").alias("_via_component"))
-            jumped = propagated.join(jumps, F.col("component") == F.col("_via"), "left").select(
-                "id", F.least("component", F.coalesce("_via_component", "component")).alias("component"))
-            jumped = cut(jumped)
-            changed = jumped.join(labels.withColumnRenamed("component", "before"), "id").where(
-                F.col("component") != F.col("before")
-            ).limit(1).count()
-            labels = jumped
-            if changed == 0:
-                return vertices.select("id").join(labels, "id", "left").select(
-                    "id", F.coalesce("component", "id").alias("component"))
-    finally:
-        both.unpersist()
+    for _ in range(settings.max_iterations):
+        from_neighbours = both.join(labels.withColumnRenamed("id", "src"), "src").select(
+            F.col("dst").alias("id"), "component"
+        )
+        propagated = labels.unionByName(from_neighbours).groupBy("id").agg(F.min("component").alias("component"))
+        # pointer jumping: a vertex may take its label's own label, halving long chains each round
+        jumps = propagated.select(F.col("id").alias("_via"), F.col("component").alias("_via_component"))
+        jumped = propagated.join(jumps, F.col("component") == F.col("_via"), "left").select(
+            "id", F.least("component", F.coalesce("_via_component", "component")).alias("component"))
+        jumped = cut(jumped)
+        changed = jumped.join(labels.withColumnRenamed("component", "before"), "id").where(
+            F.col("component") != F.col("before")
+        ).limit(1).count()
+        labels = jumped
+        if changed == 0:
+            return vertices.select("id").join(labels, "id", "left").select(
+                "id", F.coalesce("component", "id").alias("component"))
     raise RuntimeError(f"connected components did not converge in {settings.max_iterations} iterations; "
                        "raise graph.max_iterations")
 

@@ -147,6 +147,11 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic) -> tuple[DataFrame
     """
     from splink import Linker, SparkAPI
 
+    if p.model and not Path(p.model).is_file():
+        from cdp.errors import ConfigError
+
+        raise ConfigError(f"probabilistic.model: no Splink model JSON at {p.model}; train one (leave model unset) "
+                          "and save it from the MLflow run's artifacts")
     _quiet_splink()
     spark = records.sparkSession
     run = MatchingRun()
@@ -157,11 +162,6 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic) -> tuple[DataFrame
         return spark.createDataFrame([], edge_schema), run
     db_api = SparkAPI(spark_session=spark, break_lineage_method="persist")
     model_source = p.model if p.model else splink_settings(p)
-    if p.model and not Path(p.model).is_file():
-        from cdp.errors import ConfigError
-
-        raise ConfigError(f"probabilistic.model: no Splink model JSON at {p.model}; train one (leave model unset) "
-                          "and save it from the MLflow run's artifacts")
     linker = Linker(db_api.register(todo), model_source, log_level=logging.WARNING)
     if not p.model:
         train_model(linker, p)
