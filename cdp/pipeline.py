@@ -133,7 +133,8 @@ def resolve_customers(ctx: RunContext) -> object:
     from cdp.identity.report import log_matching_model, resolution_table
     from cdp.identity.resolve import resolve_identities
 
-    res = resolve_identities(ctx.lake, ctx.settings, ctx.run_id, ctx.started_at)
+    res = resolve_identities(ctx.lake, ctx.settings, ctx.run_id, ctx.started_at,
+                             progress=lambda phase, secs: ctx.console.print(f"  identity: {phase} ({secs:.1f}s)"))
     ctx.console.print(resolution_table(res))
     mlflow_run = log_matching_model(ctx.settings, res)
     if mlflow_run:

@@ -59,6 +59,11 @@ def edge_set(edges):
     return {(r.src, r.dst, r.rule) for r in edges.collect()}
 
 
+def same_components(a, b) -> bool:
+    """Same (record_id, component) labels, not just the same partition."""
+    return sorted(map(tuple, a.collect())) == sorted(map(tuple, b.collect()))
+
+
 def groups(components):
     out = {}
     for r in components.collect():
@@ -101,7 +106,7 @@ def test_each_rule_links_what_it_should(spark, config):
         rec("f1", facebook_handle="jose.m"), rec("f2", facebook_handle="jose.m"),
         rec("t1", twitter_handle="jm"), rec("t2", review_handle="jm"),   # handle reused on a review site
         rec("i1", instagram_handle="jm_ig"), rec("i2", instagram_handle="jm_ig"),
-        rec("z1", email="other@x.com", facebook_handle="jm_ig"),         # facebook is not in the pooled handles
+        rec("z1", email="other@x.com", facebook_handle="jm.ig"),         # same handle, other separator, other site
         rec("n1", first_name_match="paco", last_name_match="gil", birth_date=date(1980, 2, 3)),
         rec("n2", first_name_match="francisco", last_name_match="gil", birth_date=date(1980, 2, 3)),  # nickname
         rec("h1", first_name_match="ana", last_name_match="ruiz", street="C/ Mayor 1", postal_code="28001"),
@@ -113,6 +118,7 @@ def test_each_rule_links_what_it_should(spark, config):
         ("a1", "a2", "email_exact"), ("p1", "p2", "phone_exact"), ("l1", "l2", "loyalty_id_exact"),
         ("d1", "d2", "device_id_exact"), ("c1", "c2", "cookie_id_exact"), ("f1", "f2", "facebook_handle_exact"),
         ("t1", "t2", "social_handle_any_site"), ("i1", "i2", "social_handle_any_site"),
+        ("i1", "z1", "social_handle_any_site"), ("f1", "f2", "social_handle_any_site"),
         ("n1", "n2", "name_and_birth_date"), ("h1", "h2", "name_and_address"),
     }
     row = edges.where("rule = 'name_and_birth_date'").first()
@@ -192,6 +198,7 @@ def test_identifier_cap_drops_the_weakest_values_links(spark, settings, config):
     assert {(r.attribute, r.value) for r in capped.collect()} == {("email", "family@x.com")}
     assert all(r.rule != "email_exact" or "family" not in r.attribute_values for r in kept.collect())
     assert groups(comps2) == [["a1", "a2", "a3", "a4"], ["b0", "b1", "b2", "b4"]]
+    assert same_components(comps2, cluster(records, kept, settings.graph))   # re-clustering only the touched part
 
 
 def test_name_conflict_splits_a_cluster_bridged_through_a_family_value(spark, settings, config):
@@ -227,6 +234,7 @@ def test_cluster_cap_drops_weakest_edges_and_flags_review(spark, settings, confi
     edges = deterministic_edges(records, cfg)
     kept, comps, review = cap_cluster_size(records, edges, cluster(records, edges, settings.graph), cfg, settings.graph)
     assert groups(comps) == [["e1", "e2"], ["e3", "e4"], ["m0", "m1", "m2", "m3"], ["s1", "s2"]]
+    assert same_components(comps, cluster(records, kept, settings.graph))
     assert kept.where("rule = 'cookie_id_exact'").count() == 0
     got = {r.cluster_root: (r.size_before, r.size_after, r.parts, r.dropped_rules, r.reason) for r in review.collect()}
     assert got == {"e1": (4, 2, 2, ["cookie_id_exact"], "split_under_cap"), "m0": (4, 4, 1, [], "still_over_cap")}

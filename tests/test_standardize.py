@@ -101,11 +101,13 @@ def test_display_name(spark):
 
 def test_split_full_name(spark):
     df = spark.createDataFrame([(v,) for v in (
-        "José Muñoz García", "Muñoz, José", "Muñoz García,  María José", "  Cher ", "O'Neill,", "", None)], "v string")
+        "José Muñoz García", "Muñoz, José", "Muñoz García,  María José", "  Cher ", "O'Neill,", "", None,
+        "MUÑOZ GARCÍA María José", "O'NEILL Seán", "JOSÉ MUÑOZ", "J Smith")], "v string")
     first, last = S.split_full_name(F.col("v"))
     assert [tuple(r) for r in df.select(first, last).collect()] == [
         ("José", "Muñoz García"), ("José", "Muñoz"), ("María José", "Muñoz García"), ("Cher", None),
-        (None, "O'Neill"), (None, None), (None, None)]
+        (None, "O'Neill"), (None, None), (None, None),
+        ("María José", "MUÑOZ GARCÍA"), ("Seán", "O'NEILL"), ("JOSÉ", "MUÑOZ"), ("J", "Smith")]
 
 
 def test_to_utc_timestamp_iso(spark):

@@ -16,8 +16,10 @@ IDENTITY_ATTRIBUTES = (
     "full_name_display", "birth_date", "gender", "street", "postal_code", "city", "region", "country",
     "loyalty_id", "device_id", "cookie_id", "facebook_handle", "twitter_handle", "instagram_handle", "review_handle",
 )
-# Derived while resolving (not stored in silver): the first name with nicknames mapped to the full form.
-DERIVED_ATTRIBUTES = ("first_name_canonical",)
+# Derived while resolving (not stored in silver): the first name with nicknames mapped to the full form, and
+# each social handle without its separators (ana.garcia_84 on one site is anagarcia84 on another).
+HANDLE_ATTRIBUTES = ("facebook_handle", "twitter_handle", "instagram_handle", "review_handle")
+DERIVED_ATTRIBUTES = ("first_name_canonical", *(f"{h}_key" for h in HANDLE_ATTRIBUTES))
 # A record holding none of these (after junk removal) is anonymous: it names nobody and gets no customer id.
 DEFAULT_IDENTIFYING = ["email", "phone", "loyalty_id", "device_id", "cookie_id", "facebook_handle", "twitter_handle",
                        "instagram_handle", "review_handle", "birth_date", "street"]

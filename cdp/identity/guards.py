@@ -32,6 +32,21 @@ def cluster(records: DataFrame, edges: DataFrame, graph: GraphSettings) -> DataF
     return cc.select(F.col("id").alias("record_id"), "component").localCheckpoint()
 
 
+def recluster(components: DataFrame, edges: DataFrame, touched: DataFrame, graph: GraphSettings) -> DataFrame:
+    """Components after a guard dropped edges inside the `touched` components (a `component` column).
+
+    Guards only remove edges, and every edge lies inside one component, so only the touched components can
+    change: their records are re-clustered on their remaining edges; every other record keeps its component.
+    The labels stay the smallest record_id of each part, as `cluster` gives for the whole graph.
+    """
+    touched = touched.select("component").distinct()
+    inside = components.join(touched, "component").select(F.col("record_id").alias("id"))
+    inner_edges = edges.select("src", "dst").join(inside.withColumnRenamed("id", "src"), "src")
+    parts = connected_components(inside, inner_edges, graph).select(F.col("id").alias("record_id"), "component")
+    kept = components.join(touched, "component", "left_anti").select("record_id", "component")
+    return kept.unionByName(parts).localCheckpoint()
+
+
 # --------------------------------------------------------------------------------------------- junk values
 def mark_junk(records: DataFrame, config: IdentityConfig) -> tuple[DataFrame, DataFrame]:
     """Null out junk values of the attributes rules use -> (clean_records, junk_report).
@@ -108,7 +123,7 @@ def cap_identifiers(records: DataFrame, edges: DataFrame, components: DataFrame,
             .select("src", "dst", "rule")
         )
     kept = edges.join(reduce(DataFrame.unionByName, to_drop), ["src", "dst", "rule"], "left_anti").localCheckpoint()
-    return kept, cluster(records, kept, graph), capped
+    return kept, recluster(components, kept, capped, graph), capped
 
 
 # ---------------------------------------------------------------------------------------- cluster size
@@ -136,10 +151,11 @@ def cap_cluster_size(records: DataFrame, edges: DataFrame, components: DataFrame
         "record_id", F.col("component").alias("cluster_root"), F.col("size").alias("size_before")).localCheckpoint()
     dropped = []
     for _ in range(len(config.rule_names())):
-        over = components.groupBy("component").agg(F.count("*").alias("size")).where(F.col("size") > cap)
+        over = components.groupBy("component").agg(F.count("*").alias("size")).where(F.col("size") > cap) \
+            .select("component").localCheckpoint()
         inside = (
             edges.join(components.select(F.col("record_id").alias("src"), "component"), "src")
-            .join(over.select("component"), "component").withColumn("_rank", _rule_rank(config))
+            .join(over, "component").withColumn("_rank", _rule_rank(config))
             .where(F.col("_rank") > 0)
         )
         weakest = inside.groupBy("component").agg(F.max("_rank").alias("_rank"))
@@ -148,7 +164,7 @@ def cap_cluster_size(records: DataFrame, edges: DataFrame, components: DataFrame
             break
         dropped.append(drop)
         edges = edges.join(drop, ["src", "dst", "rule"], "left_anti").localCheckpoint()
-        components = cluster(records, edges, graph)
+        components = recluster(components, edges, over, graph)
     parts = (
         flagged.join(components, "record_id").groupBy("cluster_root", "size_before", "component")
         .agg(F.count("*").alias("part_size"))
@@ -200,7 +216,7 @@ def split_name_conflicts(records: DataFrame, edges: DataFrame, components: DataF
             .unionByName(inside.join(nameless.withColumnRenamed("record_id", "dst"), "dst"))
             .select("src", "dst", "rule", "component").distinct().localCheckpoint())
     kept = edges.join(drop.select("src", "dst", "rule"), ["src", "dst", "rule"], "left_anti").localCheckpoint()
-    split = cluster(records, kept, graph)
+    split = recluster(components, kept, conflicted, graph)
     before = components.join(conflicted, "component").groupBy("component").agg(F.count("*").alias("size_before"))
     parts = (components.join(conflicted, "component").select("record_id", F.col("component").alias("cluster_root"))
              .join(split, "record_id").groupBy("cluster_root", "component").agg(F.count("*").alias("n"))

@@ -10,6 +10,7 @@ map is what keeps ids stable, so the incremental path and a full rebuild run the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import reduce
@@ -68,16 +69,18 @@ def previous_map(lake: Lakehouse) -> DataFrame | None:
 
 
 def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: datetime,
-                       config: IdentityConfig | None = None, previous: DataFrame | None | bool = True) -> IdentityResult:
+                       config: IdentityConfig | None = None, previous: DataFrame | None | bool = True,
+                       progress: Callable[[str, float], None] | None = None) -> IdentityResult:
     """Resolve every identity record into customers and (over)write the gold identity tables.
 
     previous=True seeds ids with the current gold.identity_map (stable ids); None/False = full rebuild.
+    progress(phase, seconds) is called as each phase ends.
     """
     config = config or load_identity_config(settings)
     graph = settings.graph
     stamp = F.lit(now).cast("timestamp")
     seconds: dict[str, float] = {}
-    lap = _stopwatch(seconds)
+    lap = _stopwatch(seconds, progress)
     records = lake.read(RECORDS).localCheckpoint()
     clean, junk = mark_junk(records, config)
     clean = identified(with_derived_attributes(clean, config), config).localCheckpoint()
@@ -132,13 +135,15 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     return summarize(lake, run_id, total, anonymous=total - clean.count(), matching=matching, seconds=seconds)
 
 
-def _stopwatch(into: dict[str, float]):
+def _stopwatch(into: dict[str, float], progress: Callable[[str, float], None] | None = None):
     start = [time.monotonic()]
 
     def lap(phase: str) -> None:
         now_ = time.monotonic()
         into[phase] = round(now_ - start[0], 1)
         start[0] = now_
+        if progress:
+            progress(phase, into[phase])
     return lap
 
 

@@ -19,7 +19,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from cdp.identity.config import HouseholdGuard, IdentityConfig, Junk, Rule
+from cdp.identity.config import HANDLE_ATTRIBUTES, HouseholdGuard, IdentityConfig, Junk, Rule
 
 EDGE_COLUMNS = ["src", "dst", "rule", "attribute_values", "weight"]
 PERSON_KEY = "_person_key"
@@ -61,11 +61,17 @@ def names_compatible(a: Column, b: Column, max_edit_distance: int) -> Column:
             | (F.levenshtein(a, b) <= max_edit_distance))
 
 
+def handle_key(column: str) -> Column:
+    """A social handle without the separators people vary between sites (. _ -): ana.garcia_84 -> anagarcia84."""
+    return F.nullif(F.regexp_replace(F.col(column), r"[._-]", ""), F.lit(""))
+
+
 def with_derived_attributes(records: DataFrame, config: IdentityConfig) -> DataFrame:
-    """Adds the derived matching attributes (config.DERIVED_ATTRIBUTES): first_name_canonical."""
-    if "first_name_canonical" in records.columns:
-        return records
-    return records.withColumn("first_name_canonical", canonical_first_name("first_name_match", config.nicknames))
+    """Adds the derived matching attributes (config.DERIVED_ATTRIBUTES): first_name_canonical (nicknames mapped)
+    and <platform>_handle_key for each social handle column."""
+    derived = {"first_name_canonical": canonical_first_name("first_name_match", config.nicknames),
+               **{f"{h}_key": handle_key(h) for h in HANDLE_ATTRIBUTES if h in records.columns}}
+    return records.withColumns({k: v for k, v in derived.items() if k not in records.columns})
 
 
 def with_person_key(records: DataFrame, config: IdentityConfig) -> DataFrame:

@@ -155,12 +155,20 @@ def display_name(col: Column | str) -> Column:
     return F.when((s == F.upper(s)) | (s == F.lower(s)), F.initcap(s)).otherwise(s)
 
 
+# "MUÑOZ GARCÍA María José": surname(s) written in capitals first (forms, ID cards), then the given name(s)
+_SURNAME_FIRST = r"^((?:\p{Lu}[\p{Lu}'’-]+ )+)(\p{Lu}\p{Ll}.*)$"
+
+
 def split_full_name(col: Column | str) -> tuple[Column, Column]:
-    """Full name -> (first, last): "First Last Names" or "Last Names, First"; a single token -> (token, NULL)."""
+    """Full name -> (first, last): "First Last Names", "Last Names, First" or "LAST NAMES First" (surnames in
+    capitals before a capitalised given name); a single token -> (token, NULL)."""
     s = _squash(col)
     comma = s.contains(",")
-    first = F.when(comma, F.regexp_extract(s, r"^[^,]*,(.*)$", 1)).otherwise(F.substring_index(s, " ", 1))
-    last = F.when(comma, F.substring_index(s, ",", 1)).otherwise(F.regexp_extract(s, r"^\S+ (.*)$", 1))
+    caps_first = s.rlike(_SURNAME_FIRST)
+    first = (F.when(comma, F.regexp_extract(s, r"^[^,]*,(.*)$", 1))
+             .when(caps_first, F.regexp_extract(s, _SURNAME_FIRST, 2)).otherwise(F.substring_index(s, " ", 1)))
+    last = (F.when(comma, F.substring_index(s, ",", 1))
+            .when(caps_first, F.regexp_extract(s, _SURNAME_FIRST, 1)).otherwise(F.regexp_extract(s, r"^\S+ (.*)$", 1)))
     return _squash(F.regexp_replace(first, ",", " ")), _squash(F.regexp_replace(last, ",", " "))
 
 
