@@ -315,6 +315,28 @@ def test_ids_are_stable_across_merge_and_split(spark, lake, settings, config):
     assert lake.read(REVIEW).count() == 0 and lake.read(JUNK).first().value == "test@test.com"
 
 
+# ------------------------------------------------------------------------------------------ splink vetoes
+def test_vetoes_separate_relatives_but_not_typos(spark, config):
+    from splink import SparkAPI
+
+    from cdp.identity.probabilistic import veto_disagreements
+
+    SparkAPI(spark_session=spark)  # registers Splink's similarity functions (jaro_winkler), as a matching run does
+    p = config.matching
+    todo = spark.createDataFrame([
+        ("laura", "laura", "lewis", date(1994, 5, 1)), ("sarah", "sarah", "lewis", date(1994, 5, 1)),  # sisters
+        ("pilar", "pilar", "gil", None), ("pliar", "pliar", "gil", None),                            # a typo
+        ("a", "a", "ruiz", None), ("ana", "ana", "ruiz", None),                                       # an initial
+        ("cox", "lucy", "cox", None), ("chap", "lucy", "chapman", None),                             # surnames differ
+        ("ben65", "benjamin", "lewis", date(1965, 3, 2)), ("ben94", "benjamin", "lewis", date(1994, 8, 9)),  # Sr / Jr
+        ("d1", "eva", "sanz", date(1980, 1, 12)), ("d2", "eva", "sanz", date(1980, 1, 21)),           # a digit typo
+    ], "record_id string, first_name_canonical string, last_name_match string, birth_date date")
+    pairs = spark.createDataFrame([("laura", "sarah"), ("pilar", "pliar"), ("a", "ana"), ("cox", "chap"),
+                                   ("ben65", "ben94"), ("d1", "d2")], "record_id_l string, record_id_r string")
+    kept = {(r.record_id_l, r.record_id_r) for r in veto_disagreements(pairs, todo, p).collect()}
+    assert kept == {("pilar", "pliar"), ("a", "ana"), ("d1", "d2")}
+
+
 # ---------------------------------------------------------------------------------------------- evaluation
 def test_pairwise_metrics_by_hand(spark):
     # clusters {1,2} {3,4} {5,6}: 3 predicted pairs; persons P1={1,2,3} P2={5,6} P3={4}: 3+1 = 4 true pairs;

@@ -102,6 +102,9 @@ class Probabilistic(Strict):
     threshold: float = Field(0.99, gt=0, lt=1, description="match_probability at or above which a pair links")
     weight: float = Field(0.5, gt=0, description="Edge strength next to the deterministic rules (cluster cap)")
     must_not_disagree: list[str] = Field(default_factory=list, description="Comparisons whose outright disagreement vetoes a link")
+    veto_similarity: float = Field(0.88, gt=0, le=1, description=(
+        "A `name` comparison in must_not_disagree disagrees when Jaro-Winkler is below this and the names are "
+        "not compatible as the household guard sees them (nickname, initial, first token, one typo)"))
     model: str | None = Field(None, description="A saved Splink model JSON to use instead of training")
 
     @field_validator("require", "require_any")

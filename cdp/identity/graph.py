@@ -52,18 +52,17 @@ def _dataframe_cc(vertices: DataFrame, edges: DataFrame, settings: GraphSettings
         F.col("src").alias("id"), F.least("src", "_m").alias("component"))
     for _ in range(settings.max_iterations):
         from_neighbours = both.join(labels.withColumnRenamed("id", "src"), "src").select(
-            F.col("dst").alias("id"), "component"
-        )
-        propagated = labels.unionByName(from_neighbours).groupBy("id").agg(F.min("component").alias("component"))
+            F.col("dst").alias("id"), "component", F.lit(None).cast(labels.schema["component"].dataType).alias("before"))
+        # each vertex's own label rides along as `before`, so convergence needs no extra join
+        propagated = labels.withColumn("before", F.col("component")).unionByName(from_neighbours).groupBy("id").agg(
+            F.min("component").alias("component"), F.min("before").alias("before"))
         # pointer jumping: a vertex may take its label's own label, halving long chains each round
         jumps = propagated.select(F.col("id").alias("_via"), F.col("component").alias("_via_component"))
         jumped = propagated.join(jumps, F.col("component") == F.col("_via"), "left").select(
-            "id", F.least("component", F.coalesce("_via_component", "component")).alias("component"))
+            "id", F.least("component", F.coalesce("_via_component", "component")).alias("component"), "before")
         jumped = cut(jumped)
-        changed = jumped.join(labels.withColumnRenamed("component", "before"), "id").where(
-            F.col("component") != F.col("before")
-        ).limit(1).count()
-        labels = jumped
+        changed = jumped.where(F.col("component") != F.col("before")).limit(1).count()
+        labels = jumped.drop("before")
         if changed == 0:
             return vertices.select("id").join(labels, "id", "left").select(
                 "id", F.coalesce("component", "id").alias("component"))

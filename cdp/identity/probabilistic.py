@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.identity.config import PROBABILISTIC_RULE, Comparison, Probabilistic
+from cdp.identity.rules import names_compatible
 
 
 @dataclass
@@ -88,13 +89,19 @@ def evidence_column(model: dict) -> F.Column:
     return F.concat_ws(";", *parts)
 
 
-def agrees(c: Comparison, left: F.Column, right: F.Column) -> F.Column:
+def agrees(c: Comparison, left: F.Column, right: F.Column, veto_similarity: float = 0.88,
+           max_edit_distance: int = 1) -> F.Column:
     """True unless the two values disagree outright for this comparison (null on either side: no evidence, True).
 
-    name / jaro_winkler: Jaro-Winkler at least the lowest threshold (Splink's function); date: equal, one typo
-    or under a month apart; levenshtein: within the largest distance; exact / email: equal.
+    name: Jaro-Winkler (Splink's function) at least `veto_similarity`, or names the household guard calls
+    compatible (equal, same first token, an initial, `max_edit_distance` typos): laura / sarah and steven /
+    kevin disagree, pilar / pliar and a / ana do not; jaro_winkler: at least the lowest threshold; date: equal,
+    one typo or under a month apart; levenshtein: within the largest distance; exact / email: equal.
     """
-    if c.method in ("name", "jaro_winkler"):
+    if c.method == "name":
+        ok = ((F.call_function("jaro_winkler", left, right) >= veto_similarity)
+              | names_compatible(left, right, max_edit_distance))
+    elif c.method == "jaro_winkler":
         lowest = min(c.thresholds) if c.thresholds else 0.7  # Splink's lowest default level for both
         ok = F.call_function("jaro_winkler", left, right) >= lowest
     elif c.method == "date":
@@ -107,7 +114,7 @@ def agrees(c: Comparison, left: F.Column, right: F.Column) -> F.Column:
     return F.coalesce(ok, F.lit(True))
 
 
-def veto_disagreements(pairs: DataFrame, todo: DataFrame, p: Probabilistic) -> DataFrame:
+def veto_disagreements(pairs: DataFrame, todo: DataFrame, p: Probabilistic, max_edit_distance: int = 1) -> DataFrame:
     """Drop scored pairs that disagree outright on a must_not_disagree attribute (two lookups of the pair's
     records; pairs are only those above the threshold)."""
     vetoed = [c for c in p.comparisons if c.attribute in p.must_not_disagree]
@@ -117,7 +124,8 @@ def veto_disagreements(pairs: DataFrame, todo: DataFrame, p: Probabilistic) -> D
     left = todo.select(F.col("record_id").alias("record_id_l"), *[F.col(a).alias(f"{a}__l") for a in cols])
     right = todo.select(F.col("record_id").alias("record_id_r"), *[F.col(a).alias(f"{a}__r") for a in cols])
     joined = pairs.join(left, "record_id_l").join(right, "record_id_r")
-    keep = reduce(lambda x, y: x & y, [agrees(c, F.col(f"{c.attribute}__l"), F.col(f"{c.attribute}__r")) for c in vetoed])
+    keep = reduce(lambda x, y: x & y, [agrees(c, F.col(f"{c.attribute}__l"), F.col(f"{c.attribute}__r"),
+                                              p.veto_similarity, max_edit_distance) for c in vetoed])
     return joined.where(keep).drop(*[f"{a}__{side}" for a in cols for side in ("l", "r")])
 
 
@@ -140,8 +148,9 @@ def train_model(linker, p: Probabilistic) -> None:
             block_on(*block), estimate_without_term_frequencies=True, max_pairs=p.training.em_max_pairs)
 
 
-def probabilistic_edges(records: DataFrame, p: Probabilistic) -> tuple[DataFrame, MatchingRun]:
+def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance: int = 1) -> tuple[DataFrame, MatchingRun]:
     """records (identity columns incl. derived ones) -> (edges src < dst with evidence, the run's model and counts).
+    max_edit_distance: the household guard's, for the name vetoes (see `agrees`).
 
     The edges are materialised (localCheckpoint) before Splink's intermediate tables are released.
     """
@@ -169,7 +178,7 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic) -> tuple[DataFrame
     run.model = linker.misc.save_model_to_json()
     scored = linker.inference.predict(threshold_match_probability=p.threshold, warning_mode="never")
     pairs = scored.as_spark_dataframe()
-    pairs = veto_disagreements(pairs, todo, p)
+    pairs = veto_disagreements(pairs, todo, p, max_edit_distance)
     edges = pairs.select(
         F.least("record_id_l", "record_id_r").alias("src"), F.greatest("record_id_l", "record_id_r").alias("dst"),
         F.lit(PROBABILISTIC_RULE).alias("rule"), evidence_column(run.model).alias("attribute_values"),

@@ -89,7 +89,7 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     lap("deterministic rules")
     matching = None
     if config.matching:
-        fuzzy, matching = probabilistic_edges(clean, config.matching)
+        fuzzy, matching = probabilistic_edges(clean, config.matching, config.household_guard.max_edit_distance)
         edges = edges.unionByName(fuzzy).localCheckpoint()
         lap("probabilistic matching (Splink)")
     components = cluster(clean, edges, graph)
