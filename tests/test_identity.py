@@ -9,7 +9,14 @@ from pyspark.sql import functions as F
 from cdp.errors import ConfigError
 from cdp.identity.config import IDENTITY_ATTRIBUTES, load_identity_config
 from cdp.identity.evaluate import load_truth, pairwise_metrics, truth_for_records
-from cdp.identity.guards import cap_cluster_size, cap_identifiers, cluster, mark_junk, split_name_conflicts
+from cdp.identity.guards import (
+    cap_cluster_size,
+    cap_identifiers,
+    cluster,
+    mark_junk,
+    split_birth_date_conflicts,
+    split_name_conflicts,
+)
 from cdp.identity.resolve import (
     CHANGES,
     CUSTOMERS,
@@ -220,6 +227,25 @@ def test_name_conflict_splits_a_cluster_bridged_through_a_family_value(spark, se
     same, _, none = split_name_conflicts(records, edges, cluster(records, edges, settings.graph).where("record_id != 'y1'"),
                                          config, settings.graph)
     assert none.count() == 0 and same is edges
+
+
+def test_birth_date_conflict_splits_father_and_son(spark, settings, config):
+    ben = {"first_name_match": "benjamin", "last_name_match": "lewis"}
+    home = {"street": "Oak Street 1", "postal_code": "N1 4AB"}
+    rows = [
+        rec("f1", birth_date=date(1965, 3, 2), phone="+441", **ben), rec("f2", phone="+441", **ben, **home),
+        rec("s1", birth_date=date(1994, 8, 9), email="ben@x.com", **ben), rec("s2", email="ben@x.com", **ben, **home),
+        rec("t1", birth_date=date(1980, 1, 12), email="eva@x.com"), rec("t2", birth_date=date(1980, 1, 21), email="eva@x.com"),
+    ]
+    records = frame(spark, rows)
+    edges = deterministic_edges(records, config)
+    comps = cluster(records, edges, settings.graph)
+    assert groups(comps) == [["f1", "f2", "s1", "s2"], ["t1", "t2"]]       # name + address joins father and son
+    kept, split, review = split_birth_date_conflicts(records, edges, comps, config, settings.graph)
+    assert groups(split) == [["f1", "f2"], ["s1", "s2"], ["t1", "t2"]]    # a one-digit typo is no conflict
+    assert ("f2", "s2", "name_and_address") not in edge_set(kept)
+    assert [(r.cluster_root, r.size_before, r.size_after, r.parts, r.dropped_rules, r.reason) for r in review.collect()] == [
+        ("f1", 4, 2, 2, ["name_and_address"], "birth_date_conflict")]
 
 
 def test_cluster_cap_drops_weakest_edges_and_flags_review(spark, settings, config):

@@ -1,6 +1,7 @@
-"""Over-merge guards: junk identifier values, identifier caps per customer, name conflicts, maximum cluster size.
+"""Over-merge guards: junk identifier values, identifier caps per customer, name and birth-date conflicts,
+maximum cluster size.
 
-All three only ever REMOVE evidence (null a value, drop an edge), so clusters can only split, never grow,
+All of them only ever REMOVE evidence (null a value, drop an edge), so clusters can only split, never grow,
 and every step is deterministic (ordering ties are broken by value / record id / rule order).
 """
 
@@ -12,9 +13,9 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from cdp.config import GraphSettings
-from cdp.identity.config import IdentityConfig
+from cdp.identity.config import PROBABILISTIC_RULE, IdentityConfig
 from cdp.identity.graph import connected_components
-from cdp.identity.rules import PERSON_KEY, is_blocklisted, names_compatible, with_person_key
+from cdp.identity.rules import PERSON_KEY, dates_compatible, is_blocklisted, names_compatible, with_person_key
 
 JUNK_SCHEMA = "attribute string, value string, records long, reason string"
 CAPPED_SCHEMA = "component string, attribute string, value string, records long"
@@ -215,6 +216,12 @@ def split_name_conflicts(records: DataFrame, edges: DataFrame, components: DataF
     drop = (inside.join(nameless.withColumnRenamed("record_id", "src"), "src")
             .unionByName(inside.join(nameless.withColumnRenamed("record_id", "dst"), "dst"))
             .select("src", "dst", "rule", "component").distinct().localCheckpoint())
+    return _split(edges, components, conflicted, drop, "name_conflict", graph)
+
+
+def _split(edges: DataFrame, components: DataFrame, conflicted: DataFrame, drop: DataFrame, reason: str,
+           graph: GraphSettings) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Drop `drop` (src, dst, rule, component) inside the `conflicted` components, re-cluster them, review rows."""
     kept = edges.join(drop.select("src", "dst", "rule"), ["src", "dst", "rule"], "left_anti").localCheckpoint()
     split = recluster(components, kept, conflicted, graph)
     before = components.join(conflicted, "component").groupBy("component").agg(F.count("*").alias("size_before"))
@@ -226,5 +233,40 @@ def split_name_conflicts(records: DataFrame, edges: DataFrame, components: DataF
               .join(rules, "cluster_root", "left")
               .select("cluster_root", "size_before", "size_after", "parts",
                       F.coalesce("dropped_rules", F.array().cast("array<string>")).alias("dropped_rules"),
-                      F.lit("name_conflict").alias("reason")))
+                      F.lit(reason).alias("reason")))
     return kept, split, review.localCheckpoint()
+
+
+# ------------------------------------------------------------------------------------- birth-date conflicts
+def relatives_rules(config: IdentityConfig) -> list[str]:
+    """Rules whose evidence relatives share by nature (names, address; no identifier, no birth date), and the
+    probabilistic rule: the links a birth-date conflict distrusts."""
+    shared = set(config.junk.frequency_exempt) | {"first_name_canonical"}
+    names = [r.name for r in config.enabled_rules if set(r.attributes) <= shared and "birth_date" not in r.attributes]
+    return [*names, PROBABILISTIC_RULE] if config.matching else names
+
+
+def split_birth_date_conflicts(records: DataFrame, edges: DataFrame, components: DataFrame, config: IdentityConfig,
+                               graph: GraphSettings) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Clusters holding two birth dates no typo explains -> (edges, components, review).
+
+    A person has one birth date; a father and son with the same name at one address (one record of them
+    without a birth date) are what joins such a cluster. Inside it, the links resting on what relatives share
+    (`relatives_rules`: name + address rules, probabilistic links) are dropped and its components recomputed.
+    Dates are compatible when equal, one typo apart or under a month apart (as the Splink veto compares them).
+    review reason: 'birth_date_conflict'.
+    """
+    spark = records.sparkSession
+    weak = relatives_rules(config)
+    if "birth_date" not in records.columns or not weak:
+        return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
+    dates = (records.where(F.col("birth_date").isNotNull()).select("record_id", "birth_date").join(components, "record_id")
+             .groupBy("component").agg(F.array_sort(F.collect_set("birth_date")).alias("dates")))
+    conflicted = dates.where((F.size("dates") > 1) & F.exists(
+        "dates", lambda x: F.exists("dates", lambda y: ~dates_compatible(x, y)))).select("component").localCheckpoint()
+    if conflicted.limit(1).count() == 0:
+        return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
+    drop = (edges.where(F.col("rule").isin(weak)).select("src", "dst", "rule")
+            .join(components.select(F.col("record_id").alias("src"), "component"), "src")
+            .join(conflicted, "component").localCheckpoint())
+    return _split(edges, components, conflicted, drop, "birth_date_conflict", graph)

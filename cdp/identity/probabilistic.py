@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.identity.config import PROBABILISTIC_RULE, Comparison, Probabilistic
-from cdp.identity.rules import names_compatible
+from cdp.identity.rules import dates_compatible, names_compatible
 
 
 @dataclass
@@ -105,8 +105,7 @@ def agrees(c: Comparison, left: F.Column, right: F.Column, veto_similarity: floa
         lowest = min(c.thresholds) if c.thresholds else 0.7  # Splink's lowest default level for both
         ok = F.call_function("jaro_winkler", left, right) >= lowest
     elif c.method == "date":
-        ok = ((left == right) | (F.levenshtein(left.cast("string"), right.cast("string")) <= 1)
-              | (F.abs(F.datediff(left, right)) <= 31))
+        ok = dates_compatible(left, right)
     elif c.method == "levenshtein":
         ok = F.levenshtein(left, right) <= int(max(c.thresholds or [2]))
     else:

@@ -21,7 +21,14 @@ from pyspark.sql import functions as F
 from cdp.config import Settings
 from cdp.identity.config import IdentityConfig, load_identity_config
 from cdp.identity.golden import golden_records
-from cdp.identity.guards import cap_cluster_size, cap_identifiers, cluster, mark_junk, split_name_conflicts
+from cdp.identity.guards import (
+    cap_cluster_size,
+    cap_identifiers,
+    cluster,
+    mark_junk,
+    split_birth_date_conflicts,
+    split_name_conflicts,
+)
 from cdp.identity.probabilistic import MatchingRun, probabilistic_edges
 from cdp.identity.rules import deterministic_edges, with_derived_attributes
 from cdp.identity.stable_ids import assign_customer_ids
@@ -96,8 +103,9 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     lap("connected components")
     edges, components, capped = cap_identifiers(clean, edges, components, config, graph)
     edges, components, conflicts = split_name_conflicts(clean, edges, components, config, graph)
+    edges, components, date_conflicts = split_birth_date_conflicts(clean, edges, components, config, graph)
     edges, components, review = cap_cluster_size(clean, edges, components, config, graph)
-    review = review.unionByName(conflicts)
+    review = review.unionByName(conflicts).unionByName(date_conflicts)
     lap("identifier caps, name conflicts, cluster-size cap")
 
     prev = previous_map(lake) if previous is True else (previous or None)

@@ -66,6 +66,11 @@ def handle_key(column: str) -> Column:
     return F.nullif(F.regexp_replace(F.col(column), r"[._-]", ""), F.lit(""))
 
 
+def dates_compatible(a: Column, b: Column) -> Column:
+    """Could two birth dates be one person's? Equal, one typo apart (as text) or under a month apart."""
+    return (a == b) | (F.levenshtein(a.cast("string"), b.cast("string")) <= 1) | (F.abs(F.datediff(a, b)) <= 31)
+
+
 def with_derived_attributes(records: DataFrame, config: IdentityConfig) -> DataFrame:
     """Adds the derived matching attributes (config.DERIVED_ATTRIBUTES): first_name_canonical (nicknames mapped)
     and <platform>_handle_key for each social handle column."""
