@@ -33,6 +33,23 @@ def cluster(records: DataFrame, edges: DataFrame, graph: GraphSettings) -> DataF
     return cc.select(F.col("id").alias("record_id"), "component").localCheckpoint()
 
 
+def merge_clusters(components: DataFrame, edges: DataFrame, graph: GraphSettings) -> DataFrame:
+    """Components after adding `edges` (src, dst) to the graph that gave `components`: connected components of
+    the much smaller graph whose vertices are the clusters the new edges join; labels stay the smallest
+    record_id (the smallest of the merged clusters' labels), as `cluster` over all edges would give."""
+    ends = components.select("record_id", "component")
+    joined = (edges.select("src", "dst")
+              .join(ends.select(F.col("record_id").alias("src"), F.col("component").alias("c_src")), "src")
+              .join(ends.select(F.col("record_id").alias("dst"), F.col("component").alias("c_dst")), "dst")
+              .where(F.col("c_src") != F.col("c_dst"))
+              .select(F.col("c_src").alias("src"), F.col("c_dst").alias("dst")).localCheckpoint())
+    involved = joined.select(F.col("src").alias("id")).unionByName(joined.select(F.col("dst").alias("id"))).distinct()
+    merged = connected_components(involved, joined, graph).select(F.col("id").alias("component"),
+                                                                   F.col("component").alias("_merged"))
+    return (ends.join(merged, "component", "left")
+            .select("record_id", F.coalesce("_merged", "component").alias("component")).localCheckpoint())
+
+
 def recluster(components: DataFrame, edges: DataFrame, touched: DataFrame, graph: GraphSettings) -> DataFrame:
     """Components after a guard dropped edges inside the `touched` components (a `component` column).
 

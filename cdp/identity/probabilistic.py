@@ -52,14 +52,25 @@ def comparison(c: Comparison):
     return made.configure(term_frequency_adjustments=True) if c.term_frequency else made
 
 
-def splink_settings(p: Probabilistic):
-    from splink import SettingsCreator, block_on
+def prediction_blocking(p: Probabilistic, across: str | None = None) -> list:
+    """The blocking rules that generate candidate pairs; with `across`, pairs whose records already share that
+    column's value (the same deterministic cluster) are not generated: scoring them links nothing new."""
+    from splink import block_on
+    from splink.blocking_rule_library import And, CustomRule
+
+    if not across:
+        return [block_on(*b) for b in p.blocking]
+    return [And(block_on(*b), CustomRule(f"l.{across} <> r.{across}")) for b in p.blocking]
+
+
+def splink_settings(p: Probabilistic, across: str | None = None):
+    from splink import SettingsCreator
 
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="record_id",
         comparisons=[comparison(c) for c in p.comparisons],
-        blocking_rules_to_generate_predictions=[block_on(*b) for b in p.blocking],
+        blocking_rules_to_generate_predictions=prediction_blocking(p, across),
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=True,  # mw_<comparison> columns become each link's evidence
         max_iterations=p.training.max_iterations,
@@ -67,13 +78,13 @@ def splink_settings(p: Probabilistic):
     )
 
 
-def candidates(records: DataFrame, p: Probabilistic) -> DataFrame:
+def candidates(records: DataFrame, p: Probabilistic, across: str | None = None) -> DataFrame:
     """Records the model compares: all of `require` and one of `require_any` present; only the columns it uses."""
     cond = reduce(lambda a, b: a & b, [F.col(a).isNotNull() for a in p.require], F.lit(True))
     if p.require_any:
         cond = cond & reduce(lambda a, b: a | b, [F.col(a).isNotNull() for a in p.require_any])
     used = list(dict.fromkeys([c.attribute for c in p.comparisons] + [a for b in p.blocking for a in b]))
-    return records.where(cond).select("record_id", *used)
+    return records.where(cond).select("record_id", *used, *([across] if across else []))
 
 
 def evidence_column(model: dict) -> F.Column:
@@ -147,9 +158,11 @@ def train_model(linker, p: Probabilistic) -> None:
             block_on(*block), estimate_without_term_frequencies=True, max_pairs=p.training.em_max_pairs)
 
 
-def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance: int = 1) -> tuple[DataFrame, MatchingRun]:
+def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance: int = 1,
+                        across: str | None = None) -> tuple[DataFrame, MatchingRun]:
     """records (identity columns incl. derived ones) -> (edges src < dst with evidence, the run's model and counts).
-    max_edit_distance: the household guard's, for the name vetoes (see `agrees`).
+    max_edit_distance: the household guard's, for the name vetoes (see `agrees`). across: a column (the
+    deterministic cluster) whose equal values mean "already linked": such pairs are trained on, never predicted.
 
     The edges are materialised (localCheckpoint) before Splink's intermediate tables are released.
     """
@@ -163,13 +176,18 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance:
     _quiet_splink()
     spark = records.sparkSession
     run = MatchingRun()
-    todo = candidates(records, p).localCheckpoint()
+    todo = candidates(records, p, across).localCheckpoint()
     run.candidates = todo.count()
     edge_schema = "src string, dst string, rule string, attribute_values string, weight double"
     if run.candidates < 2:
         return spark.createDataFrame([], edge_schema), run
     db_api = SparkAPI(spark_session=spark, break_lineage_method="persist")
-    model_source = p.model if p.model else splink_settings(p)
+    if p.model:  # a saved model's parameters, with this conf's candidate pairs
+        model_source = json.loads(Path(p.model).read_text())
+        model_source["blocking_rules_to_generate_predictions"] = [
+            r.create_blocking_rule_dict("spark") for r in prediction_blocking(p, across)]
+    else:
+        model_source = splink_settings(p, across)
     linker = Linker(db_api.register(todo), model_source, log_level=logging.WARNING)
     if not p.model:
         train_model(linker, p)

@@ -2,7 +2,7 @@
 
 Steps (docs/identity.md): junk values nulled -> anonymous records (no identifying attribute) set aside ->
 deterministic rule edges (blocked by attribute tuple, household guard) + probabilistic edges (Splink) ->
-connected components -> identifier caps -> name conflicts -> cluster-size cap -> stable customer ids seeded with the previous
+connected components -> identifier caps -> name and birth-date conflicts -> cluster-size cap -> stable customer ids seeded with the previous
 gold.identity_map -> golden records. Each run recomputes the graph from all identity records; the previous
 map is what keeps ids stable, so the incremental path and a full rebuild run the same code.
 """
@@ -26,6 +26,7 @@ from cdp.identity.guards import (
     cap_identifiers,
     cluster,
     mark_junk,
+    merge_clusters,
     split_birth_date_conflicts,
     split_name_conflicts,
 )
@@ -43,6 +44,7 @@ CAPPED = "gold.identity_capped_values"
 REVIEW = "gold.identity_review"
 SIZES = "gold.identity_cluster_sizes"
 CUSTOMERS = "gold.customers"
+ACROSS = "_deterministic_cluster"
 
 
 @dataclass(frozen=True)
@@ -94,13 +96,17 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     lap("junk and anonymous records")
     edges = deterministic_edges(clean, config).localCheckpoint()
     lap("deterministic rules")
-    matching = None
-    if config.matching:
-        fuzzy, matching = probabilistic_edges(clean, config.matching, config.household_guard.max_edit_distance)
-        edges = edges.unionByName(fuzzy).localCheckpoint()
-        lap("probabilistic matching (Splink)")
     components = cluster(clean, edges, graph)
     lap("connected components")
+    matching = None
+    if config.matching:
+        # Splink predicts only across deterministic clusters: a pair already linked would add nothing
+        fuzzy, matching = probabilistic_edges(
+            clean.join(components.withColumnRenamed("component", ACROSS), "record_id"), config.matching,
+            config.household_guard.max_edit_distance, across=ACROSS)
+        edges = edges.unionByName(fuzzy).localCheckpoint()
+        components = merge_clusters(components, fuzzy, graph)
+        lap("probabilistic matching (Splink)")
     edges, components, capped = cap_identifiers(clean, edges, components, config, graph)
     edges, components, conflicts = split_name_conflicts(clean, edges, components, config, graph)
     edges, components, date_conflicts = split_birth_date_conflicts(clean, edges, components, config, graph)
