@@ -134,3 +134,22 @@ def fetch_optional_packages(settings: Settings) -> dict[str, bool]:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         result[coord] = proc.returncode == 0 and ivy_cached(ivy_dir, coord)
     return result
+
+
+def cut_lineage(df, reliable: bool = False):
+    """Materialise `df` (local checkpoint, or a reliable one in the checkpoint directory) and return a frame
+    reading it with neither its lineage nor its size estimate.
+
+    A checkpointed frame keeps its plan's size estimate, and an inner join estimates the product of its inputs'
+    sizes: through rounds of checkpointed joins (connected components, the identity guards) the estimate's
+    digits double every round, and at a million records the planner spent most of the identity step
+    multiplying integers of millions of digits. A frame over the checkpointed rows has the default estimate
+    instead; adaptive query execution sizes the joins from the real shuffle statistics.
+    """
+    from pyspark.sql import DataFrame
+
+    done = df.checkpoint() if reliable else df.localCheckpoint()
+    jdf = done._jdf
+    fresh = df.sparkSession._jsparkSession.internalCreateDataFrame(jdf.queryExecution().toRdd(), jdf.schema(), False)
+    return DataFrame(fresh, df.sparkSession)
+

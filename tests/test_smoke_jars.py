@@ -18,9 +18,13 @@ def test_delta_merge_upserts_latest(lake):
     assert lake.last_commit_metrics("silver.t")["numTargetRowsInserted"] == "1"
 
 
-GRAPH_EDGES = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "e"), ("x", "y"), ("y", "x"), ("m", "m")]
-GRAPH_VERTICES = ["a", "b", "c", "d", "e", "x", "y", "m", "lonely"]
-EXPECTED = {"a": "a", "b": "a", "c": "a", "d": "a", "e": "a", "x": "x", "y": "x", "m": "m", "lonely": "lonely"}
+# a chain (leaves at both ends), a pair of leaves, a self-loop, a star whose leaves are smaller than its
+# centre, a triangle with a leaf holding the smallest id, an isolated vertex
+GRAPH_EDGES = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "e"), ("x", "y"), ("y", "x"), ("m", "m"),
+               ("s9", "s1"), ("s9", "s2"), ("s3", "s9"), ("k1", "k2"), ("k2", "k3"), ("k3", "k1"), ("k0", "k2")]
+GRAPH_VERTICES = ["a", "b", "c", "d", "e", "x", "y", "m", "lonely", "s1", "s2", "s3", "s9", "k0", "k1", "k2", "k3"]
+EXPECTED = {"a": "a", "b": "a", "c": "a", "d": "a", "e": "a", "x": "x", "y": "x", "m": "m", "lonely": "lonely",
+            **{v: "s1" for v in ("s1", "s2", "s3", "s9")}, **{v: "k0" for v in ("k0", "k1", "k2", "k3")}}
 
 
 def _graph(spark):

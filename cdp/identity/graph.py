@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import GraphSettings
-from cdp.spark import jvm_has_class
+from cdp.spark import cut_lineage, jvm_has_class
 
 GRAPHFRAMES_CLASS = "org.graphframes.GraphFrame"
 
@@ -44,9 +44,32 @@ def _graphframes_cc(vertices: DataFrame, edges: DataFrame, settings: GraphSettin
 
 
 def _dataframe_cc(vertices: DataFrame, edges: DataFrame, settings: GraphSettings) -> DataFrame:
-    """Only vertices with an edge take part in the rounds; the others are their own component (added at the end)."""
-    both = _undirected(edges).localCheckpoint()
-    cut = (lambda df: df.checkpoint()) if settings.checkpoint == "reliable" else (lambda df: df.localCheckpoint())
+    """Min-label propagation with pointer jumping, over the linked vertices that are not leaves.
+
+    Identity graphs are mostly stars (a blocking key links its records to the block's smallest one), so most
+    linked vertices have one neighbour. Leaves cannot join anything: they are set aside, the rounds run on
+    the edges between the other vertices, and each leaf then takes its neighbour's label (two leaves linked
+    only to each other form their own component). Labels are finally set to the smallest id of each
+    component, leaves included. Vertices without an edge are their own component.
+    """
+    both = _undirected(edges).transform(cut_lineage)
+    degree = both.groupBy("src").agg(F.count("*").alias("_degree"), F.min("dst").alias("_neighbour"))
+    leaves = degree.where(F.col("_degree") == 1).select(F.col("src").alias("id"), "_neighbour").transform(cut_lineage)
+    core = (both.join(leaves.select(F.col("id").alias("src")), "src", "left_anti")
+            .join(leaves.select(F.col("id").alias("dst")), "dst", "left_anti").transform(cut_lineage))
+    labels = _propagate(core, settings)
+    inner = degree.where(F.col("_degree") > 1).select(F.col("src").alias("id")).join(labels, "id", "left").select(
+        "id", F.coalesce("component", "id").alias("component"))
+    leaf_labels = leaves.join(inner.select(F.col("id").alias("_neighbour"), F.col("component").alias("_of_neighbour")),
+                              "_neighbour", "left").select(
+        "id", F.coalesce("_of_neighbour", F.least("id", "_neighbour")).alias("component"))
+    linked = _min_label(inner.unionByName(leaf_labels))
+    return vertices.select("id").join(linked, "id", "left").select("id", F.coalesce("component", "id").alias("component"))
+
+
+def _propagate(both: DataFrame, settings: GraphSettings) -> DataFrame:
+    """Rounds of min-label propagation with pointer jumping over undirected edges -> (id, component)."""
+    reliable = settings.checkpoint == "reliable"
     # first round folded in: each linked vertex starts at min(itself, its neighbours)
     labels = both.groupBy("src").agg(F.min("dst").alias("_m")).select(
         F.col("src").alias("id"), F.least("src", "_m").alias("component"))
@@ -60,12 +83,11 @@ def _dataframe_cc(vertices: DataFrame, edges: DataFrame, settings: GraphSettings
         jumps = propagated.select(F.col("id").alias("_via"), F.col("component").alias("_via_component"))
         jumped = propagated.join(jumps, F.col("component") == F.col("_via"), "left").select(
             "id", F.least("component", F.coalesce("_via_component", "component")).alias("component"), "before")
-        jumped = cut(jumped)
+        jumped = cut_lineage(jumped, reliable)
         changed = jumped.where(F.col("component") != F.col("before")).limit(1).count()
         labels = jumped.drop("before")
         if changed == 0:
-            return vertices.select("id").join(labels, "id", "left").select(
-                "id", F.coalesce("component", "id").alias("component"))
+            return labels
     raise RuntimeError(f"connected components did not converge in {settings.max_iterations} iterations; "
                        "raise graph.max_iterations")
 

@@ -16,6 +16,7 @@ from cdp.config import GraphSettings
 from cdp.identity.config import PROBABILISTIC_RULE, IdentityConfig
 from cdp.identity.graph import connected_components
 from cdp.identity.rules import PERSON_KEY, dates_compatible, is_blocklisted, names_compatible, with_person_key
+from cdp.spark import cut_lineage
 
 JUNK_SCHEMA = "attribute string, value string, records long, reason string"
 CAPPED_SCHEMA = "component string, attribute string, value string, records long"
@@ -30,7 +31,7 @@ def _union(spark, frames: list[DataFrame], schema: str) -> DataFrame:
 def cluster(records: DataFrame, edges: DataFrame, graph: GraphSettings) -> DataFrame:
     """Connected components of the identity graph: (record_id, component = smallest record_id)."""
     cc = connected_components(records.select(F.col("record_id").alias("id")), edges.select("src", "dst"), graph)
-    return cc.select(F.col("id").alias("record_id"), "component").localCheckpoint()
+    return cc.select(F.col("id").alias("record_id"), "component").transform(cut_lineage)
 
 
 def merge_clusters(components: DataFrame, edges: DataFrame, graph: GraphSettings) -> DataFrame:
@@ -42,12 +43,12 @@ def merge_clusters(components: DataFrame, edges: DataFrame, graph: GraphSettings
               .join(ends.select(F.col("record_id").alias("src"), F.col("component").alias("c_src")), "src")
               .join(ends.select(F.col("record_id").alias("dst"), F.col("component").alias("c_dst")), "dst")
               .where(F.col("c_src") != F.col("c_dst"))
-              .select(F.col("c_src").alias("src"), F.col("c_dst").alias("dst")).localCheckpoint())
+              .select(F.col("c_src").alias("src"), F.col("c_dst").alias("dst")).transform(cut_lineage))
     involved = joined.select(F.col("src").alias("id")).unionByName(joined.select(F.col("dst").alias("id"))).distinct()
     merged = connected_components(involved, joined, graph).select(F.col("id").alias("component"),
                                                                    F.col("component").alias("_merged"))
     return (ends.join(merged, "component", "left")
-            .select("record_id", F.coalesce("_merged", "component").alias("component")).localCheckpoint())
+            .select("record_id", F.coalesce("_merged", "component").alias("component")).transform(cut_lineage))
 
 
 def recluster(components: DataFrame, edges: DataFrame, touched: DataFrame, graph: GraphSettings) -> DataFrame:
@@ -62,7 +63,7 @@ def recluster(components: DataFrame, edges: DataFrame, touched: DataFrame, graph
     inner_edges = edges.select("src", "dst").join(inside.withColumnRenamed("id", "src"), "src")
     parts = connected_components(inside, inner_edges, graph).select(F.col("id").alias("record_id"), "component")
     kept = components.join(touched, "component", "left_anti").select("record_id", "component")
-    return kept.unionByName(parts).localCheckpoint()
+    return kept.unionByName(parts).transform(cut_lineage)
 
 
 # --------------------------------------------------------------------------------------------- junk values
@@ -89,7 +90,7 @@ def mark_junk(records: DataFrame, config: IdentityConfig) -> tuple[DataFrame, Da
         counted.where(F.col("blocklisted") | too_many)
         .select("attribute", "value", "records",
                 F.when(F.col("blocklisted"), "blocklist").otherwise("too_many_records").alias("reason"))
-        .localCheckpoint()
+        .transform(cut_lineage)
     )
     # blocklisted values are nulled by expression; too-frequent ones through the (small) set of affected records
     frequent_bad = report.where(F.col("reason") == "too_many_records").select("attribute", "value")
@@ -127,7 +128,7 @@ def cap_identifiers(records: DataFrame, edges: DataFrame, components: DataFrame,
         )
         dropped_parts.append(ranked.where(F.col("_rank") > cap).select("component", F.lit(a).alias("attribute"),
                                                                         "value", "records"))
-    capped = _union(spark, dropped_parts, CAPPED_SCHEMA).localCheckpoint()
+    capped = _union(spark, dropped_parts, CAPPED_SCHEMA).transform(cut_lineage)
     if capped.limit(1).count() == 0:
         return edges, components, capped
     to_drop = []
@@ -140,7 +141,7 @@ def cap_identifiers(records: DataFrame, edges: DataFrame, components: DataFrame,
             .join(capped.where(F.col("attribute") == a).select("component", "value"), ["component", "value"])
             .select("src", "dst", "rule")
         )
-    kept = edges.join(reduce(DataFrame.unionByName, to_drop), ["src", "dst", "rule"], "left_anti").localCheckpoint()
+    kept = edges.join(reduce(DataFrame.unionByName, to_drop), ["src", "dst", "rule"], "left_anti").transform(cut_lineage)
     return kept, recluster(components, kept, capped, graph), capped
 
 
@@ -166,22 +167,22 @@ def cap_cluster_size(records: DataFrame, edges: DataFrame, components: DataFrame
     if big.limit(1).count() == 0:
         return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
     flagged = components.join(big, "component").select(
-        "record_id", F.col("component").alias("cluster_root"), F.col("size").alias("size_before")).localCheckpoint()
+        "record_id", F.col("component").alias("cluster_root"), F.col("size").alias("size_before")).transform(cut_lineage)
     dropped = []
     for _ in range(len(config.rule_names())):
         over = components.groupBy("component").agg(F.count("*").alias("size")).where(F.col("size") > cap) \
-            .select("component").localCheckpoint()
+            .select("component").transform(cut_lineage)
         inside = (
             edges.join(components.select(F.col("record_id").alias("src"), "component"), "src")
             .join(over, "component").withColumn("_rank", _rule_rank(config))
             .where(F.col("_rank") > 0)
         )
         weakest = inside.groupBy("component").agg(F.max("_rank").alias("_rank"))
-        drop = inside.join(weakest, ["component", "_rank"]).select("src", "dst", "rule").localCheckpoint()
+        drop = inside.join(weakest, ["component", "_rank"]).select("src", "dst", "rule").transform(cut_lineage)
         if drop.limit(1).count() == 0:
             break
         dropped.append(drop)
-        edges = edges.join(drop, ["src", "dst", "rule"], "left_anti").localCheckpoint()
+        edges = edges.join(drop, ["src", "dst", "rule"], "left_anti").transform(cut_lineage)
         components = recluster(components, edges, over, graph)
     parts = (
         flagged.join(components, "record_id").groupBy("cluster_root", "size_before", "component")
@@ -199,7 +200,7 @@ def cap_cluster_size(records: DataFrame, edges: DataFrame, components: DataFrame
         F.coalesce("dropped_rules", F.array().cast("array<string>")).alias("dropped_rules"),
         F.when(F.col("size_after") > cap, "still_over_cap").otherwise("split_under_cap").alias("reason"),
     )
-    return edges, components, review.localCheckpoint()
+    return edges, components, review.transform(cut_lineage)
 
 
 # ------------------------------------------------------------------------------------------- name conflicts
@@ -223,7 +224,7 @@ def split_name_conflicts(records: DataFrame, edges: DataFrame, components: DataF
     names = (named.where(F.col(PERSON_KEY).isNotNull()).join(components, "record_id")
              .groupBy("component").agg(F.array_sort(F.collect_set(PERSON_KEY)).alias("names")))
     conflicted = names.where(F.exists("names", lambda x: F.exists("names", lambda y: ~names_compatible(x, y, d)))) \
-        .select("component").localCheckpoint()
+        .select("component").transform(cut_lineage)
     if conflicted.limit(1).count() == 0:
         return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
     nameless = named.where(F.col(PERSON_KEY).isNull()).select("record_id")
@@ -232,14 +233,14 @@ def split_name_conflicts(records: DataFrame, edges: DataFrame, components: DataF
               .join(conflicted, "component"))
     drop = (inside.join(nameless.withColumnRenamed("record_id", "src"), "src")
             .unionByName(inside.join(nameless.withColumnRenamed("record_id", "dst"), "dst"))
-            .select("src", "dst", "rule", "component").distinct().localCheckpoint())
+            .select("src", "dst", "rule", "component").distinct().transform(cut_lineage))
     return _split(edges, components, conflicted, drop, "name_conflict", graph)
 
 
 def _split(edges: DataFrame, components: DataFrame, conflicted: DataFrame, drop: DataFrame, reason: str,
            graph: GraphSettings) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Drop `drop` (src, dst, rule, component) inside the `conflicted` components, re-cluster them, review rows."""
-    kept = edges.join(drop.select("src", "dst", "rule"), ["src", "dst", "rule"], "left_anti").localCheckpoint()
+    kept = edges.join(drop.select("src", "dst", "rule"), ["src", "dst", "rule"], "left_anti").transform(cut_lineage)
     split = recluster(components, kept, conflicted, graph)
     before = components.join(conflicted, "component").groupBy("component").agg(F.count("*").alias("size_before"))
     parts = (components.join(conflicted, "component").select("record_id", F.col("component").alias("cluster_root"))
@@ -251,7 +252,7 @@ def _split(edges: DataFrame, components: DataFrame, conflicted: DataFrame, drop:
               .select("cluster_root", "size_before", "size_after", "parts",
                       F.coalesce("dropped_rules", F.array().cast("array<string>")).alias("dropped_rules"),
                       F.lit(reason).alias("reason")))
-    return kept, split, review.localCheckpoint()
+    return kept, split, review.transform(cut_lineage)
 
 
 # ------------------------------------------------------------------------------------- birth-date conflicts
@@ -280,10 +281,10 @@ def split_birth_date_conflicts(records: DataFrame, edges: DataFrame, components:
     dates = (records.where(F.col("birth_date").isNotNull()).select("record_id", "birth_date").join(components, "record_id")
              .groupBy("component").agg(F.array_sort(F.collect_set("birth_date")).alias("dates")))
     conflicted = dates.where((F.size("dates") > 1) & F.exists(
-        "dates", lambda x: F.exists("dates", lambda y: ~dates_compatible(x, y)))).select("component").localCheckpoint()
+        "dates", lambda x: F.exists("dates", lambda y: ~dates_compatible(x, y)))).select("component").transform(cut_lineage)
     if conflicted.limit(1).count() == 0:
         return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
     drop = (edges.where(F.col("rule").isin(weak)).select("src", "dst", "rule")
             .join(components.select(F.col("record_id").alias("src"), "component"), "src")
-            .join(conflicted, "component").localCheckpoint())
+            .join(conflicted, "component").transform(cut_lineage))
     return _split(edges, components, conflicted, drop, "birth_date_conflict", graph)

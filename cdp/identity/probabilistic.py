@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 
 from cdp.identity.config import PROBABILISTIC_RULE, Comparison, Probabilistic
 from cdp.identity.rules import dates_compatible, names_compatible
+from cdp.spark import cut_lineage
 
 
 @dataclass
@@ -176,7 +177,7 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance:
     _quiet_splink()
     spark = records.sparkSession
     run = MatchingRun()
-    todo = candidates(records, p, across).localCheckpoint()
+    todo = candidates(records, p, across).transform(cut_lineage)
     run.candidates = todo.count()
     edge_schema = "src string, dst string, rule string, attribute_values string, weight double"
     if run.candidates < 2:
@@ -200,7 +201,7 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance:
         F.least("record_id_l", "record_id_r").alias("src"), F.greatest("record_id_l", "record_id_r").alias("dst"),
         F.lit(PROBABILISTIC_RULE).alias("rule"), evidence_column(run.model).alias("attribute_values"),
         F.lit(float(p.weight)).alias("weight"),
-    ).dropDuplicates(["src", "dst"]).localCheckpoint()
+    ).dropDuplicates(["src", "dst"]).transform(cut_lineage)
     run.links = edges.count()
     _release(db_api)
     return edges, run

@@ -1,9 +1,10 @@
 """Identity resolution run: silver.identity_records -> gold identity tables and golden customer records.
 
 Steps (docs/identity.md): junk values nulled -> anonymous records (no identifying attribute) set aside ->
-deterministic rule edges (blocked by attribute tuple, household guard) + probabilistic edges (Splink) ->
-connected components -> identifier caps -> name and birth-date conflicts -> cluster-size cap -> stable customer ids seeded with the previous
-gold.identity_map -> golden records. Each run recomputes the graph from all identity records; the previous
+deterministic rule edges (blocked by attribute tuple, household guard) -> their connected components ->
+probabilistic edges (Splink, only across those clusters) merging them -> identifier caps -> name and
+birth-date conflicts -> cluster-size cap -> stable customer ids seeded with the previous gold.identity_map ->
+golden records. Each run recomputes the graph from all identity records; the previous
 map is what keeps ids stable, so the incremental path and a full rebuild run the same code.
 """
 
@@ -34,6 +35,7 @@ from cdp.identity.probabilistic import MatchingRun, probabilistic_edges
 from cdp.identity.rules import deterministic_edges, with_derived_attributes
 from cdp.identity.stable_ids import assign_customer_ids
 from cdp.io import Lakehouse
+from cdp.spark import cut_lineage
 
 RECORDS = "silver.identity_records"
 MAP = "gold.identity_map"
@@ -74,7 +76,7 @@ def previous_map(lake: Lakehouse) -> DataFrame | None:
     if not lake.exists(MAP):
         return None
     # materialised: this run overwrites the table the plan would otherwise still read
-    return lake.read(MAP).select("record_id", "customer_id", "minted_from").localCheckpoint()
+    return lake.read(MAP).select("record_id", "customer_id", "minted_from").transform(cut_lineage)
 
 
 def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: datetime,
@@ -90,11 +92,11 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     stamp = F.lit(now).cast("timestamp")
     seconds: dict[str, float] = {}
     lap = _stopwatch(seconds, progress)
-    records = lake.read(RECORDS).localCheckpoint()
+    records = lake.read(RECORDS).transform(cut_lineage)
     clean, junk = mark_junk(records, config)
-    clean = identified(with_derived_attributes(clean, config), config).localCheckpoint()
+    clean = identified(with_derived_attributes(clean, config), config).transform(cut_lineage)
     lap("junk and anonymous records")
-    edges = deterministic_edges(clean, config).localCheckpoint()
+    edges = deterministic_edges(clean, config).transform(cut_lineage)
     lap("deterministic rules")
     components = cluster(clean, edges, graph)
     lap("connected components")
@@ -104,7 +106,7 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
         fuzzy, matching = probabilistic_edges(
             clean.join(components.withColumnRenamed("component", ACROSS), "record_id"), config.matching,
             config.household_guard.max_edit_distance, across=ACROSS)
-        edges = edges.unionByName(fuzzy).localCheckpoint()
+        edges = edges.unionByName(fuzzy).transform(cut_lineage)
         components = merge_clusters(components, fuzzy, graph)
         lap("probabilistic matching (Splink)")
     edges, components, capped = cap_identifiers(clean, edges, components, config, graph)
@@ -117,7 +119,7 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     prev = previous_map(lake) if previous is True else (previous or None)
     prev_run = lake.read(MAP).select(F.max("run_id")).first()[0] if previous is True and prev is not None else None
     id_map, changes = assign_customer_ids(components, prev, run_id)
-    id_map = id_map.localCheckpoint()
+    id_map = id_map.transform(cut_lineage)
 
     # changes first, then the map: a run that crashed in between recomputes the same changes and replaces
     # them; a run whose map is already written (a re-run after success) keeps its recorded changes.

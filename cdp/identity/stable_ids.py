@@ -14,6 +14,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from cdp.spark import cut_lineage
+
 CHANGES_SCHEMA = ("run_id string, change_type string, customer_ids_before array<string>, "
                   "customer_id_after string, records long, reason string")
 
@@ -44,7 +46,7 @@ def assign_customer_ids(components: DataFrame, previous_map: DataFrame | None,
         .withColumn("_rank", F.row_number().over(
             Window.partitionBy("customer_id").orderBy(F.col("n").desc(), F.col("component").asc())))
         .withColumn("n_parts", F.count("*").over(Window.partitionBy("customer_id")))
-        .localCheckpoint()
+        .transform(cut_lineage)
     )
     kept = parts.where(F.col("_rank") == 1)
     survivors = kept.groupBy("component").agg(
@@ -62,7 +64,7 @@ def assign_customer_ids(components: DataFrame, previous_map: DataFrame | None,
                 F.when(F.col("_used"), mint(reseed)).otherwise(F.col("_cand")).alias("customer_id"),
                 F.when(F.col("_used"), reseed).otherwise(F.col("component")).alias("minted_from"))
     )
-    final = survivors.select("component", "customer_id", "minted_from").unionByName(fresh).localCheckpoint()
+    final = survivors.select("component", "customer_id", "minted_from").unionByName(fresh).transform(cut_lineage)
     identity_map = comp.join(final, "component").select("record_id", "customer_id", "minted_from")
 
     had_prev = joined.groupBy("component").agg(F.max(F.col("customer_id").isNotNull()).alias("had_prev"))
