@@ -53,8 +53,8 @@ def _dataframe_cc(vertices: DataFrame, edges: DataFrame, settings: GraphSettings
     component, leaves included. Vertices without an edge are their own component.
     """
     both = _undirected(edges).transform(cut_lineage)
-    degree = both.groupBy("src").agg(F.count("*").alias("_degree"), F.min("dst").alias("_neighbour"))
-    leaves = degree.where(F.col("_degree") == 1).select(F.col("src").alias("id"), "_neighbour").transform(cut_lineage)
+    degree = both.groupBy("src").agg(F.count("*").alias("_degree"), F.min("dst").alias("_neighbour")).transform(cut_lineage)
+    leaves = degree.where(F.col("_degree") == 1).select(F.col("src").alias("id"), "_neighbour")
     core = (both.join(leaves.select(F.col("id").alias("src")), "src", "left_anti")
             .join(leaves.select(F.col("id").alias("dst")), "dst", "left_anti").transform(cut_lineage))
     labels = _propagate(core, settings)
