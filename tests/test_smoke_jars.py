@@ -38,6 +38,15 @@ def test_dataframe_connected_components(spark, settings):
     assert got == EXPECTED
 
 
+def test_dataframe_connected_components_integer_ids(spark, settings):
+    """Integer ids take the rounds as they are (string ids are hashed): same components, smallest id."""
+    index = {v: i for i, v in enumerate(sorted(GRAPH_VERTICES))}
+    v = spark.createDataFrame([(index[x],) for x in GRAPH_VERTICES], "id long")
+    e = spark.createDataFrame([(index[a], index[b]) for a, b in GRAPH_EDGES], "src long, dst long")
+    got = {r.id: r.component for r in connected_components(v, e, settings.graph, engine="dataframe").collect()}
+    assert got == {index[x]: index[c] for x, c in EXPECTED.items()}
+
+
 def test_dataframe_cc_long_chain_converges(spark, settings):
     n = 200
     v = spark.createDataFrame([(f"v{i:04d}",) for i in range(n)], "id string")
@@ -45,8 +54,6 @@ def test_dataframe_cc_long_chain_converges(spark, settings):
     cc = connected_components(v, e, settings.graph, engine="dataframe")
     assert cc.select("component").distinct().collect()[0].component == "v0000"
     assert cc.count() == n
-
-
 
 
 def test_graphframes_connected_components(spark, settings):

@@ -84,6 +84,8 @@ class Comparison(Strict):
 
 class Training(Strict):
     u_max_pairs: float = Field(2e6, gt=0, description="Random pairs sampled to estimate u (non-match) probabilities")
+    u_chunks: int = Field(1, ge=1, description="Spark jobs per comparison the u sample is scored in (Splink's "
+                          "num_chunks; more chunks can stop early but each is a job)")
     seed: int = 7
     max_iterations: int = Field(10, ge=1, description="EM iterations per pass at most")
     em_max_pairs: float | None = Field(1e6, gt=0, description="Blocked pairs sampled per EM pass (bounds its cost)")

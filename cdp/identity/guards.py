@@ -83,7 +83,7 @@ def mark_junk(records: DataFrame, config: IdentityConfig) -> tuple[DataFrame, Da
                                               is_blocklisted(a, junk).alias("blocklisted")))
         for a in attrs])).alias("_p")).where(F.col("_p").isNotNull()).select("record_id", "_p.*")
     pairs = pairs.withColumn("value", F.when(F.col("blocklisted"), F.lower(F.trim("value"))).otherwise(F.col("value")))
-    counted = pairs.groupBy("attribute", "value", "blocklisted").agg(F.count_distinct("record_id").alias("records"))
+    counted = pairs.groupBy("attribute", "value", "blocklisted").agg(F.count("*").alias("records"))  # one pair per record
     too_many = (~F.col("blocklisted") & F.col("attribute").isin(frequent)
                 & (F.col("records") > junk.max_records_per_value)) if frequent else F.lit(False)
     report = (

@@ -153,7 +153,8 @@ def train_model(linker, p: Probabilistic) -> None:
         # P(two random records match) = pairs the exact rules find / all pairs, scaled up by their recall
         linker.training.estimate_probability_two_random_records_match(
             [block_on(*r) for r in p.training.prior_rules], recall=p.training.prior_recall)
-    linker.training.estimate_u_using_random_sampling(max_pairs=p.training.u_max_pairs, seed=p.training.seed)
+    linker.training.estimate_u_using_random_sampling(max_pairs=p.training.u_max_pairs, seed=p.training.seed,
+                                                     num_chunks=p.training.u_chunks)
     for block in p.training.em_blocking:
         linker.training.estimate_parameters_using_expectation_maximisation(
             block_on(*block), estimate_without_term_frequencies=True, max_pairs=p.training.em_max_pairs)

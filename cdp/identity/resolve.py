@@ -110,11 +110,13 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
         components = merge_clusters(components, fuzzy, graph)
         lap("probabilistic matching (Splink)")
     edges, components, capped = cap_identifiers(clean, edges, components, config, graph)
+    lap("identifier caps")
     edges, components, conflicts = split_name_conflicts(clean, edges, components, config, graph)
     edges, components, date_conflicts = split_birth_date_conflicts(clean, edges, components, config, graph)
+    lap("name and birth-date conflicts")
     edges, components, review = cap_cluster_size(clean, edges, components, config, graph)
     review = review.unionByName(conflicts).unionByName(date_conflicts)
-    lap("identifier caps, name conflicts, cluster-size cap")
+    lap("cluster-size cap")
 
     prev = previous_map(lake) if previous is True else (previous or None)
     prev_run = lake.read(MAP).select(F.max("run_id")).first()[0] if previous is True and prev is not None else None
