@@ -8,11 +8,12 @@ from pyspark.sql import functions as F
 
 from cdp.errors import ConfigError
 from cdp.identity.config import IDENTITY_ATTRIBUTES, load_identity_config
-from cdp.identity.evaluate import load_truth, pairwise_metrics, truth_for_records
+from cdp.identity.evaluate import evidence_ceiling, load_truth, pairwise_metrics, truth_for_records
 from cdp.identity.guards import (
     cap_cluster_size,
     cap_identifiers,
     cluster,
+    guard_scope,
     mark_junk,
     split_birth_date_conflicts,
     split_name_conflicts,
@@ -266,6 +267,36 @@ def test_cluster_cap_drops_weakest_edges_and_flags_review(spark, settings, confi
     assert got == {"e1": (4, 2, 2, ["cookie_id_exact"], "split_under_cap"), "m0": (4, 4, 1, [], "still_over_cap")}
 
 
+def test_guards_on_the_suspect_clusters_alone_give_the_whole_graph_result(spark, settings, config):
+    ben = {"first_name_match": "benjamin", "last_name_match": "lewis"}
+    home = {"street": "Oak Street 1", "postal_code": "N1 4AB"}
+    records = frame(spark, [
+        rec("f1", birth_date=date(1965, 3, 2), phone="+441", **ben), rec("f2", phone="+441", **ben, **home),
+        rec("s1", birth_date=date(1994, 8, 9), email="ben@x.com", **ben), rec("s2", email="ben@x.com", **ben, **home),
+        rec("x1", email="familia@x.com", first_name_match="ana"), rec("x3", email="familia@x.com", first_name_match="ana"),
+        rec("y1", email="luis@x.com", first_name_match="luis", device_id="DY"), rec("y2", email="familia@x.com", device_id="DY"),
+        rec("k1", email="kim@x.com", first_name_match="kim"), rec("k2", email="kim@x.com", device_id="DK"),  # innocent
+    ])
+    edges = deterministic_edges(records, config)
+    comps = cluster(records, edges, settings.graph)
+
+    def guarded(recs, e, c):
+        e, c, _ = cap_identifiers(recs, e, c, config, settings.graph)
+        e, c, _ = split_name_conflicts(recs, e, c, config, settings.graph)
+        e, c, _ = split_birth_date_conflicts(recs, e, c, config, settings.graph)
+        e, c, _ = cap_cluster_size(recs, e, c, config, settings.graph)
+        return e, c
+
+    whole_edges, whole = guarded(records, edges, comps)
+    scope = guard_scope(records, edges, comps, config)
+    assert sorted(r.record_id for r in scope.records.collect()) == ["f1", "f2", "s1", "s2", "x1", "x3", "y1", "y2"]
+    scoped_edges, scoped = scope.rejoin(*guarded(scope.records, scope.edges, scope.components))
+    assert same_components(scoped.select("record_id", "component"), whole.select("record_id", "component"))
+    assert groups(whole) == [["f1", "f2"], ["k1", "k2"], ["s1", "s2"],
+                                                                ["x1", "x3"], ["y1", "y2"]]
+    assert edge_set(scoped_edges) == edge_set(whole_edges)
+
+
 # ----------------------------------------------------------------------------------------- stable ids
 def test_rebuild_gives_the_incremental_ids_when_nothing_merges(spark):
     schema = "record_id string, component string"
@@ -376,6 +407,20 @@ def test_pairwise_metrics_by_hand(spark):
     assert m["f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
     assert (m["predicted_pairs"], m["true_pairs"], m["true_positive_pairs"], m["clusters"], m["persons"]) == (3, 4, 2, 3, 3)
     assert (m["over_merged_clusters"], m["under_merged_persons"]) == (1, 1)
+
+
+def test_evidence_ceiling_links_one_persons_shared_values_only(spark, settings, config):
+    # P1: a1 and a2 share an email, a2 and a3 a device; a4 is a device seen nowhere else (never logged in).
+    # P2: b1 uses P1's email (a family address): shared evidence across persons never links in the ceiling.
+    records = frame(spark, [rec("a1", email="ana@x.es"), rec("a2", email="ana@x.es", device_id="d1"),
+                            rec("a3", source="clickstream_events", device_id="d1"),
+                            rec("a4", source="clickstream_events", device_id="d9"), rec("b1", email="ana@x.es")])
+    truth = spark.createDataFrame([("a1", "P1"), ("a2", "P1"), ("a3", "P1"), ("a4", "P1"), ("b1", "P2")],
+                                  "record_id string, person_id string")
+    ceiling = evidence_ceiling(records, truth, config, settings.graph)
+    assert groups(ceiling.withColumnRenamed("cluster", "component")) == [["a1", "a2", "a3"], ["a4"], ["b1"]]
+    m = pairwise_metrics(ceiling, truth)
+    assert (m["precision"], m["true_positive_pairs"], m["true_pairs"]) == (1.0, 3, 6)  # a4's 3 pairs are out of reach
 
 
 def test_generated_data_resolves_with_high_precision(spark, settings, config, tmp_path):

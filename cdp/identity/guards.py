@@ -7,6 +7,7 @@ and every step is deterministic (ordering ties are broken by value / record id /
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
@@ -66,6 +67,65 @@ def recluster(components: DataFrame, edges: DataFrame, touched: DataFrame, graph
     return kept.unionByName(parts).transform(cut_lineage)
 
 
+@dataclass(frozen=True)
+class GuardScope:
+    """The part of the identity graph a guard could change, cut out so the guards work on it alone.
+
+    Guards split, never join, and each fires on a property a part of a cluster can only lose (too many values,
+    incompatible names or dates, too many records): a cluster none of them flags now is not touched by any of
+    them later, in any order. So the suspects' records, edges and components go through the guards; the rest
+    stays as it is and `rejoin` puts the two back together: the guards' re-clustering and edge anti-joins run
+    over the suspects alone, not the whole graph.
+    """
+    records: DataFrame           # records of the suspect clusters
+    edges: DataFrame             # the edges inside them
+    components: DataFrame        # their (record_id, component)
+    other_edges: DataFrame
+    other_components: DataFrame
+
+    def rejoin(self, edges: DataFrame, components: DataFrame) -> tuple[DataFrame, DataFrame]:
+        """All edges and components again; the edges are left lazy (read once, when gold.identity_links is written)."""
+        return (self.other_edges.unionByName(edges.select(*self.other_edges.columns)),
+                self.other_components.unionByName(components.select("record_id", "component")).transform(cut_lineage))
+
+
+def suspect_clusters(records: DataFrame, components: DataFrame, config: IdentityConfig) -> DataFrame:
+    """(component) of every cluster some guard would act on: over an identifier cap, naming incompatible
+    people (when a rule is household-guarded), holding conflicting birth dates, or over max_cluster_size."""
+    spark = records.sparkSession
+    caps = _caps(records, config)
+    named = any(r.household_guard for r in config.enabled_rules)
+    dated = "birth_date" in records.columns and bool(relatives_rules(config))
+    # the columns the checks read, joined to the components once
+    columns = list(dict.fromkeys([*caps, *(["birth_date"] if dated else [])]))
+    narrow = (with_person_key(records, config) if named else records).select(
+        "record_id", *columns, *([PERSON_KEY] if named else []))
+    both = narrow.join(components.select("record_id", "component"), "record_id").transform(cut_lineage)
+    flagged = [_capped_values(both, caps).select("component"),
+               both.groupBy("component").agg(F.count("*").alias("size"))
+               .where(F.col("size") > config.max_cluster_size).select("component")]
+    if named:
+        flagged.append(_name_conflicted(both, config))
+    if dated:
+        flagged.append(_date_conflicted(both))
+    return _union(spark, flagged, "component string").distinct()
+
+
+def guard_scope(records: DataFrame, edges: DataFrame, components: DataFrame, config: IdentityConfig) -> GuardScope:
+    """Cut the suspect clusters (`suspect_clusters`) out of the graph; edges lie inside one component each."""
+    suspects = suspect_clusters(records, components, config).transform(cut_lineage)
+    comp = components.select("record_id", "component")
+    inside = comp.join(suspects, "component").transform(cut_lineage)
+    by_component = edges.join(comp.select(F.col("record_id").alias("src"), "component"), "src").transform(cut_lineage)
+    return GuardScope(
+        records=records.join(inside.select("record_id"), "record_id").transform(cut_lineage),
+        edges=by_component.join(suspects, "component").select(*edges.columns).transform(cut_lineage),
+        components=inside.select("record_id", "component"),
+        other_edges=by_component.join(suspects, "component", "left_anti").select(*edges.columns),
+        other_components=comp.join(suspects, "component", "left_anti"),
+    )
+
+
 # --------------------------------------------------------------------------------------------- junk values
 def mark_junk(records: DataFrame, config: IdentityConfig) -> tuple[DataFrame, DataFrame]:
     """Null out junk values of the attributes rules use -> (clean_records, junk_report).
@@ -105,6 +165,28 @@ def mark_junk(records: DataFrame, config: IdentityConfig) -> tuple[DataFrame, Da
     return clean.select(*records.columns), report
 
 
+def _caps(records: DataFrame, config: IdentityConfig) -> dict[str, int]:
+    """The capped attributes some enabled rule links on -> their cap."""
+    return {a: n for a, n in config.max_identifiers_per_customer.items()
+            if a in records.columns and any(a in r.attributes for r in config.enabled_rules)}
+
+
+def _capped_values(clustered: DataFrame, caps: dict[str, int]) -> DataFrame:
+    """(component, attribute, value, records) for the values over each cluster's cap: those with the fewest
+    records (ties: the larger value) beyond the first `cap`. clustered: records with their `component`."""
+    dropped_parts = []
+    for a, cap in caps.items():
+        ranked = (
+            clustered.where(F.col(a).isNotNull()).select("component", F.col(a).cast("string").alias("value"))
+            .groupBy("component", "value").agg(F.count("*").alias("records"))
+            .withColumn("_rank", F.row_number().over(
+                Window.partitionBy("component").orderBy(F.col("records").desc(), F.col("value").asc())))
+        )
+        dropped_parts.append(ranked.where(F.col("_rank") > cap).select("component", F.lit(a).alias("attribute"),
+                                                                        "value", "records"))
+    return _union(clustered.sparkSession, dropped_parts, CAPPED_SCHEMA)
+
+
 # ------------------------------------------------------------------------------------- identifier caps
 def cap_identifiers(records: DataFrame, edges: DataFrame, components: DataFrame, config: IdentityConfig,
                     graph: GraphSettings) -> tuple[DataFrame, DataFrame, DataFrame]:
@@ -114,23 +196,12 @@ def cap_identifiers(records: DataFrame, edges: DataFrame, components: DataFrame,
     records are kept (ties: smallest value); the edges whose evidence is a dropped value are removed and the
     components recomputed. capped_values: (component, attribute, value, records) that lost their links.
     """
-    spark = records.sparkSession
-    caps = {a: n for a, n in config.max_identifiers_per_customer.items()
-            if a in records.columns and any(a in r.attributes for r in config.enabled_rules)}
-    comp = components.select("record_id", "component")
-    dropped_parts = []
-    for a, cap in caps.items():
-        ranked = (
-            records.where(F.col(a).isNotNull()).select("record_id", F.col(a).cast("string").alias("value"))
-            .join(comp, "record_id").groupBy("component", "value").agg(F.count("*").alias("records"))
-            .withColumn("_rank", F.row_number().over(
-                Window.partitionBy("component").orderBy(F.col("records").desc(), F.col("value").asc())))
-        )
-        dropped_parts.append(ranked.where(F.col("_rank") > cap).select("component", F.lit(a).alias("attribute"),
-                                                                        "value", "records"))
-    capped = _union(spark, dropped_parts, CAPPED_SCHEMA).transform(cut_lineage)
+    caps = _caps(records, config)
+    capped = _capped_values(records.join(components.select("record_id", "component"), "record_id"), caps) \
+        .transform(cut_lineage)
     if capped.limit(1).count() == 0:
         return edges, components, capped
+    comp = components.select("record_id", "component")
     to_drop = []
     for a in caps:
         rules = [r.name for r in config.enabled_rules if a in r.attributes]
@@ -220,11 +291,8 @@ def split_name_conflicts(records: DataFrame, edges: DataFrame, components: DataF
     if not guarded:
         return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
     named = with_person_key(records, config).select("record_id", PERSON_KEY)
-    d = config.household_guard.max_edit_distance
-    names = (named.where(F.col(PERSON_KEY).isNotNull()).join(components, "record_id")
-             .groupBy("component").agg(F.array_sort(F.collect_set(PERSON_KEY)).alias("names")))
-    conflicted = names.where(F.exists("names", lambda x: F.exists("names", lambda y: ~names_compatible(x, y, d)))) \
-        .select("component").transform(cut_lineage)
+    conflicted = _name_conflicted(named.join(components.select("record_id", "component"), "record_id"), config) \
+        .transform(cut_lineage)
     if conflicted.limit(1).count() == 0:
         return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
     nameless = named.where(F.col(PERSON_KEY).isNull()).select("record_id")
@@ -235,6 +303,16 @@ def split_name_conflicts(records: DataFrame, edges: DataFrame, components: DataF
             .unionByName(inside.join(nameless.withColumnRenamed("record_id", "dst"), "dst"))
             .select("src", "dst", "rule", "component").distinct().transform(cut_lineage))
     return _split(edges, components, conflicted, drop, "name_conflict", graph)
+
+
+def _name_conflicted(clustered: DataFrame, config: IdentityConfig) -> DataFrame:
+    """(component) of the clusters whose first names (_person_key of records with their `component`) hold an
+    incompatible pair."""
+    d = config.household_guard.max_edit_distance
+    names = (clustered.where(F.col(PERSON_KEY).isNotNull())
+             .groupBy("component").agg(F.array_sort(F.collect_set(PERSON_KEY)).alias("names")))
+    return names.where(F.exists("names", lambda x: F.exists("names", lambda y: ~names_compatible(x, y, d)))) \
+        .select("component")
 
 
 def _split(edges: DataFrame, components: DataFrame, conflicted: DataFrame, drop: DataFrame, reason: str,
@@ -278,13 +356,19 @@ def split_birth_date_conflicts(records: DataFrame, edges: DataFrame, components:
     weak = relatives_rules(config)
     if "birth_date" not in records.columns or not weak:
         return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
-    dates = (records.where(F.col("birth_date").isNotNull()).select("record_id", "birth_date").join(components, "record_id")
-             .groupBy("component").agg(F.array_sort(F.collect_set("birth_date")).alias("dates")))
-    conflicted = dates.where((F.size("dates") > 1) & F.exists(
-        "dates", lambda x: F.exists("dates", lambda y: ~dates_compatible(x, y)))).select("component").transform(cut_lineage)
+    conflicted = _date_conflicted(records.join(components.select("record_id", "component"), "record_id")) \
+        .transform(cut_lineage)
     if conflicted.limit(1).count() == 0:
         return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
     drop = (edges.where(F.col("rule").isin(weak)).select("src", "dst", "rule")
             .join(components.select(F.col("record_id").alias("src"), "component"), "src")
             .join(conflicted, "component").transform(cut_lineage))
     return _split(edges, components, conflicted, drop, "birth_date_conflict", graph)
+
+
+def _date_conflicted(clustered: DataFrame) -> DataFrame:
+    """(component) of the clusters holding two birth dates no typo explains (records with their `component`)."""
+    dates = (clustered.where(F.col("birth_date").isNotNull())
+             .groupBy("component").agg(F.array_sort(F.collect_set("birth_date")).alias("dates")))
+    return dates.where((F.size("dates") > 1) & F.exists(
+        "dates", lambda x: F.exists("dates", lambda y: ~dates_compatible(x, y)))).select("component")

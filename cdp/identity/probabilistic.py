@@ -168,7 +168,7 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance:
 
     The edges are materialised (localCheckpoint) before Splink's intermediate tables are released.
     """
-    from splink import Linker, SparkAPI
+    from splink import Linker
 
     if p.model and not Path(p.model).is_file():
         from cdp.errors import ConfigError
@@ -183,7 +183,7 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance:
     edge_schema = "src string, dst string, rule string, attribute_values string, weight double"
     if run.candidates < 2:
         return spark.createDataFrame([], edge_schema), run
-    db_api = SparkAPI(spark_session=spark, break_lineage_method="persist")
+    db_api = eager_spark_api(spark)
     if p.model:  # a saved model's parameters, with this conf's candidate pairs
         model_source = json.loads(Path(p.model).read_text())
         model_source["blocking_rules_to_generate_predictions"] = [
@@ -206,6 +206,27 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance:
     run.links = edges.count()
     _release(db_api)
     return edges, run
+
+
+def eager_spark_api(spark):
+    """Splink's SparkAPI whose lineage breaks are materialised on the spot (a local checkpoint, `cut_lineage`).
+
+    Splink marks its big intermediate tables (comparison vectors, blocked pairs, ...) with `persist()`, which is
+    lazy, and leaves the EM agreement-pattern counts as a view: measured at 1M records, every EM iteration
+    recomputed the ~1M comparison vectors of its pass (9-13 s an iteration, where the counts are a few hundred
+    rows). Here those tables and the counts are computed once.
+    """
+    from splink import SparkAPI
+
+    class EagerSparkAPI(SparkAPI):
+        def _break_lineage_and_repartition(self, spark_df, templated_name, physical_name):
+            out = super()._break_lineage_and_repartition(spark_df, templated_name, physical_name)
+            if not (out.is_cached or templated_name == "__splink__agreement_pattern_counts"):
+                return out
+            out.unpersist()
+            return cut_lineage(out)
+
+    return EagerSparkAPI(spark_session=spark, break_lineage_method="persist")
 
 
 def _release(db_api) -> None:

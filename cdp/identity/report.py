@@ -42,12 +42,22 @@ def has_ground_truth(settings: Settings) -> bool:
 
 def evaluate_resolution(lake: Lakehouse, settings: Settings) -> dict:
     """Pairwise precision/recall/F1 and over/under-merge counts of gold.identity_map against ground truth."""
-    from cdp.identity.evaluate import load_truth, pairwise_metrics, truth_for_records
+    from cdp.identity.config import load_identity_config
+    from cdp.identity.evaluate import evidence_ceiling, load_truth, pairwise_metrics, truth_for_records
+    from cdp.identity.guards import mark_junk
+    from cdp.spark import cut_lineage
 
-    truth = truth_for_records(lake.read("silver.identity_records"),
-                              load_truth(lake.spark, settings.path(settings.paths.ground_truth)))
+    records = lake.read("silver.identity_records")
+    truth = truth_for_records(records, load_truth(lake.spark, settings.path(settings.paths.ground_truth))) \
+        .transform(cut_lineage)
     assignments = lake.read("gold.identity_map").select("record_id", F.col("customer_id").alias("cluster"))
-    return pairwise_metrics(assignments, truth)
+    metrics = pairwise_metrics(assignments, truth)
+    # what the evidence in the records allows at best (evaluate.evidence_ceiling), over the same records
+    config = load_identity_config(settings)
+    clean = mark_junk(records, config)[0].join(assignments.select("record_id"), "record_id")
+    ceiling = pairwise_metrics(evidence_ceiling(clean, truth, config, settings.graph), truth)
+    return {**metrics, "evidence_ceiling_recall": ceiling["recall"], "evidence_ceiling_f1": ceiling["f1"],
+            "recall_of_ceiling": metrics["recall"] / ceiling["recall"] if ceiling["recall"] else 1.0}
 
 
 def log_matching_model(settings: Settings, res) -> str | None:

@@ -26,6 +26,7 @@ from cdp.identity.guards import (
     cap_cluster_size,
     cap_identifiers,
     cluster,
+    guard_scope,
     mark_junk,
     merge_clusters,
     split_birth_date_conflicts,
@@ -47,6 +48,7 @@ REVIEW = "gold.identity_review"
 SIZES = "gold.identity_cluster_sizes"
 CUSTOMERS = "gold.customers"
 ACROSS = "_deterministic_cluster"
+LINEAGE_COLUMNS = ("_source_file", "_ingested_at", "_run_id", "_record_hash")
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     stamp = F.lit(now).cast("timestamp")
     seconds: dict[str, float] = {}
     lap = _stopwatch(seconds, progress)
-    records = lake.read(RECORDS).transform(cut_lineage)
+    # the identity columns only: bronze lineage (file, hashes, run ids) would ride through every materialisation
+    records = lake.read(RECORDS).drop(*LINEAGE_COLUMNS).transform(cut_lineage)
     clean, junk = mark_junk(records, config)
     clean = identified(with_derived_attributes(clean, config), config).transform(cut_lineage)
     lap("junk and anonymous records")
@@ -109,13 +112,18 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
         edges = edges.unionByName(fuzzy).transform(cut_lineage)
         components = merge_clusters(components, fuzzy, graph)
         lap("probabilistic matching (Splink)")
-    edges, components, capped = cap_identifiers(clean, edges, components, config, graph)
+    # the guards run on the clusters they could change, cut out of the graph (guards.GuardScope)
+    scope = guard_scope(clean, edges, components, config)
+    lap("suspect clusters")
+    suspect_edges, suspects, capped = cap_identifiers(scope.records, scope.edges, scope.components, config, graph)
     lap("identifier caps")
-    edges, components, conflicts = split_name_conflicts(clean, edges, components, config, graph)
-    edges, components, date_conflicts = split_birth_date_conflicts(clean, edges, components, config, graph)
+    suspect_edges, suspects, conflicts = split_name_conflicts(scope.records, suspect_edges, suspects, config, graph)
+    suspect_edges, suspects, date_conflicts = split_birth_date_conflicts(scope.records, suspect_edges, suspects,
+                                                                         config, graph)
     lap("name and birth-date conflicts")
-    edges, components, review = cap_cluster_size(clean, edges, components, config, graph)
+    suspect_edges, suspects, review = cap_cluster_size(scope.records, suspect_edges, suspects, config, graph)
     review = review.unionByName(conflicts).unionByName(date_conflicts)
+    edges, components = scope.rejoin(suspect_edges, suspects)
     lap("cluster-size cap")
 
     prev = previous_map(lake) if previous is True else (previous or None)
