@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdp.config import GraphSettings
 from cdp.identity.config import IdentityConfig
 from cdp.identity.graph import connected_components
-from cdp.identity.rules import blocking_keys, with_derived_attributes
+from cdp.identity.rules import blocking_keys, star, with_derived_attributes
 
 
 def _pairs(col: str = "n"):
@@ -71,7 +71,6 @@ def evidence_ceiling(records: DataFrame, truth: DataFrame, config: IdentityConfi
     """
     keys = (blocking_keys(with_derived_attributes(records, config), config.enabled_rules, config.junk)
             .select("record_id", "rule", "key").join(truth.select("record_id", "person_id"), "record_id"))
-    edges = (keys.withColumn("src", F.min("record_id").over(Window.partitionBy("person_id", "rule", "key")))
-             .where(F.col("src") < F.col("record_id")).select("src", F.col("record_id").alias("dst")).distinct())
+    edges = star(keys, ["person_id", "rule", "key"]).select("src", F.col("record_id").alias("dst")).distinct()
     cc = connected_components(records.select(F.col("record_id").alias("id")), edges, graph)
     return cc.select(F.col("id").alias("record_id"), F.col("component").alias("cluster"))

@@ -35,6 +35,7 @@ from cdp.identity.guards import (
 from cdp.identity.probabilistic import MatchingRun, probabilistic_edges
 from cdp.identity.rules import deterministic_edges, with_derived_attributes
 from cdp.identity.stable_ids import assign_customer_ids
+from cdp.ingest.bronze import LINEAGE
 from cdp.io import Lakehouse
 from cdp.spark import cut_lineage
 
@@ -48,7 +49,6 @@ REVIEW = "gold.identity_review"
 SIZES = "gold.identity_cluster_sizes"
 CUSTOMERS = "gold.customers"
 ACROSS = "_deterministic_cluster"
-LINEAGE_COLUMNS = ("_source_file", "_ingested_at", "_run_id", "_record_hash")
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     seconds: dict[str, float] = {}
     lap = _stopwatch(seconds, progress)
     # the identity columns only: bronze lineage (file, hashes, run ids) would ride through every materialisation
-    records = lake.read(RECORDS).drop(*LINEAGE_COLUMNS).transform(cut_lineage)
+    records = lake.read(RECORDS).drop(*LINEAGE).transform(cut_lineage)
     clean, junk = mark_junk(records, config)
     clean = identified(with_derived_attributes(clean, config), config).transform(cut_lineage)
     lap("junk and anonymous records")

@@ -144,6 +144,14 @@ def guard_households(keys: DataFrame, guard: HouseholdGuard) -> DataFrame:
     )
 
 
+def star(keys: DataFrame, block: list[str]) -> DataFrame:
+    """Rows of `keys` (a record_id per row) with `src`, the smallest record_id among the rows agreeing on the
+    `block` columns; that smallest record's own row is left out. A block of n records gives n - 1 links, never
+    all pairs."""
+    return keys.withColumn("src", F.min("record_id").over(Window.partitionBy(*block))).where(
+        F.col("src") < F.col("record_id"))
+
+
 def deterministic_edges(records: DataFrame, config: IdentityConfig) -> DataFrame:
     """records (identity-record columns) -> edges (src < dst, rule, attribute_values, weight), one star per block.
 
@@ -155,10 +163,8 @@ def deterministic_edges(records: DataFrame, config: IdentityConfig) -> DataFrame
     if any(r.household_guard for r in config.enabled_rules) and PERSON_KEY not in records.columns:
         records = with_person_key(records, config)
     keys = guard_households(blocking_keys(records, config.enabled_rules, config.junk), config.household_guard)
-    block = Window.partitionBy("rule", "key")
     return (
-        keys.withColumn("src", F.min("record_id").over(block))
-        .where(F.col("src") < F.col("record_id"))
+        star(keys, ["rule", "key"])
         .select("src", F.col("record_id").alias("dst"), "rule", "attribute_values", "weight")
         .dropDuplicates(["src", "dst", "rule"])
     )
