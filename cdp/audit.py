@@ -5,17 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
-
 from cdp.io import Lakehouse
-
-RECONCILIATION = "audit.reconciliation"
-RECONCILIATION_SCHEMA = StructType([
-    StructField("run_id", StringType()), StructField("source", StringType()), StructField("stage", StringType()),
-    StructField("target_table", StringType()), StructField("rows_in", LongType()), StructField("rows_out", LongType()),
-    StructField("rows_quarantined", LongType()), StructField("rows_duplicate", LongType()),
-    StructField("balanced", BooleanType()), StructField("recorded_at", TimestampType()),
-])
+from cdp.tables import RECONCILIATION
 
 
 @dataclass(frozen=True)
@@ -35,6 +26,6 @@ class Reconciliation:
 
 def record_reconciliation(lake: Lakehouse, rows: list[Reconciliation], run_id: str, now: datetime) -> None:
     if rows:
-        lake.append(lake.spark.createDataFrame(
-            [(run_id, r.source, r.stage, r.target_table, r.rows_in, r.rows_out, r.rows_quarantined, r.rows_duplicate,
-              r.balanced, now) for r in rows], RECONCILIATION_SCHEMA), RECONCILIATION)
+        lake.append(lake.rows(RECONCILIATION, [
+            (run_id, r.source, r.stage, r.target_table, r.rows_in, r.rows_out, r.rows_quarantined, r.rows_duplicate,
+             r.balanced, now) for r in rows]), RECONCILIATION)

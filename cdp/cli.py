@@ -1,11 +1,13 @@
-"""`cdp` command: run the pipeline, generate demo data, warm up the JAR cache."""
+"""`cdp` command: run the pipeline, check configuration, look at the quarantine, explain a customer, evaluate."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
+from cdp import __version__
 from cdp.errors import CdpError
 
 
@@ -15,31 +17,61 @@ def _common() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set synth.customers=1000 (repeatable)")
     p.add_argument("--conf-dir", help="folder holding base.yaml and the overlays (default: ./conf of the project)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show Spark's and the libraries' output and full tracebacks (default: they go to the log file)")
     return p
+
+
+def _steps_help() -> str:
+    from cdp.pipeline import STEPS
+
+    width = max(len(s.name) for s in STEPS)
+    return "steps, in order:\n" + "\n".join(f"  {s.name:<{width}}  {s.description}" for s in STEPS)
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(prog="cdp", description="Open lakehouse Customer Data Platform on Spark + Delta")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="cdp", description="Open lakehouse Customer Data Platform on Spark + Delta",
+                                     epilog="Start with `cdp run`; `cdp <command> --help` explains each command.")
+    parser.add_argument("--version", action="version", version=f"cdp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    raw = argparse.RawDescriptionHelpFormatter
 
-    run = sub.add_parser("run", parents=[common], help="run the pipeline end to end (or --steps)")
-    run.add_argument("--steps", help="comma-separated step names to run (default: all)")
+    run = sub.add_parser("run", parents=[common], help="run the pipeline end to end (or --steps)",
+                         epilog=_steps_help() + "\n\nexample: cdp run --steps bronze,silver", formatter_class=raw)
+    run.add_argument("--steps", help="comma-separated step names to run (default: all, in order)")
 
-    gen = sub.add_parser("generate", parents=[common], help="write synthetic multi-channel landing files + ground truth")
+    gen = sub.add_parser("generate", parents=[common], help="write synthetic multi-channel landing files + ground truth",
+                         epilog="example: cdp generate --customers 1000 --seed 7 --out /tmp/demo")
     gen.add_argument("--customers", type=int, help="number of persons (default: synth.customers)")
     gen.add_argument("--seed", type=int, help="random seed (default: synth.seed)")
     gen.add_argument("--out", help="output folder: landing/ and ground_truth/ go inside (default: paths from conf)")
     gen.add_argument("--workers", type=int, help="processes (default: synth.workers); output is identical")
 
     sub.add_parser("setup", parents=[common], help="fetch Spark's JARs into the project Ivy cache and check Java")
+    sub.add_parser("check", parents=[common], help="validate all configuration (settings, sources, identity, "
+                   "contracts) without starting Spark", epilog="example: cdp check --env cluster")
 
-    explain = sub.add_parser("explain", parents=[common], help="why is this one customer? records and the links that joined them")
-    explain.add_argument("customer_id")
+    quarantine = sub.add_parser("quarantine", parents=[common], help="what is in quarantine, by source and reason",
+                                epilog="example: cdp quarantine --source pos_sales --show 5")
+    quarantine.add_argument("--source", help="only this source")
+    quarantine.add_argument("--reason", help="only this reason (e.g. bad_timestamp:sold_at)")
+    quarantine.add_argument("--show", type=int, default=0, metavar="N", help="also print N quarantined rows with their raw values")
 
-    ev = sub.add_parser("eval", parents=[common], help="evaluate against ground truth and log to MLflow")
-    ev.add_argument("what", choices=["identity"])
+    explain = sub.add_parser("explain", parents=[common], help="why is this one customer? records and the links that joined them",
+                             epilog="example: cdp explain C129a0f89694fb6bd")
+    explain.add_argument("customer_id", help="a customer_id of gold.identity_map")
+
+    ev = sub.add_parser("eval", parents=[common], help="evaluate against ground truth and log to MLflow",
+                        epilog="needs the generator's ground truth at paths.ground_truth (cdp generate writes it)")
+    ev.add_argument("what", choices=["identity"], help="what to evaluate")
     return parser
+
+
+def _spark(args, settings, app: str):
+    from cdp.spark import build_spark
+
+    return build_spark(settings, app_name=app, jvm_log=str(args.log), verbose=args.verbose)
 
 
 def cmd_generate(args, settings) -> int:
@@ -68,32 +100,83 @@ def cmd_generate(args, settings) -> int:
     return 0
 
 
+def cmd_check(args, settings) -> int:
+    from cdp.check import check_configuration
+
+    for what, summary in check_configuration(settings):
+        print(f"{what:<10} ok: {summary}")
+    return 0
+
+
 def cmd_run(args, settings) -> int:
+    from cdp.check import check_configuration
     from cdp.pipeline import plan, run_pipeline
-    from cdp.spark import build_spark
 
     steps = [s.strip() for s in args.steps.split(",")] if args.steps else None
-    plan(steps)  # validate step names before starting a JVM
-    spark = build_spark(settings)
-    ctx = run_pipeline(settings, spark, steps)
-    failed = [r for r in (ctx.outputs.get("bronze") or []) if getattr(r, "error", None)]
-    return 1 if failed else 0
+    plan(steps)
+    check_configuration(settings)  # every configuration mistake is one line before a JVM starts
+    ctx = run_pipeline(settings, _spark(args, settings, "cdp"), steps)
+    if ctx.problems:
+        print(f"error: {len(ctx.problems)} file(s) could not land: {ctx.problems[0]}"
+              + (f" (and {len(ctx.problems) - 1} more above)" if len(ctx.problems) > 1 else ""), file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_setup(args, settings) -> int:
-    from cdp.spark import build_spark, check_java, fetch_optional_packages
+    from cdp.spark import check_java, fetch_optional_packages, read_manifest, record_classpath
 
     print(f"java {check_java()} found")
-    spark = build_spark(settings, app_name="cdp-setup")
-    spark.range(1).count()
-    print(f"spark {spark.version} with Delta ready (JARs cached in {settings.path(settings.spark.ivy_dir)})")
-    spark.stop()
     for coord, ok in fetch_optional_packages(settings).items():
         if ok:
             print(f"optional package {coord}: cached")
         else:
             print(f"optional package {coord}: not served by the configured Maven repositories; "
                   f"running without it (see README, 'Optional JARs')")
+    if read_manifest(settings) is None:
+        print("fetching Delta's JARs into the project's Ivy cache (first run only; ~90 MB from Maven Central)", flush=True)
+    spark = _spark(args, settings, "cdp-setup")
+    spark.range(1).count()
+    manifest = record_classpath(settings, spark)
+    print(f"spark {spark.version} with Delta ready (JARs cached in {settings.path(settings.spark.ivy_dir)}"
+          + (f"; later starts read {manifest}, no network needed)" if manifest else ")"))
+    return 0
+
+
+def cmd_quarantine(args, settings) -> int:
+    from pyspark.sql import functions as F
+    from rich.console import Console
+    from rich.table import Table
+
+    from cdp.io import Lakehouse
+    from cdp.tables import QUARANTINE
+
+    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-quarantine"), settings)
+    if not lake.exists(QUARANTINE):
+        print(f"no {QUARANTINE} yet: run `cdp run` first")
+        return 0
+    rows = lake.read(QUARANTINE)
+    if args.source:
+        rows = rows.where(F.col("source") == args.source)
+    if args.reason:
+        rows = rows.where(F.col("reason") == args.reason)
+    counts = (rows.groupBy("source", "stage", "reason")
+              .agg(F.count(F.lit(1)).alias("n"), F.max("run_id").alias("last_run")).orderBy("source", "stage", "reason"))
+    console = Console(width=None if Console().is_terminal else 160)
+    t = Table(title=f"{QUARANTINE} by source and reason", title_justify="left")
+    for col in ("source", "stage", "reason", "rows", "last run"):
+        t.add_column(col, justify="right" if col == "rows" else "left")
+    found = counts.collect()  # one row per source, stage and reason
+    for r in found:
+        t.add_row(r.source, r.stage, r.reason, f"{r.n:,}", r.last_run)
+    console.print(t if found else "nothing in quarantine" + (" for this filter" if args.source or args.reason else ""))
+    if args.show and found:
+        sample = Table(title=f"{args.show} quarantined row(s)", title_justify="left")
+        for col in ("source", "reason", "record key", "file", "raw (as delivered)"):
+            sample.add_column(col, overflow="fold")
+        for r in rows.orderBy(F.col("quarantined_at").desc(), "record_key").limit(args.show).collect():
+            sample.add_row(r.source, r.reason, r.record_key or "", r.source_file or "", r.raw or "")
+        console.print(sample)
     return 0
 
 
@@ -101,17 +184,17 @@ def cmd_explain(args, settings) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from cdp.identity.resolve import MAP, explain_customer
+    from cdp.identity.writer import explain_customer
     from cdp.io import Lakehouse
-    from cdp.spark import build_spark
+    from cdp.tables import IDENTITY_MAP
 
-    lake = Lakehouse.from_settings(build_spark(settings, app_name="cdp-explain"), settings)
-    if not lake.exists(MAP):
-        raise CdpError("no gold.identity_map yet: run `cdp run` first")
+    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-explain"), settings)
+    if not lake.exists(IDENTITY_MAP):
+        raise CdpError(f"no {IDENTITY_MAP} yet: run `cdp run` first")
     records, links = explain_customer(lake, args.customer_id)
     rows = records.limit(500).collect()  # one customer's records: small by construction (cluster cap)
     if not rows:
-        raise CdpError(f"customer {args.customer_id!r} not found in gold.identity_map")
+        raise CdpError(f"customer {args.customer_id!r} not found in {IDENTITY_MAP}")
     console = Console(width=None if Console().is_terminal else 160)
     shown = ["email", "phone", "full_name_display", "birth_date", "postal_code", "loyalty_id", "device_id",
              "cookie_id", "facebook_handle", "twitter_handle", "instagram_handle", "review_handle"]
@@ -141,41 +224,87 @@ def cmd_eval(args, settings) -> int:
         log_identity_evaluation,
     )
     from cdp.io import Lakehouse
-    from cdp.spark import build_spark
+    from cdp.tables import IDENTITY_MAP
 
     if not has_ground_truth(settings):
-        raise CdpError(f"no ground truth at {settings.path(settings.paths.ground_truth)}: generate data with `cdp generate`")
-    lake = Lakehouse.from_settings(build_spark(settings, app_name="cdp-eval"), settings)
-    if not lake.exists("gold.identity_map"):
-        raise CdpError("no gold.identity_map yet: run `cdp run` first")
+        raise CdpError(f"no ground truth at {settings.path(settings.paths.ground_truth)}: `cdp eval identity` compares "
+                       "the resolution with the generator's answers, which `cdp generate` (or `cdp run` on the demo) writes")
+    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-eval"), settings)
+    if not lake.exists(IDENTITY_MAP):
+        raise CdpError(f"no {IDENTITY_MAP} yet: run `cdp run` first")
     metrics = evaluate_resolution(lake, settings)
     Console().print(evaluation_table(metrics, log_identity_evaluation(settings, "cli", metrics)))
     return 0
 
 
-COMMANDS = {"run": cmd_run, "generate": cmd_generate, "setup": cmd_setup, "explain": cmd_explain, "eval": cmd_eval}
+COMMANDS = {"run": cmd_run, "generate": cmd_generate, "setup": cmd_setup, "check": cmd_check,
+            "quarantine": cmd_quarantine, "explain": cmd_explain, "eval": cmd_eval}
+NEEDS_NO_LOG = ("check",)
+
+
+def _failure(exc: BaseException, log: Path | None, verbose: bool) -> str:
+    """One line naming what failed, the log holding the traceback, and what to do."""
+    from cdp.pipeline import StepFailed, first_line
+
+    what = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {first_line(exc)}"
+    if "JAVA_GATEWAY_EXITED" in what:
+        what = ("Spark could not start its JVM (often: the JARs in spark.jars.packages could not be fetched); run "
+                "`make setup` with access to Maven Central, or set spark.packages=provided on a cluster")
+    where = f"; full traceback and Spark's output in {log}" if log else ""
+    hint = "" if verbose else " (or rerun with --verbose)"
+    return f"error: {what}{where}{hint}"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.log = None
     try:
         from cdp.config import load_settings
+        from cdp.logs import quiet_libraries, start_log
 
         settings = load_settings(args.env, args.overrides, args.conf_dir)
-        return COMMANDS[args.command](args, settings)
+        quiet_libraries()
+        if args.command not in NEEDS_NO_LOG:
+            args.log = start_log(settings, args.command, args.verbose)
+        try:
+            return COMMANDS[args.command](args, settings)
+        finally:
+            _stop_spark()
     except CdpError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        cause = getattr(exc, "cause", None)
+        if cause is None:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        _log_traceback(cause, args.log, args.verbose)
+        print(_failure(exc, args.log, args.verbose), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # Spark failing to start is the user's environment, not our bug
-        if "JAVA_GATEWAY_EXITED" in str(exc):
-            print("error: Spark could not start its JVM (often: the JARs in spark.jars.packages could not be fetched); "
-                  "run `make setup` with access to Maven Central, or set spark.packages=provided on a cluster",
-                  file=sys.stderr)
-            return 2
-        raise
+    except Exception as exc:  # our bug or the environment's: one line here, the traceback in the log
+        _log_traceback(exc, args.log, args.verbose)
+        print(_failure(exc, args.log, args.verbose), file=sys.stderr)
+        return 1
+
+
+def _log_traceback(exc: BaseException, log: Path | None, verbose: bool) -> None:
+    text = "".join(traceback.format_exception(exc))
+    if log is not None:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    if verbose:
+        print(text, file=sys.stderr)
+
+
+def _stop_spark() -> None:
+    """Stop the session a command started and remove what it left (its checkpoint folder)."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is not None:
+        from cdp.spark import stop_spark
+
+        stop_spark(spark)
 
 
 if __name__ == "__main__":

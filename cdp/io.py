@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 
 from cdp.config import Settings
-
-LAYERS = ("bronze", "silver", "gold", "quarantine", "audit")
+from cdp.tables import Table, table
 
 
 def in_predicate(column: str, values: list[str]) -> str:
@@ -17,9 +16,13 @@ def in_predicate(column: str, values: list[str]) -> str:
     return f"{column} IN ({quoted})"
 
 
+def _table(name: Table | str) -> Table:
+    return name if isinstance(name, Table) else table(name)
+
+
 @dataclass(frozen=True)
 class Lakehouse:
-    """Tables are Delta directories at <root>/<layer>/<table>; `name` is 'layer.table'."""
+    """Tables are Delta directories at <root>/<layer>/<table>; each is named by the registry (cdp.tables)."""
 
     spark: SparkSession
     root: str
@@ -28,40 +31,60 @@ class Lakehouse:
     def from_settings(cls, spark: SparkSession, settings: Settings) -> Lakehouse:
         return cls(spark, settings.path(settings.paths.lakehouse))
 
-    def location(self, name: str) -> str:
-        layer, _, table = name.partition(".")
-        if layer not in LAYERS or not table:
-            raise ValueError(f"table name must be '<layer>.<table>' with layer in {LAYERS}: {name!r}")
-        return f"{self.root.rstrip('/')}/{layer}/{table}"
+    def location(self, name: Table | str) -> str:
+        t = _table(name)
+        return f"{self.root.rstrip('/')}/{t.layer}/{t.name}"
 
-    def exists(self, name: str) -> bool:
+    def exists(self, name: Table | str) -> bool:
         from delta.tables import DeltaTable
 
         return DeltaTable.isDeltaTable(self.spark, self.location(name))
 
-    def read(self, name: str) -> DataFrame:
+    def read(self, name: Table | str) -> DataFrame:
         return self.spark.read.format("delta").load(self.location(name))
 
-    def delta_table(self, name: str):
+    def delta_table(self, name: Table | str):
         from delta.tables import DeltaTable
 
         return DeltaTable.forPath(self.spark, self.location(name))
 
-    def append(self, df: DataFrame, name: str) -> None:
+    def ensure(self, name: Table | str) -> None:
+        """Create the table, empty, from its registered schema when it does not exist yet."""
+        t = _table(name)
+        if t.schema is None:
+            raise ValueError(f"{t} has no registered schema to create it from")
+        if not self.exists(t):
+            self.spark.createDataFrame([], t.schema).write.format("delta").mode("append").save(self.location(t))
+
+    def rows(self, name: Table | str, rows: list[tuple]) -> DataFrame:
+        """A frame of Python rows in the table's registered schema."""
+        t = _table(name)
+        if t.schema is None:
+            raise ValueError(f"{t} has no registered schema for Python rows")
+        return self.spark.createDataFrame(rows, t.schema)
+
+    def append(self, df: DataFrame, name: Table | str) -> None:
         df.write.format("delta").mode("append").save(self.location(name))
 
-    def overwrite(self, df: DataFrame, name: str) -> None:
+    def overwrite(self, df: DataFrame, name: Table | str) -> None:
         df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(self.location(name))
 
-    def replace_where(self, df: DataFrame, name: str, predicate: str) -> None:
+    def replace_where(self, df: DataFrame, name: Table | str, predicate: str) -> None:
         """Atomically replace the rows matching predicate with df: re-running a step replaces, never duplicates."""
         (
             df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
             .save(self.location(name))
         )
 
-    def merge(self, df: DataFrame, name: str, keys: list[str], when_newer: str | None = None) -> None:
-        """Upsert df into the table on keys (created on first use); when_newer limits updates, e.g. 's.ts > t.ts'."""
+    def delete(self, name: Table | str, predicate: str) -> None:
+        if self.exists(name):
+            self.delta_table(name).delete(predicate)
+
+    def merge(self, df: DataFrame, name: Table | str, keys: list[str] | tuple[str, ...] | None = None,
+              when_newer: str | None = None) -> None:
+        """Upsert df into the table on keys (default: the registered key; created on first use); when_newer
+        limits updates, e.g. 's.ts > t.ts'."""
+        keys = list(keys or _table(name).key)
         if not self.exists(name):
             self.overwrite(df, name)
             return
@@ -73,10 +96,10 @@ class Lakehouse:
             .execute()
         )
 
-    def last_commit_metrics(self, name: str) -> dict[str, str]:
+    def last_commit_metrics(self, name: Table | str) -> dict[str, str]:
         """operationMetrics of the table's latest commit (numOutputRows, numTargetRowsInserted, ...)."""
         row = self.delta_table(name).history(1).select("operationMetrics").first()
         return dict(row["operationMetrics"] or {}) if row else {}
 
-    def row_count(self, name: str) -> int:
+    def row_count(self, name: Table | str) -> int:
         return self.read(name).count() if self.exists(name) else 0

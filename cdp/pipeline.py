@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from cdp.config import Settings
+from cdp.errors import CdpError, ConfigError
 from cdp.io import Lakehouse
+from cdp.tables import OPERATIONAL
 
 
 @dataclass
@@ -25,6 +26,7 @@ class RunContext:
     started_at: datetime
     console: Console
     outputs: dict[str, object] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)   # what makes the run exit non-zero (files not landed)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,21 @@ class Step:
     description: str
     run: Callable[[RunContext], object]
     depends_on: tuple[str, ...] = ()
+
+
+class StepFailed(CdpError):
+    """A step raised something that is not a user error: the CLI names the step and logs the traceback."""
+
+    def __init__(self, step: str, cause: BaseException):
+        super().__init__(f"step '{step}' failed: {type(cause).__name__}: {first_line(cause)}")
+        self.step, self.cause = step, cause
+
+
+def first_line(exc: BaseException) -> str:
+    """The first meaningful line of an exception (a JVM exception's own message for Py4J errors)."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.toString()) if java is not None else str(exc)
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)[:300]
 
 
 def new_run_id(now: datetime) -> str:
@@ -62,21 +79,24 @@ def ensure_demo_data(ctx: RunContext) -> object:
 def land_bronze(ctx: RunContext) -> object:
     from cdp.ingest.bronze import land_all
     from cdp.ingest.sources import load_sources
+    from cdp.summaries import bronze_summary
 
     s = ctx.settings
-    specs = load_sources(s)
+    t0 = time.monotonic()
 
     def progress(done: int, total: int, res) -> None:
-        status = "[red]failed[/red]" if res.error else f"{res.landed:,} rows from {res.new_files} new file(s)"
-        ctx.console.print(f"  bronze [{done}/{total}] {res.source}: {status} ({time.monotonic() - t0:.1f}s)")
+        status = f"{res.landed:,} rows from {res.new_files} new file(s)"
+        if res.rejected:
+            status += f", [red]{len(res.rejected)} file(s) rejected[/red]"
+        ctx.console.print(f"  bronze [{done}/{total}] {res.source}: {status} ({time.monotonic() - t0:.1f}s since the step began)")
 
-    t0 = time.monotonic()
-    results = land_all(ctx.lake, specs, s.path(s.paths.landing), ctx.run_id, ctx.started_at,
+    results = land_all(ctx.lake, load_sources(s), s.path(s.paths.landing), ctx.run_id, ctx.started_at,
                        s.ingest.max_value_chars, on_source=progress, parallelism=s.ingest.parallelism)
     ctx.console.print(bronze_summary(results))
     for res in results:
-        if res.error:
-            ctx.console.print(f"[red]error:[/red] {res.error}")
+        for path, reason in res.rejected:
+            ctx.problems.append(f"{res.source}: file {path} was not landed: {reason} "
+                                "(it is looked at again every run until it is replaced or removed)")
     return results
 
 
@@ -86,52 +106,26 @@ def build_silver_tables(ctx: RunContext) -> object:
 
     t0 = time.monotonic()
 
-    def progress(done: int, total: int, source: str, batch) -> None:
-        what = f"{len(batch.bronze_runs)} new bronze batch(es)" if batch else "nothing new"
-        ctx.console.print(f"  silver [{done}/{total}] {source}: {what} ({time.monotonic() - t0:.1f}s)")
+    def progress(done: int, total: int, source: str, prepared) -> None:
+        what = f"{len(prepared.bronze_runs)} new bronze batch(es)" if prepared else "nothing new"
+        ctx.console.print(f"  silver [{done}/{total}] {source}: {what} ({time.monotonic() - t0:.1f}s since the step began)")
 
-    results = build_silver(ctx.lake, load_sources(ctx.settings), ctx.settings, ctx.run_id, ctx.started_at, on_source=progress)
-    return results
+    return build_silver(ctx.lake, load_sources(ctx.settings), ctx.settings, ctx.run_id, ctx.started_at,
+                        on_source=progress)
 
 
 def print_reconciliation(ctx: RunContext) -> object:
     """The run's accounting, read back from audit.reconciliation: every row is explained."""
-    from cdp.audit import RECONCILIATION
+    from cdp.summaries import reconciliation_table
 
-    if not ctx.lake.exists(RECONCILIATION):
-        return []
-    rows = (ctx.lake.read(RECONCILIATION).where(f"run_id = '{ctx.run_id}'")
-            .orderBy("source", "stage", "target_table").collect())
-    table = Table(title=f"reconciliation for run {ctx.run_id}: in = out + quarantined + duplicates", title_justify="left")
-    for col in ("source", "step", "target", "in", "out", "quarantined", "duplicates", "unexplained"):
-        table.add_column(col, justify="left" if col in ("source", "step", "target") else "right")
-    for r in rows:
-        unexplained = r.rows_in - r.rows_out - r.rows_quarantined - r.rows_duplicate
-        table.add_row(r.source, r.stage, r.target_table, f"{r.rows_in:,}", f"{r.rows_out:,}", f"{r.rows_quarantined:,}",
-                      f"{r.rows_duplicate:,}", f"[red]{unexplained:,}[/red]" if unexplained else "0")
-    if not rows:
-        ctx.console.print("nothing new to reconcile in this run")
-    else:
-        ctx.console.print(table)
+    table, rows = reconciliation_table(ctx.lake, ctx.run_id)
+    ctx.console.print(table if table is not None else "nothing new to reconcile in this run")
     return rows
-
-
-def bronze_summary(results) -> Table:
-    table = Table(title="bronze landing (this run) and table sizes", title_justify="left")
-    for col in ("source", "channel", "new files", "landed", "bronze", "quarantined", "table rows"):
-        table.add_column(col, justify="left" if col in ("source", "channel") else "right")
-    for r in results:
-        table.add_row(r.source, r.channel, str(r.new_files), f"{r.landed:,}", f"{r.bronze:,}",
-                      f"{r.quarantined:,}", "[red]FAILED[/red]" if r.error else f"{r.table_rows:,}")
-    table.add_row("[b]total[/b]", "", str(sum(r.new_files for r in results)), f"{sum(r.landed for r in results):,}",
-                  f"{sum(r.bronze for r in results):,}", f"{sum(r.quarantined for r in results):,}",
-                  f"{sum(r.table_rows for r in results):,}")
-    return table
 
 
 def resolve_customers(ctx: RunContext) -> object:
     from cdp.identity.report import log_matching_model, resolution_table
-    from cdp.identity.resolve import resolve_identities
+    from cdp.identity.writer import resolve_identities
 
     res = resolve_identities(ctx.lake, ctx.settings, ctx.run_id, ctx.started_at,
                              progress=lambda phase, secs: ctx.console.print(f"  identity: {phase} ({secs:.1f}s)"))
@@ -178,21 +172,47 @@ def plan(only: list[str] | None = None) -> list[Step]:
     if only:
         unknown = [n for n in only if n not in names]
         if unknown:
-            from cdp.errors import ConfigError
-
             raise ConfigError(f"unknown step(s) {', '.join(unknown)}; steps are: {', '.join(names)}")
         return [s for s in STEPS if s.name in only]
     return list(STEPS)
 
 
+def bootstrap(lake: Lakehouse) -> None:
+    """The quarantine and audit tables exist, empty, from the first run on: a query never fails on them."""
+    for table in OPERATIONAL:
+        lake.ensure(table)
+
+
+def closing_summary(ctx: RunContext) -> None:
+    """What did not go forward in this run: quarantined rows per source and reason, files not landed."""
+    from cdp.summaries import quarantine_lines
+
+    lines = quarantine_lines(ctx.lake, ctx.run_id)
+    ctx.console.rule("summary")
+    for line in lines:
+        ctx.console.print(f"  {line}")
+    for problem in ctx.problems:
+        ctx.console.print(f"  [red]{problem}[/red]")
+    if not lines and not ctx.problems:
+        ctx.console.print("  every row of this run went forward: nothing quarantined, no file rejected")
+
+
 def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, console: Console | None = None) -> RunContext:
-    console = console or Console(width=None if Console().is_terminal else 120)
+    """Run the steps in order; a step failing on something not a user error is StepFailed (step named)."""
+    console = console or Console(width=None if Console().is_terminal else 140)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     ctx = RunContext(settings, spark, Lakehouse.from_settings(spark, settings), new_run_id(now), now, console)
     console.print(f"[b]cdp run[/b] {ctx.run_id} env={settings.env} lakehouse={ctx.lake.root}")
+    bootstrap(ctx.lake)
     for step in plan(steps):
         t0 = time.monotonic()
         console.rule(f"{step.name}: {step.description}")
-        ctx.outputs[step.name] = step.run(ctx)
+        try:
+            ctx.outputs[step.name] = step.run(ctx)
+        except CdpError:
+            raise
+        except Exception as exc:
+            raise StepFailed(step.name, exc) from exc
         console.print(f"[dim]{step.name} done in {time.monotonic() - t0:.1f}s[/dim]")
+    closing_summary(ctx)
     return ctx

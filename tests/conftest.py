@@ -1,10 +1,56 @@
-"""One session-scoped SparkSession (Delta configured, 1 shuffle partition, UI off) over a temp lakehouse."""
+"""One session-scoped SparkSession (Delta configured, 1 shuffle partition, UI off) and the suite's own copy of
+the project's configuration, so nothing a user adds under conf/ or data/ changes a test's outcome."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 
-from cdp.config import load_settings
+from cdp.config import DEFAULT_CONF_DIR, load_settings
+
+
+def suite_conf(source: Path, dest: Path) -> Path:
+    """A copy of the configuration folder `source` at `dest` holding only the sources the demo generator
+    produces (a user's own source files, e.g. the README's point-of-sale example, are left out)."""
+    from cdp.synth import SOURCES
+
+    shutil.copytree(source, dest)
+    for f in (dest / "sources").glob("*.yaml"):
+        if f.stem not in SOURCES:
+            f.unlink()
+    return dest
+
+
+def test_settings(conf_dir: Path, workdir: Path, *overrides: str):
+    """Settings for tests: every path under workdir, small local Spark, MLflow in the workdir."""
+    return load_settings("local", [
+        f"paths.landing={workdir}/landing",
+        f"paths.ground_truth={workdir}/ground_truth",
+        f"paths.lakehouse={workdir}/lakehouse",
+        f"paths.checkpoints={workdir}/checkpoints",
+        f"paths.reports={workdir}/reports",
+        f"mlflow.tracking_uri={workdir}/mlflow.db",
+        f"mlflow.artifact_root={workdir}/mlruns",
+        "spark.master=local[2]",
+        "spark.conf.spark.sql.shuffle.partitions=1",
+        "spark.conf.spark.default.parallelism=1",
+        "spark.conf.spark.ui.enabled=false",
+        # tiny data: interpreting expressions beats compiling code for every new query shape (same results)
+        "spark.conf.spark.sql.codegen.wholeStage=false",
+        "spark.conf.spark.sql.codegen.factoryMode=NO_CODEGEN",
+        "spark.conf.spark.databricks.delta.snapshotPartitions=1",
+        "spark.conf.spark.driver.memory=2g",
+        "spark.conf.spark.sql.adaptive.enabled=false",
+        "spark.log_level=ERROR",
+        *os.environ.get("CDP_TEST_SET", "").split(),   # e.g. CDP_TEST_SET="spark.master=local[1]" to experiment
+        *overrides,
+    ], conf_dir)
+
+
+test_settings.__test__ = False  # a helper, not a test
 
 
 @pytest.fixture(scope="session")
@@ -13,24 +59,13 @@ def workdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def settings(workdir):
-    return load_settings(
-        "local",
-        [
-            f"paths.landing={workdir}/landing",
-            f"paths.ground_truth={workdir}/ground_truth",
-            f"paths.lakehouse={workdir}/lakehouse",
-            f"paths.checkpoints={workdir}/checkpoints",
-            f"paths.reports={workdir}/reports",
-            "spark.master=local[2]",
-            "spark.conf.spark.sql.shuffle.partitions=1",
-            "spark.conf.spark.default.parallelism=2",
-            "spark.conf.spark.ui.enabled=false",
-            "spark.conf.spark.driver.memory=2g",
-            "spark.conf.spark.sql.adaptive.enabled=false",
-            "spark.log_level=ERROR",
-        ],
-    )
+def conf_dir(workdir) -> Path:
+    return suite_conf(DEFAULT_CONF_DIR, workdir / "conf")
+
+
+@pytest.fixture(scope="session")
+def settings(conf_dir, workdir):
+    return test_settings(conf_dir, workdir)
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +77,21 @@ def spark(settings):
     session.stop()
 
 
+@pytest.fixture(autouse=True)
+def _clean_spark(request):
+    """Between tests that use Spark: no cached frame or temp view carries over."""
+    yield
+    if "spark" in request.fixturenames:
+        session = request.getfixturevalue("spark")
+        session.catalog.clearCache()
+        for view in session.sql("SHOW VIEWS").collect():   # (catalog.listTables needs generated code)
+            if view.isTemporary:
+                session.catalog.dropTempView(view.viewName)
+
+
 @pytest.fixture()
 def lake(spark, tmp_path):
     """A fresh, empty lakehouse per test (tables under tmp_path)."""
     from cdp.io import Lakehouse
 
-    spark.catalog.clearCache()
     return Lakehouse(spark, str(tmp_path / "lakehouse"))

@@ -1,19 +1,20 @@
-"""Bronze landing on real Spark + Delta: every source lands with lineage, exactly once, incrementally,
-with defects quarantined (never dropped) and a broken source failing alone."""
+"""Bronze landing on real Spark + Delta: every source lands with lineage, exactly once, incrementally, with
+defects quarantined (never dropped, their delivered values kept) and a file that cannot land rejected alone."""
 
 import csv
 import json
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from frame_asserts import assert_frame_equal
 from pyspark.sql import functions as F
 
-from cdp.ingest.bronze import INGEST_LOG, LINEAGE, QUARANTINE, land_all
+from cdp.ingest.bronze import land_all
 from cdp.ingest.sources import load_sources
 from cdp.io import Lakehouse
 from cdp.synth import generate
+from cdp.tables import FILE_REJECTIONS, INGEST_LOG, LINEAGE, QUARANTINE, bronze
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -27,96 +28,149 @@ def truth_counts(truth: Path) -> dict[str, int]:
     return counts
 
 
+def land(lake, settings, landing, run_id, only=None):
+    specs = [s for s in load_sources(settings) if only is None or s.name in only]
+    return {r.source: r for r in land_all(lake, specs, str(landing), run_id, NOW, settings.ingest.max_value_chars,
+                                          parallelism=settings.ingest.parallelism)}
+
+
 @pytest.fixture(scope="module")
 def landed(spark, settings, tmp_path_factory):
-    """60 generated customers landed once into a module-scoped lakehouse."""
+    """60 generated customers landed once into a module-scoped lakehouse (read-only for the tests below)."""
     root = tmp_path_factory.mktemp("bronze")
     generate(60, 11, root / "landing", root / "truth")
     lake = Lakehouse(spark, str(root / "lakehouse"))
-    specs = load_sources(settings)
-    results = land_all(lake, specs, str(root / "landing"), "run-1", NOW, settings.ingest.max_value_chars)
-    return root, lake, specs, {r.source: r for r in results}
+    return root, lake, land(lake, settings, root / "landing", "run-1")
 
 
-def test_every_source_lands_and_reconciles_with_ground_truth(landed):
-    root, lake, specs, results = landed
-    expected = truth_counts(root / "truth")
-    assert set(results) == {s.name for s in specs} == set(expected)
-    assert len({s.channel for s in specs}) == 11
-    for name, res in results.items():
-        assert res.error is None, res.error
-        assert res.landed == expected[name], name
-        assert res.landed == res.bronze + res.quarantined
-        assert res.table_rows == res.bronze
-        assert lake.row_count(f"bronze.{name}") == res.bronze
+@pytest.mark.slow  # the whole generator's output, landed
+def test_every_generated_record_lands(landed):
+    root, _, results = landed
+    assert {name: r.landed for name, r in results.items()} == truth_counts(root / "truth")
 
 
+@pytest.mark.slow  # the whole generator's output, landed
+def test_generated_data_has_no_defects(landed):
+    _, _, results = landed
+    assert {name: (r.bronze, r.quarantined, r.rejected) for name, r in results.items()} == {
+        name: (r.landed, 0, []) for name, r in results.items()}
+
+
+@pytest.mark.slow  # the whole generator's output, landed
+def test_table_rows_are_the_landed_rows(landed):
+    _, lake, results = landed
+    assert {name: lake.row_count(bronze(name)) for name in results} == {name: r.bronze for name, r in results.items()}
+
+
+@pytest.mark.slow  # the whole generator's output, landed
 def test_lineage_columns_are_filled(landed):
-    _, lake, _, _ = landed
-    df = lake.read("bronze.crm_customers")
-    assert set(LINEAGE) <= set(df.columns)
+    _, lake, _ = landed
+    df = lake.read(bronze("crm_customers"))
     row = df.agg(*[F.count(c).alias(c) for c in LINEAGE], F.count(F.lit(1)).alias("n"),
                  F.countDistinct("_record_hash").alias("hashes")).first()
-    assert all(row[c] == row["n"] for c in LINEAGE) and row["hashes"] == row["n"]
-    assert df.where(~F.col("_source_file").endswith(".csv")).count() == 0
+    assert row.asDict() == {**{c: row["n"] for c in LINEAGE}, "n": row["n"], "hashes": row["n"]}
 
 
+@pytest.mark.slow  # the whole generator's output, landed
 def test_second_run_on_same_files_adds_nothing(landed, settings):
-    root, lake, specs, first = landed
-    again = land_all(lake, specs, str(root / "landing"), "run-2", NOW, settings.ingest.max_value_chars)
-    assert all(r.new_files == 0 and r.landed == 0 for r in again)
-    assert {r.source: r.table_rows for r in again} == {n: r.table_rows for n, r in first.items()}
+    root, lake, first = landed
+    again = land(lake, settings, root / "landing", "run-2")
+    assert {n: (r.new_files, r.landed, r.table_rows) for n, r in again.items()} == {
+        n: (0, 0, r.table_rows) for n, r in first.items()}
 
 
-def test_new_file_with_defects_is_picked_up_and_quarantined(landed, settings):
-    root, lake, specs, first = landed
-    spec = next(s for s in specs if s.name == "clickstream_events")
-    good = {"event_id": "E-new-1", "event_ts": "2025-06-01T10:00:00Z", "event_type": "page_view", "utm_source": "newsletter"}
-    lines = [
-        json.dumps(good),
-        json.dumps({**good, "event_id": "E-new-2"}),
-        '{"event_id": "E-broken", "event_ts": ',                       # malformed JSON
-        json.dumps({**good, "event_id": None}),                         # required key missing
-        json.dumps({**good, "event_id": "E-big", "page_url": "x" * (settings.ingest.max_value_chars + 1)}),
-        "",                                                             # blank line: not a record
-    ]
-    (root / "landing" / "clickstream" / "events_99999.jsonl").write_text("\n".join(lines) + "\n")
-    res = next(r for r in land_all(lake, [spec], str(root / "landing"), "run-3", NOW, settings.ingest.max_value_chars))
+CLICK = {"event_id": "E-1", "event_ts": "2025-06-01T10:00:00Z", "event_type": "page_view", "utm_source": "newsletter"}
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_defects_are_quarantined_with_the_delivered_values(lake, settings, tmp_path):
+    landing = tmp_path / "landing"
+    big = "x" * (settings.ingest.max_value_chars + 1)
+    write_lines(landing / "clickstream" / "events_00001.jsonl", [
+        json.dumps(CLICK), json.dumps({**CLICK, "event_id": "E-2"}),
+        '{"event_id": "E-broken", "event_ts": ',                           # malformed JSON
+        json.dumps({**CLICK, "event_id": None}),                            # required key missing
+        json.dumps({**CLICK, "event_id": "E-big", "page_url": big}),
+        "",                                                                 # blank line: not a record
+    ])
+    res = land(lake, settings, landing, "run-3", ["clickstream_events"])["clickstream_events"]
     assert (res.new_files, res.landed, res.bronze, res.quarantined) == (1, 5, 2, 3)
     assert res.reasons == {"malformed_record": 1, "missing_required:event_id": 1, "oversized_value:page_url": 1}
-    assert res.table_rows == first["clickstream_events"].table_rows + 2
-    rescued = lake.read("bronze.clickstream_events").where("event_id = 'E-new-1'").first()["_rescued_data"]
+    quarantined = lake.read(QUARANTINE).select("reason", "record_key", "raw")
+    assert_frame_equal(quarantined, [
+        ("malformed_record", None, '{"event_id": "E-broken", "event_ts": '),
+        ("missing_required:event_id", None, json.dumps({**CLICK, "event_id": None})),
+        ("oversized_value:page_url", "E-big", json.dumps({**CLICK, "event_id": "E-big", "page_url": big})),
+    ], "reason string, record_key string, raw string")
+
+
+def test_undeclared_columns_are_rescued(lake, settings, tmp_path):
+    write_lines(tmp_path / "landing" / "clickstream" / "events_00001.jsonl", [json.dumps(CLICK)])
+    land(lake, settings, tmp_path / "landing", "run-1", ["clickstream_events"])
+    rescued = lake.read(bronze("clickstream_events")).first()["_rescued_data"]
     assert json.loads(rescued) == {"utm_source": "newsletter"}
-    q = lake.read(QUARANTINE).where("run_id = 'run-3'")
-    assert q.where("reason = 'malformed_record' AND raw LIKE '%E-broken%'").count() == 1
-    log = lake.read(INGEST_LOG).where("run_id = 'run-3'").first()
-    assert (log.rows_landed, log.rows_bronze, log.rows_quarantined) == (5, 2, 3)
 
 
-def test_rerun_after_crash_replaces_instead_of_duplicating(landed, settings):
-    root, lake, specs, _ = landed
-    spec = next(s for s in specs if s.name == "loyalty_members")
-    before = lake.row_count("bronze.loyalty_members")
-    # the crash: bronze was written but the ingest log never recorded the files
-    lake.delta_table(INGEST_LOG).delete("source = 'loyalty_members'")
-    res = land_all(lake, [spec], str(root / "landing"), "run-4", NOW, settings.ingest.max_value_chars)[0]
-    assert res.new_files >= 1 and res.landed == before
-    assert lake.row_count("bronze.loyalty_members") == before
-
-
-def test_missing_required_column_fails_that_source_alone(spark, settings, tmp_path):
+def test_a_new_file_is_picked_up_alone(lake, settings, tmp_path):
     landing = tmp_path / "landing"
-    (landing / "crm").mkdir(parents=True)
-    (landing / "crm" / "customers_00000.csv").write_text("first_name,last_name,updated_at\nAna,Ruiz,2025-01-01 00:00:00\n")
-    (landing / "loyalty").mkdir()
-    (landing / "loyalty" / "members_00000.csv").write_text(
-        "loyalty_id,first_name,last_name,email,phone,postal_code,tier,points_balance,enrolled_at,updated_at\n"
-        "LOY1,Ana,Ruiz,ana@x.es,600000000,28001,gold,10,2024-01-01,2025-01-01 00:00:00\n"
-    )
-    lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
-    specs = [s for s in load_sources(settings) if s.name in ("crm_customers", "loyalty_members")]
-    results = {r.source: r for r in land_all(lake, specs, str(landing), "run-x", NOW, settings.ingest.max_value_chars)}
-    assert results["crm_customers"].error.startswith("source 'crm_customers': file ")
-    assert "lacks required column(s) customer_ref" in results["crm_customers"].error
-    assert results["loyalty_members"].error is None and results["loyalty_members"].bronze == 1
-    shutil.rmtree(landing)
+    write_lines(landing / "clickstream" / "events_00001.jsonl", [json.dumps(CLICK)])
+    land(lake, settings, landing, "run-1", ["clickstream_events"])
+    write_lines(landing / "clickstream" / "events_00002.jsonl", [json.dumps({**CLICK, "event_id": "E-9"})])
+    second = land(lake, settings, landing, "run-2", ["clickstream_events"])["clickstream_events"]
+    assert (second.new_files, second.landed, second.table_rows) == (1, 1, 2)
+
+
+def test_rerun_after_crash_replaces_instead_of_duplicating(lake, settings, tmp_path):
+    landing = tmp_path / "landing"
+    write_lines(landing / "clickstream" / "events_00001.jsonl", [json.dumps(CLICK), json.dumps({**CLICK, "event_id": "E-2"})])
+    land(lake, settings, landing, "run-1", ["clickstream_events"])
+    lake.delete(INGEST_LOG, "source = 'clickstream_events'")    # the crash: bronze written, the log never was
+    again = land(lake, settings, landing, "run-2", ["clickstream_events"])["clickstream_events"]
+    assert (again.new_files, again.landed, lake.row_count(bronze("clickstream_events"))) == (1, 2, 2)
+
+
+LOYALTY_HEADER = "loyalty_id,first_name,last_name,email,phone,postal_code,tier,points_balance,enrolled_at,updated_at"
+LOYALTY_ROW = "LOY1,Ana,Ruiz,ana@x.es,600000000,28001,gold,10,2024-01-01,2025-01-01 00:00:00"
+
+
+@pytest.fixture()
+def bad_landing(tmp_path) -> Path:
+    """loyalty: one good file, one lacking a required column, one empty (0 bytes), one header-only."""
+    landing = tmp_path / "landing"
+    write_lines(landing / "loyalty" / "members_00001.csv", [LOYALTY_HEADER, LOYALTY_ROW])
+    write_lines(landing / "loyalty" / "members_00002.csv", ["first_name,last_name", "Ana,Ruiz"])
+    (landing / "loyalty" / "members_00003.csv").write_bytes(b"")
+    write_lines(landing / "loyalty" / "members_00004.csv", [LOYALTY_HEADER])
+    return landing
+
+
+def test_a_file_lacking_a_required_column_is_rejected_alone(lake, settings, bad_landing):
+    res = land(lake, settings, bad_landing, "run-1", ["loyalty_members"])["loyalty_members"]
+    assert (res.new_files, res.landed, [Path(p).name for p, _ in res.rejected]) == (3, 1, ["members_00002.csv"])
+
+
+def test_a_rejected_file_is_recorded_with_its_reason(lake, settings, bad_landing):
+    land(lake, settings, bad_landing, "run-1", ["loyalty_members"])
+    rejected = lake.read(FILE_REJECTIONS).select("run_id", "source", F.element_at(F.split("file_path", "/"), -1).alias("file"),
+                                                 "reason")
+    assert_frame_equal(rejected, [("run-1", "loyalty_members", "members_00002.csv",
+                                   "lacks required column(s) loyalty_id, updated_at; fix the export or the columns in "
+                                   "conf/sources/loyalty_members.yaml")],
+                       "run_id string, source string, file string, reason string", check_schema=False)
+
+
+def test_a_rejected_file_is_looked_at_again_every_run(lake, settings, bad_landing):
+    land(lake, settings, bad_landing, "run-1", ["loyalty_members"])
+    again = land(lake, settings, bad_landing, "run-2", ["loyalty_members"])["loyalty_members"]
+    assert ([Path(p).name for p, _ in again.rejected], again.new_files) == (["members_00002.csv"], 0)
+
+
+def test_empty_and_header_only_files_land_as_zero_rows(lake, settings, bad_landing):
+    land(lake, settings, bad_landing, "run-1", ["loyalty_members"])
+    logged = lake.read(INGEST_LOG).select(F.element_at(F.split("file_path", "/"), -1).alias("file"), "rows_landed")
+    assert_frame_equal(logged, [("members_00001.csv", 1), ("members_00003.csv", 0), ("members_00004.csv", 0)],
+                       "file string, rows_landed long")

@@ -11,7 +11,6 @@ from pyspark.sql import functions as F
 from cdp.config import load_yaml_model
 from cdp.errors import ConfigError, QualityGateFailed
 from cdp.quality import (
-    QUALITY_HISTORY_SCHEMA,
     TableContract,
     gx_runner,
     load_contract,
@@ -22,6 +21,7 @@ from cdp.quality import (
     row_failure_reason,
     validate,
 )
+from cdp.tables import QUALITY_RESULTS
 
 CONTRACT_YAML = """
 table: silver.people
@@ -82,7 +82,8 @@ def test_validate_counts_row_failures_without_failing_the_gate(good_report):
     assert r.table == "silver.people" and r.run_id == "run-1" and r.validated_at.tzinfo is not None
     assert r.success is True and r.critical_failures == []
     assert [x.name for x in r.results] == [
-        "has_rows", "id_not_null", "id_unique", "csat_in_range", "channel_known", "email_looks_valid"]
+        "columns_match_contract", "has_rows", "id_not_null", "id_unique", "csat_in_range", "channel_known",
+        "email_looks_valid"]
     csat = r.result("csat_in_range")
     assert (csat.success, csat.unexpected_count, csat.element_count, csat.level) == (False, 1, 6, "row")
     assert csat.details["partial_unexpected_list"] == [9]
@@ -150,8 +151,8 @@ def test_shipped_identity_contract_quarantines_bad_phones(spark, settings):
 def test_record_quality_appends_history(lake, good_report, bad_report):
     assert record_quality(lake, good_report) == len(good_report.results)
     record_quality(lake, [bad_report])
-    df = lake.read("audit.quality_results")
-    assert df.schema.fieldNames() == QUALITY_HISTORY_SCHEMA.fieldNames()
+    df = lake.read(QUALITY_RESULTS)
+    assert df.schema.fieldNames() == lake.rows(QUALITY_RESULTS, []).schema.fieldNames()
     failed = {(r["run_id"], r["expectation"]) for r in df.where(~F.col("success")).collect()}
     assert ("run-2", "id_unique") in failed and ("run-1", "csat_in_range") in failed
     assert df.count() == len(quality_history_rows(good_report)) + len(quality_history_rows(bad_report))

@@ -1,49 +1,25 @@
-"""Silver on real Spark + Delta + Great Expectations: a YAML-only source flows to the canonical model,
-every row is accounted for, bad values and failed expectations are quarantined, a critical failure stops."""
+"""Silver on real Spark + Delta + Great Expectations: the README's YAML-only source flows to the canonical model,
+every row is accounted for, bad values and failed expectations are quarantined with the values as delivered,
+a critical failure stops the run, a re-export replaces and a re-run changes nothing."""
 
+import json
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import yaml
+from examples import readme_pos_source
+from frame_asserts import assert_frame_equal
 from pyspark.sql import functions as F
 
-from cdp.audit import RECONCILIATION
-from cdp.config import DEFAULT_CONF_DIR, load_settings
+from cdp.config import load_settings
 from cdp.errors import QualityGateFailed
-from cdp.ingest.bronze import QUARANTINE, land_all
+from cdp.ingest.bronze import land_all
 from cdp.ingest.sources import load_sources
 from cdp.io import Lakehouse
 from cdp.silver.step import build_silver
-
-POS_SOURCE = """
-name: pos_sales
-channel: store
-description: Point-of-sale export from the store tills, one row per ticket.
-format: csv
-path: pos/sales_*.csv
-options: {header: "true", sep: ";"}
-record_key: ticket_id
-timestamp_format: "dd/MM/yyyy HH:mm:ss"
-timezone: Europe/Madrid
-columns:
-  - {name: ticket_id, type: string, required: true}
-  - {name: sold_at, type: timestamp, required: true}
-  - {name: store_code, type: string}
-  - {name: total, type: double}
-  - {name: currency, type: string}
-  - {name: customer_phone, type: string}
-  - {name: customer_name, type: string}
-silver:
-  interaction:
-    event_time: sold_at
-    event_type: {value: store_purchase}
-    fields: {amount: total, currency: currency}
-  identity:
-    observed_at: sold_at
-    fields: {phone: customer_phone, full_name: customer_name}
-"""
+from cdp.tables import IDENTITY_RECORDS, INTERACTIONS, QUALITY_RESULTS, QUARANTINE, RECONCILIATION
 
 HEADER = "ticket_id;sold_at;store_code;total;currency;customer_phone;customer_name;till"
 FIRST = [
@@ -57,20 +33,21 @@ FIRST = [
 SECOND = ["T1;01/07/2025 10:30:00;MAD01;13,00;EUR;612-345-678;José Muñoz;3"]  # a corrected re-export
 
 
-def make_project(tmp_path: Path, extra_expectation: dict | None = None):
-    conf = tmp_path / "conf"
-    shutil.copytree(DEFAULT_CONF_DIR, conf)
+def make_project(conf_dir: Path, root: Path, extra_expectation: dict | None = None):
+    """The suite's configuration with the README's point-of-sale source as the only source."""
+    conf = root / "conf"
+    shutil.copytree(conf_dir, conf)
     for f in (conf / "sources").glob("*.yaml"):
         f.unlink()
-    (conf / "sources" / "pos_sales.yaml").write_text(POS_SOURCE)
+    (conf / "sources" / "pos_sales.yaml").write_text(readme_pos_source(), encoding="utf-8")
     if extra_expectation:
         path = conf / "tables" / "silver" / "interactions.yaml"
         contract = yaml.safe_load(path.read_text())
         contract["expectations"].append(extra_expectation)
         path.write_text(yaml.safe_dump(contract, allow_unicode=True))
-    settings = load_settings("local", [f"paths.reports={tmp_path}/reports"], conf)
-    (tmp_path / "landing" / "pos").mkdir(parents=True)
-    return settings, tmp_path / "landing"
+    settings = load_settings("local", [f"paths.reports={root}/reports"], conf)
+    (root / "landing" / "pos").mkdir(parents=True)
+    return settings, root / "landing"
 
 
 def write(landing: Path, n: int, lines: list[str]) -> None:
@@ -84,61 +61,107 @@ def run(lake, settings, landing, run_id):
     return bronze, build_silver(lake, specs, settings, run_id, now)
 
 
-def test_yaml_only_source_flows_to_silver_and_reconciles(spark, tmp_path):
-    settings, landing = make_project(tmp_path)
-    lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
+@pytest.fixture(scope="module")
+def pos(spark, conf_dir, tmp_path_factory):
+    """The README's example landed and built once (run-1); the tests below only read it."""
+    root = tmp_path_factory.mktemp("pos")
+    settings, landing = make_project(conf_dir, root)
+    lake = Lakehouse(spark, str(root / "lakehouse"))
     write(landing, 1, FIRST)
     bronze, silver = run(lake, settings, landing, "run-1")
-    assert (bronze[0].landed, bronze[0].bronze, bronze[0].quarantined) == (6, 6, 0)
+    return settings, landing, lake, bronze, {r.target_table: r for r in silver}
 
-    recon = {r.target_table: r for r in silver}
-    inter = recon["silver.interactions"]
-    assert (inter.rows_in, inter.rows_out, inter.rows_quarantined, inter.rows_duplicate) == (6, 2, 3, 1)
-    ident = recon["silver.identity_records"]
-    assert (ident.rows_in, ident.rows_out, ident.rows_quarantined, ident.rows_duplicate) == (6, 3, 2, 1)
-    assert all(r.balanced for r in silver)
 
-    reasons = {(r.record_key, r.reason) for r in lake.read(QUARANTINE).where("stage = 'silver'").collect()}
-    assert reasons == {("T2", "bad_type:total"), ("T3", "bad_timestamp:sold_at"),
-                       ("T4", "dq:interactions:amount_not_negative")}
+@pytest.mark.parametrize("table, counts", [
+    ("silver.interactions", (6, 2, 3, 1)),        # T2, T3 type defects + T4 fails amount_not_negative; T5 twice
+    ("silver.identity_records", (6, 3, 2, 1)),    # T4 is a fine identity record
+], ids=["interactions", "identity_records"])
+def test_every_row_is_accounted_for(pos, table, counts):
+    r = pos[4][table]
+    assert (r.rows_in, r.rows_out, r.rows_quarantined, r.rows_duplicate) == counts
 
-    t1 = lake.read("silver.interactions").where("source_record_key = 'T1'").first()
-    assert (t1.amount, t1.currency, t1.event_type, t1.channel) == (12.5, "EUR", "store_purchase", "store")
-    assert t1.event_ts == datetime(2025, 7, 1, 8, 30)          # 10:30 Madrid summer time = 08:30 UTC
-    assert t1.attributes == {"store_code": "MAD01", "till": "3"}  # unmapped and rescued columns kept
-    people = {r.source_record_key: r for r in lake.read("silver.identity_records").collect()}
-    assert people["T1"].phone == "+34612345678" and people["T1"].first_name_match == "jose"
-    assert people["T1"].last_name_match == "munoz" and people["T1"].first_name == "José"
-    assert people["T4"].phone == people["T5"].phone == "+34699111222"
 
-    audit = lake.read(RECONCILIATION).where("run_id = 'run-1'")
-    assert audit.where("NOT balanced").count() == 0 and audit.count() == 3  # bronze + two silver tables
-    assert lake.read("audit.quality_results").where("run_id = 'run-1' AND expectation = 'amount_not_negative'").count() == 1
+def test_reconciliation_is_recorded_balanced(pos):
+    _, _, lake, _, _ = pos
+    audit = lake.read(RECONCILIATION).where("run_id = 'run-1'").select("stage", "target_table", "balanced")
+    assert_frame_equal(audit, [("bronze", "bronze.pos_sales", True), ("silver", "silver.identity_records", True),
+                               ("silver", "silver.interactions", True)],
+                       "stage string, target_table string, balanced boolean")
+
+
+def test_quarantine_keeps_every_value_as_delivered(pos):
+    _, _, lake, _, _ = pos
+    q = lake.read(QUARANTINE).where("stage = 'silver'").select("record_key", "reason", "raw")
+    delivered = {line.split(";")[0]: dict(zip(HEADER.split(";"), line.split(";"), strict=True)) for line in FIRST}
+    for row in delivered.values():
+        for column in [c for c, v in row.items() if v == ""]:
+            del row[column]   # an empty CSV field is no value
+    assert_frame_equal(q, [
+        ("T2", "bad_type:total", json.dumps(delivered["T2"], ensure_ascii=False, separators=(",", ":"))),
+        ("T3", "bad_timestamp:sold_at", json.dumps(delivered["T3"], ensure_ascii=False, separators=(",", ":"))),
+        ("T4", "dq:interactions:amount_not_negative",
+         json.dumps(delivered["T4"], ensure_ascii=False, separators=(",", ":"))),
+    ], "record_key string, reason string, raw string")
+
+
+def test_interaction_is_typed_and_standardised(pos):
+    _, _, lake, _, _ = pos
+    t1 = lake.read(INTERACTIONS).where("source_record_key = 'T1'").select(
+        "amount", "currency", "event_type", "channel", "event_ts", "attributes")
+    assert_frame_equal(t1, [(12.5, "EUR", "store_purchase", "store", datetime(2025, 7, 1, 8, 30),   # 10:30 Madrid
+                             {"store_code": "MAD01", "till": "3"})],                             # unmapped, rescued
+                       "amount double, currency string, event_type string, channel string, event_ts timestamp, "
+                       "attributes map<string,string>")
+
+
+def test_identity_records_are_standardised(pos):
+    _, _, lake, _, _ = pos
+    people = lake.read(IDENTITY_RECORDS).select("source_record_key", "phone", "first_name", "first_name_match",
+                                                "last_name_match")
+    assert_frame_equal(people, [("T1", "+34612345678", "José", "jose", "munoz"),
+                                ("T4", "+34699111222", "Luis", "luis", "perez"),
+                                ("T5", "+34699111222", "Luis", "luis", "perez")],
+                       "source_record_key string, phone string, first_name string, first_name_match string, "
+                       "last_name_match string")
+
+
+def test_verdicts_and_report_are_written(pos):
+    settings, _, lake, _, _ = pos
+    verdict = lake.read(QUALITY_RESULTS).where("expectation = 'amount_not_negative'").select("run_id", "success")
+    assert_frame_equal(verdict, [("run-1", False)], "run_id string, success boolean")
     assert (Path(settings.path(settings.paths.reports)) / "quality" / "index.html").is_file()
 
-    # a corrected re-export of T1 wins; running again on nothing new changes nothing
+
+def test_a_re_export_wins_and_a_re_run_changes_nothing(pos, tmp_path):
+    settings, landing, module_lake, _, _ = pos
+    shutil.copytree(module_lake.root, tmp_path / "lakehouse")      # the module's lakehouse stays as it was
+    lake = Lakehouse(module_lake.spark, str(tmp_path / "lakehouse"))
     write(landing, 2, SECOND)
-    _, silver2 = run(lake, settings, landing, "run-2")
-    assert {r.target_table: (r.rows_in, r.rows_out) for r in silver2}["silver.interactions"] == (1, 1)
-    assert lake.read("silver.interactions").where("source_record_key = 'T1'").first().amount == 13.0
-    before = {t: lake.row_count(t) for t in ("silver.interactions", "silver.identity_records")}
-    _, silver3 = run(lake, settings, landing, "run-3")
-    assert silver3 == [] and before == {t: lake.row_count(t) for t in before}
-    assert before == {"silver.interactions": 2, "silver.identity_records": 3}
+    try:
+        _, silver2 = run(lake, settings, landing, "run-2")
+        assert {r.target_table: (r.rows_in, r.rows_out) for r in silver2}["silver.interactions"] == (1, 1)
+        assert lake.read(INTERACTIONS).where("source_record_key = 'T1'").first().amount == 13.0
+        before = {t: lake.row_count(t) for t in (INTERACTIONS, IDENTITY_RECORDS)}
+        _, silver3 = run(lake, settings, landing, "run-3")
+        assert silver3 == []
+        assert {t: lake.row_count(t) for t in before} == before
+    finally:
+        (landing / "pos" / "sales_2.csv").unlink()
 
 
-def test_critical_expectation_stops_before_anything_is_merged(spark, tmp_path):
+def test_critical_expectation_stops_before_anything_is_merged(spark, conf_dir, tmp_path):
     settings, landing = make_project(
-        tmp_path, {"name": "at_most_one_row", "type": "row_count_between", "max": 1, "level": "critical"})
+        conf_dir, tmp_path, {"name": "at_most_one_row", "type": "row_count_between", "max": 1, "level": "critical"})
     lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
     write(landing, 1, FIRST)
-    with pytest.raises(QualityGateFailed) as err:
+    with pytest.raises(QualityGateFailed, match="at_most_one_row") as err:
         run(lake, settings, landing, "run-1")
-    assert "at_most_one_row" in str(err.value) and "\n" not in str(err.value)
-    assert not lake.exists("silver.interactions") and not lake.exists("silver.identity_records")
-    assert lake.read("audit.quality_results").where("expectation = 'at_most_one_row' AND NOT success").count() == 1
+    assert "\n" not in str(err.value)
+    assert [lake.exists(INTERACTIONS), lake.exists(IDENTITY_RECORDS)] == [False, False]
+    assert lake.read(QUALITY_RESULTS).where("expectation = 'at_most_one_row' AND NOT success").count() == 1
 
 
+@pytest.mark.slow
 def test_demo_sources_reach_silver(spark, settings, tmp_path):
     """Every shipped source maps onto the canonical model without quarantining generated data wholesale."""
     from cdp.synth import generate
@@ -154,6 +177,6 @@ def test_demo_sources_reach_silver(spark, settings, tmp_path):
     total_in = sum(r.rows_in for r in by_table["silver.interactions"])
     total_q = sum(r.rows_quarantined for r in by_table["silver.interactions"])
     assert total_q <= 0.02 * total_in, [(r.source, r.rows_quarantined) for r in by_table["silver.interactions"]]
-    channels = {r.channel for r in lake.read("silver.interactions").select("channel").distinct().collect()}
+    channels = {r.channel for r in lake.read(INTERACTIONS).select("channel").distinct().collect()}
     assert len(channels) == 11
-    assert lake.read("silver.identity_records").where(F.col("phone").isNotNull() & ~F.col("phone").startswith("+")).count() == 0
+    assert lake.read(IDENTITY_RECORDS).where(F.col("phone").isNotNull() & ~F.col("phone").startswith("+")).count() == 0

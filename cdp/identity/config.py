@@ -45,7 +45,7 @@ class Rule(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     attributes: list[str] = Field(min_length=1, description="Records link when ALL are equal and non-null")
     enabled: bool = True
-    weight: float = Field(1.0, gt=0, description="Strength; the weakest rules' edges go first when a cluster is too big")
+    weight: float = Field(1.0, gt=0, le=1, description="Strength in (0, 1]; the weakest rules' edges go first when a cluster is too big")
     any_attribute: bool = Field(False, description="The attributes are one value space: equal values in ANY of them link")
     household_guard: bool = Field(False, description="A value naming incompatible people links only per person")
 
@@ -102,7 +102,7 @@ class Probabilistic(Strict):
     blocking: list[list[str]] = Field(min_length=1, description="Candidate pairs share all attributes of one of these")
     training: Training
     threshold: float = Field(0.99, gt=0, lt=1, description="match_probability at or above which a pair links")
-    weight: float = Field(0.5, gt=0, description="Edge strength next to the deterministic rules (cluster cap)")
+    weight: float = Field(0.5, gt=0, le=1, description="Edge strength in (0, 1] next to the deterministic rules (cluster cap)")
     must_not_disagree: list[str] = Field(default_factory=list, description="Comparisons whose outright disagreement vetoes a link")
     veto_similarity: float = Field(0.88, gt=0, le=1, description=(
         "A `name` comparison in must_not_disagree disagrees when Jaro-Winkler is below this and the names are "
@@ -275,4 +275,4 @@ def load_identity_config(settings: Settings | None = None, path: str | Path | No
         if settings is None:
             raise ValueError("give settings or path")
         path = identity_config_path(settings)
-    return load_yaml_model(Path(path), IdentityConfig)
+    return load_yaml_model(Path(path), IdentityConfig, "see the comments in the project's conf/identity.yaml and docs/identity.md")

@@ -1,102 +1,47 @@
-"""Over-merge guards: junk identifier values, identifier caps per customer, name and birth-date conflicts,
-maximum cluster size.
+"""Over-merge guards: identifier caps per customer, name and birth-date conflicts, maximum cluster size.
 
-All of them only ever REMOVE evidence (null a value, drop an edge), so clusters can only split, never grow,
-and every step is deterministic (ordering ties are broken by value / record id / rule order).
+Each guard takes the identity graph and returns it with edges removed and the touched clusters re-clustered,
+plus its report. They only ever REMOVE evidence, so clusters can only split, never grow, and every step is
+deterministic (ties are broken by value / record id / rule order). `suspect_clusters` finds, in one pass, the
+clusters any guard would act on, so the guards can run on those alone (`clusters.GuardScope`).
+
+Frames a guard reads more than once (the clusters it flags, the edges it drops) are materialised inside it;
+its outputs are lazy, and `resolve` cuts their lineage at the phase boundary.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from cdp.config import GraphSettings
+from cdp.frames import union_all
+from cdp.identity.clusters import IdentityGraph, drop_edges, recluster
 from cdp.identity.config import PROBABILISTIC_RULE, IdentityConfig
-from cdp.identity.graph import connected_components
-from cdp.identity.rules import PERSON_KEY, dates_compatible, is_blocklisted, names_compatible, with_person_key
+from cdp.identity.rules import PERSON_KEY, dates_compatible, names_compatible, with_person_key
 from cdp.spark import cut_lineage
 
-JUNK_SCHEMA = "attribute string, value string, records long, reason string"
 CAPPED_SCHEMA = "component string, attribute string, value string, records long"
 REVIEW_SCHEMA = ("cluster_root string, size_before long, size_after long, parts long, "
                  "dropped_rules array<string>, reason string")
 
 
-def _union(spark, frames: list[DataFrame], schema: str) -> DataFrame:
-    return reduce(DataFrame.unionByName, frames) if frames else spark.createDataFrame([], schema)
+def _no_review(graph: IdentityGraph) -> tuple[IdentityGraph, DataFrame]:
+    return graph, graph.edges.sparkSession.createDataFrame([], REVIEW_SCHEMA)
 
 
-def cluster(records: DataFrame, edges: DataFrame, graph: GraphSettings) -> DataFrame:
-    """Connected components of the identity graph: (record_id, component = smallest record_id)."""
-    cc = connected_components(records.select(F.col("record_id").alias("id")), edges.select("src", "dst"), graph)
-    return cc.select(F.col("id").alias("record_id"), "component").transform(cut_lineage)
+def _is_empty(df: DataFrame) -> bool:
+    return df.limit(1).count() == 0
 
 
-def merge_clusters(components: DataFrame, edges: DataFrame, graph: GraphSettings) -> DataFrame:
-    """Components after adding `edges` (src, dst) to the graph that gave `components`: connected components of
-    the much smaller graph whose vertices are the clusters the new edges join; labels stay the smallest
-    record_id (the smallest of the merged clusters' labels), as `cluster` over all edges would give."""
-    ends = components.select("record_id", "component")
-    joined = (edges.select("src", "dst")
-              .join(ends.select(F.col("record_id").alias("src"), F.col("component").alias("c_src")), "src")
-              .join(ends.select(F.col("record_id").alias("dst"), F.col("component").alias("c_dst")), "dst")
-              .where(F.col("c_src") != F.col("c_dst"))
-              .select(F.col("c_src").alias("src"), F.col("c_dst").alias("dst")).transform(cut_lineage))
-    involved = joined.select(F.col("src").alias("id")).unionByName(joined.select(F.col("dst").alias("id"))).distinct()
-    merged = connected_components(involved, joined, graph).select(F.col("id").alias("component"),
-                                                                   F.col("component").alias("_merged"))
-    return (ends.join(merged, "component", "left")
-            .select("record_id", F.coalesce("_merged", "component").alias("component")).transform(cut_lineage))
-
-
-def recluster(components: DataFrame, edges: DataFrame, touched: DataFrame, graph: GraphSettings) -> DataFrame:
-    """Components after a guard dropped edges inside the `touched` components (a `component` column).
-
-    Guards only remove edges, and every edge lies inside one component, so only the touched components can
-    change: their records are re-clustered on their remaining edges; every other record keeps its component.
-    The labels stay the smallest record_id of each part, as `cluster` gives for the whole graph.
-    """
-    touched = touched.select("component").distinct()
-    inside = components.join(touched, "component").select(F.col("record_id").alias("id"))
-    inner_edges = edges.select("src", "dst").join(inside.withColumnRenamed("id", "src"), "src")
-    parts = connected_components(inside, inner_edges, graph).select(F.col("id").alias("record_id"), "component")
-    kept = components.join(touched, "component", "left_anti").select("record_id", "component")
-    return kept.unionByName(parts).transform(cut_lineage)
-
-
-@dataclass(frozen=True)
-class GuardScope:
-    """The part of the identity graph a guard could change, cut out so the guards work on it alone.
-
-    Guards split, never join, and each fires on a property a part of a cluster can only lose (too many values,
-    incompatible names or dates, too many records): a cluster none of them flags now is not touched by any of
-    them later, in any order. So the suspects' records, edges and components go through the guards; the rest
-    stays as it is and `rejoin` puts the two back together: the guards' re-clustering and edge anti-joins run
-    over the suspects alone, not the whole graph.
-    """
-    records: DataFrame           # records of the suspect clusters
-    edges: DataFrame             # the edges inside them
-    components: DataFrame        # their (record_id, component)
-    other_edges: DataFrame
-    other_components: DataFrame
-
-    def rejoin(self, edges: DataFrame, components: DataFrame) -> tuple[DataFrame, DataFrame]:
-        """All edges and components again; the edges are left lazy (read once, when gold.identity_links is written)."""
-        return (self.other_edges.unionByName(edges.select(*self.other_edges.columns)),
-                self.other_components.unionByName(components.select("record_id", "component")).transform(cut_lineage))
-
-
+# ------------------------------------------------------------------------------------------- suspects
 def suspect_clusters(records: DataFrame, components: DataFrame, config: IdentityConfig) -> DataFrame:
     """(component) of every cluster some guard would act on: over an identifier cap, naming incompatible
     people (when a rule is household-guarded), holding conflicting birth dates, or over max_cluster_size."""
-    spark = records.sparkSession
     caps = _caps(records, config)
     named = any(r.household_guard for r in config.enabled_rules)
     dated = "birth_date" in records.columns and bool(relatives_rules(config))
-    # the columns the checks read, joined to the components once
+    # the columns the checks read, joined to the components once (and read by every check)
     columns = list(dict.fromkeys([*caps, *(["birth_date"] if dated else [])]))
     narrow = (with_person_key(records, config) if named else records).select(
         "record_id", *columns, *([PERSON_KEY] if named else []))
@@ -108,63 +53,10 @@ def suspect_clusters(records: DataFrame, components: DataFrame, config: Identity
         flagged.append(_name_conflicted(both, config))
     if dated:
         flagged.append(_date_conflicted(both))
-    return _union(spark, flagged, "component string").distinct()
+    return union_all(flagged).distinct()
 
 
-def guard_scope(records: DataFrame, edges: DataFrame, components: DataFrame, config: IdentityConfig) -> GuardScope:
-    """Cut the suspect clusters (`suspect_clusters`) out of the graph; edges lie inside one component each."""
-    suspects = suspect_clusters(records, components, config).transform(cut_lineage)
-    comp = components.select("record_id", "component")
-    inside = comp.join(suspects, "component").transform(cut_lineage)
-    by_component = edges.join(comp.select(F.col("record_id").alias("src"), "component"), "src").transform(cut_lineage)
-    return GuardScope(
-        records=records.join(inside.select("record_id"), "record_id").transform(cut_lineage),
-        edges=by_component.join(suspects, "component").select(*edges.columns).transform(cut_lineage),
-        components=inside.select("record_id", "component"),
-        other_edges=by_component.join(suspects, "component", "left_anti").select(*edges.columns),
-        other_components=comp.join(suspects, "component", "left_anti"),
-    )
-
-
-# --------------------------------------------------------------------------------------------- junk values
-def mark_junk(records: DataFrame, config: IdentityConfig) -> tuple[DataFrame, DataFrame]:
-    """Null out junk values of the attributes rules use -> (clean_records, junk_report).
-
-    Junk = blocklisted (literal placeholders, case-insensitive, or regex) or, for identifier attributes
-    (not in junk.frequency_exempt), a value held by more than max_records_per_value distinct records.
-    junk_report: (attribute, value, records, reason in {blocklist, too_many_records}); blocklisted values
-    are reported lower-cased and trimmed. One pass over the records (exploded to attribute/value pairs).
-    """
-    junk = config.junk
-    attrs = [a for a in config.junk_attributes() if a in records.columns]
-    frequent = [a for a in attrs if a not in junk.frequency_exempt]
-    pairs = records.select("record_id", F.explode(F.array(*[
-        F.when(F.col(a).isNotNull(), F.struct(F.lit(a).alias("attribute"), F.col(a).cast("string").alias("value"),
-                                              is_blocklisted(a, junk).alias("blocklisted")))
-        for a in attrs])).alias("_p")).where(F.col("_p").isNotNull()).select("record_id", "_p.*")
-    pairs = pairs.withColumn("value", F.when(F.col("blocklisted"), F.lower(F.trim("value"))).otherwise(F.col("value")))
-    counted = pairs.groupBy("attribute", "value", "blocklisted").agg(F.count("*").alias("records"))  # one pair per record
-    too_many = (~F.col("blocklisted") & F.col("attribute").isin(frequent)
-                & (F.col("records") > junk.max_records_per_value)) if frequent else F.lit(False)
-    report = (
-        counted.where(F.col("blocklisted") | too_many)
-        .select("attribute", "value", "records",
-                F.when(F.col("blocklisted"), "blocklist").otherwise("too_many_records").alias("reason"))
-        .transform(cut_lineage)
-    )
-    # blocklisted values are nulled by expression; too-frequent ones through the (small) set of affected records
-    frequent_bad = report.where(F.col("reason") == "too_many_records").select("attribute", "value")
-    flagged = (
-        pairs.where(~F.col("blocklisted")).join(F.broadcast(frequent_bad), ["attribute", "value"])
-        .groupBy("record_id").agg(F.collect_set("attribute").alias("_junk_attrs"))
-    )
-    clean = records.join(flagged, "record_id", "left")
-    for a in attrs:
-        drop = is_blocklisted(a, junk) | F.coalesce(F.array_contains("_junk_attrs", a), F.lit(False))
-        clean = clean.withColumn(a, F.when(drop, F.lit(None)).otherwise(F.col(a)))
-    return clean.select(*records.columns), report
-
-
+# ------------------------------------------------------------------------------------- identifier caps
 def _caps(records: DataFrame, config: IdentityConfig) -> dict[str, int]:
     """The capped attributes some enabled rule links on -> their cap."""
     return {a: n for a, n in config.max_identifiers_per_customer.items()
@@ -184,36 +76,34 @@ def _capped_values(clustered: DataFrame, caps: dict[str, int]) -> DataFrame:
         )
         dropped_parts.append(ranked.where(F.col("_rank") > cap).select("component", F.lit(a).alias("attribute"),
                                                                         "value", "records"))
-    return _union(clustered.sparkSession, dropped_parts, CAPPED_SCHEMA)
+    return union_all(dropped_parts, clustered.sparkSession, CAPPED_SCHEMA)
 
 
-# ------------------------------------------------------------------------------------- identifier caps
-def cap_identifiers(records: DataFrame, edges: DataFrame, components: DataFrame, config: IdentityConfig,
-                    graph: GraphSettings) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """Enforce max_identifiers_per_customer in each tentative cluster -> (edges, components, capped_values).
+def cap_identifiers(records: DataFrame, graph: IdentityGraph, config: IdentityConfig,
+                    settings: GraphSettings) -> tuple[IdentityGraph, DataFrame]:
+    """Enforce max_identifiers_per_customer in each tentative cluster -> (graph, capped_values).
 
     In a cluster holding more distinct values of a capped attribute than allowed, the values with the most
     records are kept (ties: smallest value); the edges whose evidence is a dropped value are removed and the
     components recomputed. capped_values: (component, attribute, value, records) that lost their links.
     """
     caps = _caps(records, config)
-    capped = _capped_values(records.join(components.select("record_id", "component"), "record_id"), caps) \
-        .transform(cut_lineage)
-    if capped.limit(1).count() == 0:
-        return edges, components, capped
-    comp = components.select("record_id", "component")
+    comp = graph.components.select("record_id", "component")
+    capped = _capped_values(records.join(comp, "record_id"), caps).transform(cut_lineage)
+    if _is_empty(capped):
+        return graph, capped
     to_drop = []
     for a in caps:
         rules = [r.name for r in config.enabled_rules if a in r.attributes]
         to_drop.append(
-            edges.where(F.col("rule").isin(rules)).select("src", "dst", "rule")
+            graph.edges.where(F.col("rule").isin(rules)).select("src", "dst", "rule")
             .join(records.select(F.col("record_id").alias("dst"), F.col(a).cast("string").alias("value")), "dst")
             .join(comp.select(F.col("record_id").alias("dst"), "component"), "dst")
             .join(capped.where(F.col("attribute") == a).select("component", "value"), ["component", "value"])
             .select("src", "dst", "rule")
         )
-    kept = edges.join(reduce(DataFrame.unionByName, to_drop), ["src", "dst", "rule"], "left_anti").transform(cut_lineage)
-    return kept, recluster(components, kept, capped, graph), capped
+    kept = drop_edges(graph.edges, union_all(to_drop)).transform(cut_lineage)   # re-clustered and returned
+    return IdentityGraph(kept, recluster(graph.components, kept, capped, settings)), capped
 
 
 # ---------------------------------------------------------------------------------------- cluster size
@@ -222,21 +112,22 @@ def _rule_rank(config: IdentityConfig) -> Column:
     return F.create_map(*[x for name, rank in ranks.items() for x in (F.lit(name), F.lit(rank))])[F.col("rule")]
 
 
-def cap_cluster_size(records: DataFrame, edges: DataFrame, components: DataFrame, config: IdentityConfig,
-                     graph: GraphSettings) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """Split clusters larger than max_cluster_size -> (edges, components, review).
+def cap_cluster_size(records: DataFrame, graph: IdentityGraph, config: IdentityConfig,
+                     settings: GraphSettings) -> tuple[IdentityGraph, DataFrame]:
+    """Split clusters larger than max_cluster_size -> (graph, review).
 
     Each round, inside every cluster still over the cap, all edges of the weakest rule present there
     (lowest weight; equal weights: later in conf/identity.yaml) are dropped and components recomputed;
     rounds stop when no cluster is over the cap or only strongest-rule edges remain (never dropped).
     review: one row per originally oversized cluster (cluster_root, size_before, size_after = its largest
-    part, parts, dropped_rules, reason in {split_under_cap, still_over_cap}).
+    part, parts, dropped_rules, reason in {split_under_cap, still_over_cap}). The rounds are an iteration:
+    each round's graph is materialised.
     """
-    spark, cap = records.sparkSession, config.max_cluster_size
-    sizes = components.groupBy("component").agg(F.count("*").alias("size"))
-    big = sizes.where(F.col("size") > cap)
-    if big.limit(1).count() == 0:
-        return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
+    cap = config.max_cluster_size
+    edges, components = graph.edges, graph.components
+    big = components.groupBy("component").agg(F.count("*").alias("size")).where(F.col("size") > cap)
+    if _is_empty(big):
+        return _no_review(graph)
     flagged = components.join(big, "component").select(
         "record_id", F.col("component").alias("cluster_root"), F.col("size").alias("size_before")).transform(cut_lineage)
     dropped = []
@@ -250,11 +141,11 @@ def cap_cluster_size(records: DataFrame, edges: DataFrame, components: DataFrame
         )
         weakest = inside.groupBy("component").agg(F.max("_rank").alias("_rank"))
         drop = inside.join(weakest, ["component", "_rank"]).select("src", "dst", "rule").transform(cut_lineage)
-        if drop.limit(1).count() == 0:
+        if _is_empty(drop):
             break
         dropped.append(drop)
-        edges = edges.join(drop, ["src", "dst", "rule"], "left_anti").transform(cut_lineage)
-        components = recluster(components, edges, over, graph)
+        edges = drop_edges(edges, drop).transform(cut_lineage)
+        components = recluster(components, edges, over, settings).transform(cut_lineage)
     parts = (
         flagged.join(components, "record_id").groupBy("cluster_root", "size_before", "component")
         .agg(F.count("*").alias("part_size"))
@@ -262,7 +153,7 @@ def cap_cluster_size(records: DataFrame, edges: DataFrame, components: DataFrame
         .agg(F.max("part_size").alias("size_after"), F.count("*").alias("parts"))
     )
     rules = (
-        _union(spark, dropped, "src string, dst string, rule string")
+        union_all(dropped, records.sparkSession, "src string, dst string, rule string")
         .join(flagged.select(F.col("record_id").alias("src"), "cluster_root"), "src")
         .groupBy("cluster_root").agg(F.array_sort(F.collect_set("rule")).alias("dropped_rules"))
     )
@@ -271,13 +162,13 @@ def cap_cluster_size(records: DataFrame, edges: DataFrame, components: DataFrame
         F.coalesce("dropped_rules", F.array().cast("array<string>")).alias("dropped_rules"),
         F.when(F.col("size_after") > cap, "still_over_cap").otherwise("split_under_cap").alias("reason"),
     )
-    return edges, components, review.transform(cut_lineage)
+    return IdentityGraph(edges, components), review
 
 
 # ------------------------------------------------------------------------------------------- name conflicts
-def split_name_conflicts(records: DataFrame, edges: DataFrame, components: DataFrame, config: IdentityConfig,
-                         graph: GraphSettings) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """Clusters naming people who cannot be one person -> (edges, components, review).
+def split_name_conflicts(records: DataFrame, graph: IdentityGraph, config: IdentityConfig,
+                         settings: GraphSettings) -> tuple[IdentityGraph, DataFrame]:
+    """Clusters naming people who cannot be one person -> (graph, review).
 
     The household guard sees one shared value at a time: a family email named only by Ana's records still
     links the nameless record Luis's device logged in with, and that record bridges Ana's and Luis's clusters.
@@ -286,23 +177,22 @@ def split_name_conflicts(records: DataFrame, edges: DataFrame, components: DataF
     components are recomputed. review: (cluster_root, size_before, size_after, parts, dropped_rules,
     reason = 'name_conflict').
     """
-    spark = records.sparkSession
     guarded = [r.name for r in config.enabled_rules if r.household_guard]
     if not guarded:
-        return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
+        return _no_review(graph)
     named = with_person_key(records, config).select("record_id", PERSON_KEY)
-    conflicted = _name_conflicted(named.join(components.select("record_id", "component"), "record_id"), config) \
-        .transform(cut_lineage)
-    if conflicted.limit(1).count() == 0:
-        return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
+    comp = graph.components.select("record_id", "component")
+    conflicted = _name_conflicted(named.join(comp, "record_id"), config).transform(cut_lineage)
+    if _is_empty(conflicted):
+        return _no_review(graph)
     nameless = named.where(F.col(PERSON_KEY).isNull()).select("record_id")
-    inside = (edges.where(F.col("rule").isin(guarded)).select("src", "dst", "rule")
-              .join(components.select(F.col("record_id").alias("src"), "component"), "src")
+    inside = (graph.edges.where(F.col("rule").isin(guarded)).select("src", "dst", "rule")
+              .join(comp.select(F.col("record_id").alias("src"), "component"), "src")
               .join(conflicted, "component"))
     drop = (inside.join(nameless.withColumnRenamed("record_id", "src"), "src")
             .unionByName(inside.join(nameless.withColumnRenamed("record_id", "dst"), "dst"))
             .select("src", "dst", "rule", "component").distinct().transform(cut_lineage))
-    return _split(edges, components, conflicted, drop, "name_conflict", graph)
+    return _split(graph, conflicted, drop, "name_conflict", settings)
 
 
 def _name_conflicted(clustered: DataFrame, config: IdentityConfig) -> DataFrame:
@@ -315,11 +205,12 @@ def _name_conflicted(clustered: DataFrame, config: IdentityConfig) -> DataFrame:
         .select("component")
 
 
-def _split(edges: DataFrame, components: DataFrame, conflicted: DataFrame, drop: DataFrame, reason: str,
-           graph: GraphSettings) -> tuple[DataFrame, DataFrame, DataFrame]:
+def _split(graph: IdentityGraph, conflicted: DataFrame, drop: DataFrame, reason: str,
+           settings: GraphSettings) -> tuple[IdentityGraph, DataFrame]:
     """Drop `drop` (src, dst, rule, component) inside the `conflicted` components, re-cluster them, review rows."""
-    kept = edges.join(drop.select("src", "dst", "rule"), ["src", "dst", "rule"], "left_anti").transform(cut_lineage)
-    split = recluster(components, kept, conflicted, graph)
+    kept = drop_edges(graph.edges, drop).transform(cut_lineage)   # re-clustered and returned
+    components = graph.components
+    split = recluster(components, kept, conflicted, settings).transform(cut_lineage)  # its review and the graph
     before = components.join(conflicted, "component").groupBy("component").agg(F.count("*").alias("size_before"))
     parts = (components.join(conflicted, "component").select("record_id", F.col("component").alias("cluster_root"))
              .join(split, "record_id").groupBy("cluster_root", "component").agg(F.count("*").alias("n"))
@@ -330,7 +221,7 @@ def _split(edges: DataFrame, components: DataFrame, conflicted: DataFrame, drop:
               .select("cluster_root", "size_before", "size_after", "parts",
                       F.coalesce("dropped_rules", F.array().cast("array<string>")).alias("dropped_rules"),
                       F.lit(reason).alias("reason")))
-    return kept, split, review.transform(cut_lineage)
+    return IdentityGraph(kept, split), review
 
 
 # ------------------------------------------------------------------------------------- birth-date conflicts
@@ -342,9 +233,9 @@ def relatives_rules(config: IdentityConfig) -> list[str]:
     return [*names, PROBABILISTIC_RULE] if config.matching else names
 
 
-def split_birth_date_conflicts(records: DataFrame, edges: DataFrame, components: DataFrame, config: IdentityConfig,
-                               graph: GraphSettings) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """Clusters holding two birth dates no typo explains -> (edges, components, review).
+def split_birth_date_conflicts(records: DataFrame, graph: IdentityGraph, config: IdentityConfig,
+                               settings: GraphSettings) -> tuple[IdentityGraph, DataFrame]:
+    """Clusters holding two birth dates no typo explains -> (graph, review).
 
     A person has one birth date; a father and son with the same name at one address (one record of them
     without a birth date) are what joins such a cluster. Inside it, the links resting on what relatives share
@@ -352,18 +243,17 @@ def split_birth_date_conflicts(records: DataFrame, edges: DataFrame, components:
     Dates are compatible when equal, one typo apart or under a month apart (as the Splink veto compares them).
     review reason: 'birth_date_conflict'.
     """
-    spark = records.sparkSession
     weak = relatives_rules(config)
     if "birth_date" not in records.columns or not weak:
-        return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
-    conflicted = _date_conflicted(records.join(components.select("record_id", "component"), "record_id")) \
-        .transform(cut_lineage)
-    if conflicted.limit(1).count() == 0:
-        return edges, components, spark.createDataFrame([], REVIEW_SCHEMA)
-    drop = (edges.where(F.col("rule").isin(weak)).select("src", "dst", "rule")
-            .join(components.select(F.col("record_id").alias("src"), "component"), "src")
+        return _no_review(graph)
+    comp = graph.components.select("record_id", "component")
+    conflicted = _date_conflicted(records.join(comp, "record_id")).transform(cut_lineage)
+    if _is_empty(conflicted):
+        return _no_review(graph)
+    drop = (graph.edges.where(F.col("rule").isin(weak)).select("src", "dst", "rule")
+            .join(comp.select(F.col("record_id").alias("src"), "component"), "src")
             .join(conflicted, "component").transform(cut_lineage))
-    return _split(edges, components, conflicted, drop, "birth_date_conflict", graph)
+    return _split(graph, conflicted, drop, "birth_date_conflict", settings)
 
 
 def _date_conflicted(clustered: DataFrame) -> DataFrame:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from cdp.config import Settings
 from cdp.io import Lakehouse
+from cdp.tables import IDENTITY_MAP, IDENTITY_RECORDS
 
 EXPERIMENT = "cdp-identity"
 MODEL_EXPERIMENT = "cdp-identity-model"
@@ -20,9 +21,10 @@ def resolution_table(res) -> Table:
     t.add_column("value", justify="right")
     m = res.matching
     rows = [("identity records", res.records), ("  anonymous (no identifying attribute, no customer id)", res.anonymous),
-            *([("records compared probabilistically", m.candidates), ("probabilistic links (Splink)", m.links)] if m else []),
-            ("links", res.edges),
-            *[(f"  links by {rule}", n) for rule, n in res.edges_by_rule.items()],
+            *([("records compared probabilistically", m.candidates),
+               ("pairs Splink scored over the threshold (before the guards)", m.links)] if m else []),
+            ("links kept after the guards (gold.identity_links)", res.edges),
+            *[(f"  by {rule}", n) for rule, n in res.edges_by_rule.items()],
             ("customers", res.clusters), ("  single-record customers", res.singletons),
             ("largest customer (records)", res.largest_cluster), ("junk identifier values", res.junk_values),
             ("identifier values over the per-customer cap", res.capped_values),
@@ -44,13 +46,13 @@ def evaluate_resolution(lake: Lakehouse, settings: Settings) -> dict:
     """Pairwise precision/recall/F1 and over/under-merge counts of gold.identity_map against ground truth."""
     from cdp.identity.config import load_identity_config
     from cdp.identity.evaluate import evidence_ceiling, load_truth, pairwise_metrics, truth_for_records
-    from cdp.identity.guards import mark_junk
+    from cdp.identity.junk import mark_junk
     from cdp.spark import cut_lineage
 
-    records = lake.read("silver.identity_records")
+    records = lake.read(IDENTITY_RECORDS)
     truth = truth_for_records(records, load_truth(lake.spark, settings.path(settings.paths.ground_truth))) \
         .transform(cut_lineage)
-    assignments = lake.read("gold.identity_map").select("record_id", F.col("customer_id").alias("cluster"))
+    assignments = lake.read(IDENTITY_MAP).select("record_id", F.col("customer_id").alias("cluster"))
     metrics = pairwise_metrics(assignments, truth)
     # what the evidence in the records allows at best (evaluate.evidence_ceiling), over the same records
     config = load_identity_config(settings)

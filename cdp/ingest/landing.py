@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StringType, StructField, StructType
 
-from cdp.errors import SourceError
+from cdp.frames import union_all
 from cdp.ingest.sources import SourceSpec
 
 CORRUPT = "_corrupt_record"
@@ -66,13 +66,64 @@ def _project(df: DataFrame, spec: SourceSpec, present: list[str]) -> DataFrame:
     return df.select(*cols, rescued.alias("_rescued_data"), "_raw", "_source_file")
 
 
-def _missing_required(spec: SourceSpec, present: list[str], path: str) -> None:
+def missing_required(spec: SourceSpec, present: list[str]) -> str | None:
+    """The rejection reason of a file whose columns lack a required one, or None."""
     missing = [c for c in spec.required_columns if c not in present]
-    if missing:
-        raise SourceError(
-            f"source '{spec.name}': file {path} lacks required column(s) {', '.join(missing)}; "
-            f"fix the export or the columns in conf/sources/{spec.name}.yaml"
-        )
+    if not missing:
+        return None
+    return (f"lacks required column(s) {', '.join(missing)}; fix the export or the columns in "
+            f"conf/sources/{spec.name}.yaml")
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What a look at each new file's header or footer says, before any row is read."""
+
+    readable: list[LandingFile]                   # files to read
+    empty: list[LandingFile]                      # no rows at all (0 bytes, or a blank first line): land as 0 rows
+    rejected: list[tuple[LandingFile, str]]       # files that cannot land as the source is declared, and why
+
+
+def _csv_header(spark: SparkSession, spec: SourceSpec, path: str) -> list[str]:
+    line = _first_line(spark, path).lstrip("\ufeff")
+    sep = spec.options.get("sep", spec.options.get("delimiter", ","))
+    return [h.strip() for h in next(csv.reader(io.StringIO(line), delimiter=sep), [])]
+
+
+def _parquet_columns(spark: SparkSession, path: str) -> list[str] | None:
+    """The file's column names from its footer, or None when it is not a readable Parquet file."""
+    try:
+        return spark.read.parquet(path).columns
+    except Exception:  # noqa: BLE001 - a truncated or foreign file: rejected with a reason, never a crash
+        return None
+
+
+def inspect_files(spark: SparkSession, spec: SourceSpec, files: list[LandingFile]) -> Inspection:
+    """Sort new files into readable, empty and rejected ones (one small read per file: it grows with files).
+
+    JSON lines have no header: a line missing a required field is quarantined by itself at landing."""
+    readable, empty, rejected = [], [], []
+    for f in files:
+        if f.size == 0:
+            empty.append(f)
+            continue
+        if spec.format == "csv":
+            header = _csv_header(spark, spec, f.path)
+            if not any(header):
+                empty.append(f)
+                continue
+            reason = missing_required(spec, header)
+        elif spec.format == "parquet":
+            columns = _parquet_columns(spark, f.path)
+            reason = ("is not a readable Parquet file (truncated or another format); replace it"
+                      if columns is None else missing_required(spec, columns))
+        else:
+            reason = None
+        if reason:
+            rejected.append((f, reason))
+        else:
+            readable.append(f)
+    return Inspection(readable, empty, rejected)
 
 
 def read_json_lines(spark: SparkSession, spec: SourceSpec, files: list[str]) -> DataFrame:
@@ -97,10 +148,7 @@ def read_csv(spark: SparkSession, spec: SourceSpec, files: list[str]) -> DataFra
     options = {"header": "true", **spec.options, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
     groups: dict[tuple[str, ...], list[str]] = {}
     for path in files:
-        line = _first_line(spark, path).lstrip("\ufeff")
-        header = tuple(h.strip() for h in next(csv.reader(io.StringIO(line), delimiter=options.get("sep", ",")), []))
-        _missing_required(spec, list(header), path)
-        groups.setdefault(header, []).append(path)
+        groups.setdefault(tuple(_csv_header(spark, spec, path)), []).append(path)
     frames = []
     for header, paths in groups.items():
         schema = StructType([StructField(h, StringType()) for h in header] + [StructField(CORRUPT, StringType())])
@@ -110,16 +158,12 @@ def read_csv(spark: SparkSession, spec: SourceSpec, files: list[str]) -> DataFra
             .withColumn("_raw", F.col(CORRUPT))
         )
         frames.append(_project(df, spec, list(header)).withColumn(CORRUPT, F.col("_raw")))
-    out = frames[0]
-    for df in frames[1:]:
-        out = out.unionByName(df)
-    return out
+    return union_all(frames)
 
 
 def read_parquet(spark: SparkSession, spec: SourceSpec, files: list[str]) -> DataFrame:
     df = spark.read.option("mergeSchema", "true").parquet(*files)
     present = df.columns
-    _missing_required(spec, present, files[0])
     to_text = [
         (F.to_json(F.col(f"`{f.name}`")) if f.dataType.typeName() in ("struct", "array", "map") else F.col(f"`{f.name}`").cast("string")).alias(f.name)
         for f in df.schema.fields
@@ -132,5 +176,6 @@ READERS = {"json": read_json_lines, "csv": read_csv, "parquet": read_parquet}
 
 
 def read_landing(spark: SparkSession, spec: SourceSpec, files: list[str]) -> DataFrame:
-    """Raw frame for these files of one source (columns: declared..., _rescued_data, _corrupt_record, _raw, _source_file)."""
+    """Raw frame for these files of one source, checked by `inspect_files` first
+    (columns: declared..., _rescued_data, _corrupt_record, _raw, _source_file)."""
     return READERS[spec.format](spark, spec, files)

@@ -1,16 +1,29 @@
-"""Source definitions: one YAML file per source in conf/sources/ (format, location, schema). No code."""
+"""Source definitions: one YAML file per source in conf/sources/ (format, location, schema). No code.
+
+Everything that can be checked without data is checked when the file loads (load_sources): the keys and
+their types by the models, and the rest by SourceSpec.problems(); each mistake is one ConfigError line
+"<file>: key '<dotted.key>' <what is wrong>; <what to do>".
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from cdp.config import Settings, Strict, load_yaml_model
+from cdp.config import Settings, Strict, load_yaml_model, short
 from cdp.errors import ConfigError
+from cdp.ingest.validation import (
+    did_you_mean,
+    landing_path_problem,
+    reader_option_problem,
+    timestamp_format_problem,
+    timezone_problem,
+)
 
 ColumnType = Literal["string", "int", "long", "double", "boolean", "date", "timestamp"]
+SOURCE_HINT = "see README.md, section 'Sources: bring your own', or conf/sources/crm_customers.yaml"
 
 
 class ColumnSpec(Strict):
@@ -25,6 +38,27 @@ INTERACTION_FIELDS = ("amount", "currency", "product_id", "category", "campaign_
 IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name", "full_name", "birth_date", "gender", "street",
                    "postal_code", "city", "region", "country", "loyalty_id", "device_id", "cookie_id",
                    "facebook_handle", "twitter_handle", "instagram_handle", "review_handle")
+# Column types a mapped field may have: silver casts these (ANSI on), so one bad string would fail the run;
+# declared with these types, a bad value is quarantined instead.
+_NUMBER = ("int", "long", "double")
+FIELD_TYPES = {
+    "amount": _NUMBER, "csat": _NUMBER, "nps": _NUMBER, "stars": _NUMBER, "birth_date": ("date", "timestamp"),
+}
+TIME_TYPES = ("timestamp", "date")
+# The columns silver.orders / silver.order_lines take by name (cdp.silver.canonical.ORDER_COLUMNS / ORDER_LINE_COLUMNS).
+DETAIL_COLUMNS = {
+    "orders": ("order_id", "order_ts", "status", "payment_status", "payment_method", "currency", "total_amount",
+               "customer_email", "customer_phone", "loyalty_id", "device_id", "ship_city", "ship_postal_code",
+               "ship_country"),
+    "order_lines": ("order_line_id", "order_id", "line_number", "product_id", "product_name", "category",
+                    "quantity", "unit_price", "currency"),
+}
+# Names the pipeline adds next to the declared columns (landing, bronze lineage, silver checks).
+RESERVED_COLUMNS = frozenset({"_rescued_data", "_corrupt_record", "_raw", "_source_file", "_ingested_at", "_run_id",
+                              "_record_hash", "_defect", "_type_defect", "_dq_reason", "_rank", "_fingerprint",
+                              "_metadata"})
+# Delta rejects these in column names; '.' would be read as a struct field.
+_BAD_NAME_CHARS = " ,;{}()\n\t=.`"
 
 
 class ValueSpec(Strict):
@@ -34,12 +68,6 @@ class ValueSpec(Strict):
     value: str | None = None
     map: dict[str, str] = Field(default_factory=dict)
     default: str | None = None
-
-    @model_validator(mode="after")
-    def _one_of(self) -> ValueSpec:
-        if (self.column is None) == (self.value is None):
-            raise ValueError("give exactly one of 'column' or 'value'")
-        return self
 
 
 class InteractionMapping(Strict):
@@ -80,29 +108,26 @@ class SourceSpec(Strict):
     columns: list[ColumnSpec]
     silver: SilverMapping = SilverMapping()
 
-    @model_validator(mode="after")
-    def _key_is_a_column(self) -> SourceSpec:
-        names = [c.name for c in self.columns]
-        if self.record_key not in names:
-            raise ValueError(f"record_key '{self.record_key}' is not one of the columns")
-        if len(set(names)) != len(names):
-            raise ValueError("a column is declared twice")
-        unknown = sorted(set(self.mapped_columns) - set(names))
-        if unknown:
-            raise ValueError(f"silver mapping names undeclared column(s): {', '.join(unknown)}")
-        return self
+    def mapped_column_keys(self) -> list[tuple[str, str]]:
+        """(dotted key in the file, column) for every column the silver mapping names."""
+        m, out = self.silver, []
+        if m.interaction:
+            out.append(("silver.interaction.event_time", m.interaction.event_time))
+            if m.interaction.event_type.column is not None:
+                out.append(("silver.interaction.event_type.column", m.interaction.event_type.column))
+            out += [(f"silver.interaction.fields.{f}", c) for f, c in m.interaction.fields.items()]
+        if m.identity:
+            out.append(("silver.identity.observed_at", m.identity.observed_at))
+            out += [(f"silver.identity.fields.{f}", c) for f, c in m.identity.fields.items()]
+            if m.identity.handle_by_platform:
+                hp = m.identity.handle_by_platform
+                out += [("silver.identity.handle_by_platform.handle", hp.handle),
+                        ("silver.identity.handle_by_platform.platform", hp.platform)]
+        return out
 
     @property
     def mapped_columns(self) -> list[str]:
-        m, cols = self.silver, []
-        if m.interaction:
-            cols += [m.interaction.event_time, *m.interaction.fields.values()]
-            cols += [m.interaction.event_type.column] if m.interaction.event_type.column else []
-        if m.identity:
-            cols += [m.identity.observed_at, *m.identity.fields.values()]
-            if m.identity.handle_by_platform:
-                cols += [m.identity.handle_by_platform.handle, m.identity.handle_by_platform.platform]
-        return cols
+        return [c for _, c in self.mapped_column_keys()]
 
     def column_type(self, name: str) -> str:
         return next(c.type for c in self.columns if c.name == name)
@@ -115,18 +140,142 @@ class SourceSpec(Strict):
     def required_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.required or c.name == self.record_key]
 
+    # ------------------------------------------------------------ checks that span keys
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(dotted key, "<what is wrong>; <what to do>") for every mistake the models alone do not catch,
+        in the order of the file."""
+        out: list[tuple[str, str]] = []
+        if not self.channel.strip():
+            out.append(("channel", "is empty; give the channel the source belongs to, e.g. store"))
+        problem = landing_path_problem(self.path)
+        if problem:
+            out.append(("path", problem))
+        for key, value in self.options.items():
+            problem = reader_option_problem(self.format, key, value)
+            if problem:
+                out.append((f"options.{key}", problem))
+        out += self._column_problems()
+        problem = timestamp_format_problem(self.timestamp_format)
+        if problem:
+            out.append(("timestamp_format", problem))
+        problem = timezone_problem(self.timezone)
+        if problem:
+            out.append(("timezone", problem))
+        out += self._mapping_problems()
+        return out
+
+    def _column_problems(self) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        first: dict[str, int] = {}
+        if not self.columns:
+            out.append(("columns", "is empty; declare the source's columns, at least the record_key one"))
+        for i, c in enumerate(self.columns):
+            bad = sorted({ch for ch in c.name if ch in _BAD_NAME_CHARS})
+            if not c.name.strip():
+                out.append((f"columns.{i}.name", "is empty; give the column's name as the export spells it"))
+            elif bad:
+                out.append((f"columns.{i}.name", f"{short(c.name)} contains {', '.join(repr(ch) for ch in bad)}, which "
+                            "Delta column names cannot hold; rename the column in the export"))
+            elif c.name in RESERVED_COLUMNS:
+                out.append((f"columns.{i}.name", f"{short(c.name)} is a name the pipeline adds itself; "
+                            "rename the column in the export"))
+            if c.name in first:
+                out.append((f"columns.{i}.name", f"declares column {short(c.name)} a second time "
+                            f"(first at columns.{first[c.name]}); remove or rename one"))
+            first.setdefault(c.name, i)
+        if self.columns and self.record_key not in first:
+            out.append(("record_key", f"names column {short(self.record_key)}, which is not declared under columns; "
+                        f"{self._closest(self.record_key)}"))
+        return out
+
+    def _closest(self, name: str, types: tuple[str, ...] | None = None) -> str:
+        """What to do about an undeclared column: the closest declared one (of a type that fits), or the list."""
+        names = [c.name for c in self.columns if types is None or c.type in types]
+        hint = did_you_mean(name, names)
+        listed = f"use one of: {short(', '.join(names), 120)[1:-1]}" if names else "declare one of a type that fits"
+        return hint or f"declare it under columns or {listed}"
+
+    def _mapping_problems(self) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        declared = set(self.column_names)
+        for key, col in self.mapped_column_keys():
+            field = key.rsplit(".", 1)[-1]
+            if not col.strip():
+                out.append((key, "is empty; give the name of a declared column"))
+            elif col not in declared:
+                types = TIME_TYPES if field in ("event_time", "observed_at") else FIELD_TYPES.get(field)
+                out.append((key, f"names column {short(col)}, which is not declared under columns; "
+                            f"{self._closest(col, types)}"))
+            elif field in ("event_time", "observed_at") and self.column_type(col) not in TIME_TYPES:
+                out.append((key, f"names column {short(col)} of type {self.column_type(col)}; declare it type: timestamp "
+                            "(or date) so it is parsed with timestamp_format and timezone"))
+            elif field in FIELD_TYPES and self.column_type(col) not in FIELD_TYPES[field]:
+                want = " or ".join(FIELD_TYPES[field])
+                out.append((key, f"names column {short(col)} of type {self.column_type(col)}; declare it type: {want} "
+                            "(a value that does not parse is then quarantined instead of failing the run)"))
+        if self.silver.interaction:
+            out += self._event_type_problems(self.silver.interaction.event_type)
+        detail = self.silver.detail
+        if detail:
+            missing = [c for c in DETAIL_COLUMNS[detail] if c not in declared]
+            if missing:
+                out.append(("silver.detail", f"{detail} needs column(s) {', '.join(missing)}, which are not declared; "
+                            f"the export must carry them under these names ({', '.join(DETAIL_COLUMNS[detail])})"))
+        return out
+
+    @staticmethod
+    def _event_type_problems(v: ValueSpec) -> list[tuple[str, str]]:
+        key = "silver.interaction.event_type"
+        example = "e.g. {value: store_purchase} or {column: status, map: {...}, default: other}"
+        if (v.column is None) == (v.value is None):
+            return [(key, f"gives {'both' if v.column is not None else 'neither'} 'column' and 'value'; "
+                     f"give exactly one, {example}")]
+        out: list[tuple[str, str]] = []
+        if v.value is not None:
+            if not v.value.strip():
+                out.append((f"{key}.value", "is empty; give the event type every row gets, e.g. store_purchase"))
+            for extra in ("map", "default"):
+                if getattr(v, extra):
+                    out.append((f"{key}.{extra}", "applies only with 'column'; remove it or take the type from a column"))
+        for raw, target in v.map.items():
+            if not raw.strip():
+                out.append((f"{key}.map", "has an empty source value; remove it or give the value it recodes"))
+            elif not target.strip():
+                out.append((f"{key}.map.{raw}", "is empty; give the event type this value stands for"))
+        if v.default is not None and not v.default.strip():
+            out.append((f"{key}.default", "is empty; remove it (unmapped values are kept) or give an event type"))
+        return out
+
+
+def load_source(path: Path) -> SourceSpec:
+    """One source definition, fully checked; a ConfigError of one line on the first mistake."""
+    spec = load_yaml_model(path, SourceSpec, SOURCE_HINT)
+    assert isinstance(spec, SourceSpec)
+    problems = spec.problems()
+    if problems:
+        key, message = problems[0]
+        raise ConfigError(f"{path}: key '{key}' {message}")
+    return spec
+
 
 def load_sources(settings: Settings, only: list[str] | None = None) -> list[SourceSpec]:
     """All source specs in ingest.sources_dir, sorted by name; `only` restricts to those names."""
-    folder = Path(settings.path(settings.ingest.sources_dir))
+    folder = Path(settings.conf_path(settings.ingest.sources_dir))
     files = sorted(folder.glob("*.yaml"))
     if not files:
         raise ConfigError(f"{folder}: no source definitions (*.yaml) found; set ingest.sources_dir or add one")
-    specs = [load_yaml_model(f, SourceSpec) for f in files]
+    specs: list[SourceSpec] = []
+    seen: dict[str, Path] = {}
+    for f in files:
+        spec = load_source(f)
+        if spec.name in seen:
+            raise ConfigError(f"{f}: key 'name' {short(spec.name)} is already the name of {seen[spec.name]}; "
+                              "give each source its own name")
+        seen[spec.name] = f
+        specs.append(spec)
+    specs.sort(key=lambda s: s.name)
     names = [s.name for s in specs]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"{folder}: source name(s) defined twice: {', '.join(dupes)}")
     if only:
         unknown = sorted(set(only) - set(names))
         if unknown:

@@ -1,10 +1,10 @@
 """Data quality: table contracts (conf/tables), Great Expectations validation, quarantine reasons, docs.
 
-    contract = load_contract(settings, "silver.interactions")
+    contract = load_contract(settings, INTERACTIONS)
     df = df.withColumn("_dq_reason", row_failure_reason(contract))   # NULL = row passes
     report = validate(df, contract, run_id)                           # GX verdict and counts
     record_quality(lake, report)                                      # -> audit.quality_results
-    report.raise_for_critical(render_quality_docs([report], reports_dir))
+    report.raise_for_critical(render_quality_docs([report], reports_dir, spark))   # s3a://, abfss:// via Hadoop
 """
 
 from cdp.quality.contracts import (
@@ -19,8 +19,6 @@ from cdp.quality.contracts import (
 )
 from cdp.quality.docs import render_quality_docs
 from cdp.quality.gx_runner import (
-    QUALITY_HISTORY_SCHEMA,
-    QUALITY_TABLE,
     ExpectationResult,
     QualityReport,
     quality_history_rows,
@@ -29,8 +27,6 @@ from cdp.quality.gx_runner import (
 )
 
 __all__ = [
-    "QUALITY_HISTORY_SCHEMA",
-    "QUALITY_TABLE",
     "ColumnContract",
     "ExpectationResult",
     "ExpectationSpec",

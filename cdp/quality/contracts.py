@@ -18,13 +18,16 @@ from pyspark.sql import functions as F
 
 from cdp.config import Settings, Strict, load_yaml_model
 from cdp.errors import ConfigError
+from cdp.frames import first_failing
+from cdp.tables import Table
 
-ExpectationType = Literal["not_null", "between", "in_set", "regex", "unique", "row_count_between"]
+ExpectationType = Literal["not_null", "between", "in_set", "regex", "unique", "unique_combination",
+                          "row_count_between", "relationship"]
 Level = Literal["row", "critical"]
 Bound = int | float | datetime | date
 
-TABLE_LEVEL_TYPES = ("unique", "row_count_between")
-COLUMN_TYPES = ("not_null", "between", "in_set", "regex", "unique")
+TABLE_LEVEL_TYPES = ("unique", "unique_combination", "row_count_between", "relationship")
+COLUMN_TYPES = ("not_null", "between", "in_set", "regex", "unique", "relationship")
 # Which optional parameters each type takes; a parameter given to a type that ignores it is a mistake.
 PARAMETERS: dict[str, tuple[str, ...]] = {
     "not_null": (),
@@ -32,8 +35,13 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "in_set": ("values",),
     "regex": ("pattern",),
     "unique": (),
+    "unique_combination": ("columns",),
     "row_count_between": ("min", "max"),
+    "relationship": ("to",),
 }
+# Checked by Spark in cdp.quality.gx_runner (Great Expectations compares no two tables): every non-null value of
+# `column` is a value of `to` ('layer.table.column'), like dbt's relationships test.
+SPARK_TYPES = ("relationship",)
 
 
 class ColumnContract(Strict):
@@ -53,6 +61,8 @@ class ExpectationSpec(Strict):
     max: Bound | None = Field(None, validate_default=True)
     values: list[str | int | float | bool] | None = Field(None, validate_default=True)
     pattern: str | None = Field(None, validate_default=True)
+    columns: list[str] | None = Field(None, validate_default=True)
+    to: str | None = Field(None, validate_default=True, pattern=r"^[a-z]+\.[a-z][a-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
     description: str = ""
 
     @field_validator("level")
@@ -73,7 +83,7 @@ class ExpectationSpec(Strict):
             raise ValueError("row_count_between checks the table; remove 'column'")
         return column
 
-    @field_validator("min", "max", "values", "pattern")
+    @field_validator("min", "max", "values", "pattern", "columns", "to")
     @classmethod
     def _parameter_fits_type(cls, value, info: ValidationInfo):
         kind = info.data.get("type")
@@ -99,6 +109,10 @@ class ExpectationSpec(Strict):
                 re.compile(value)
             except re.error as exc:
                 raise ValueError(f"pattern is not a valid regular expression ({exc})") from None
+        if info.field_name == "columns" and kind == "unique_combination" and (not value or len(value) < 2):
+            raise ValueError("a unique_combination expectation needs 'columns' with two or more column names")
+        if info.field_name == "to" and kind == "relationship" and not value:
+            raise ValueError("a relationship expectation needs 'to': the referenced 'layer.table.column'")
         bad_count = not isinstance(value, int) or isinstance(value, bool) or value < 0
         if kind == "row_count_between" and info.field_name in ("min", "max") and value is not None and bad_count:
             raise ValueError("row counts must be whole numbers >= 0")
@@ -125,6 +139,11 @@ class TableContract(Strict):
         return [e for e in self.expectations if e.level == "row"]
 
     @property
+    def gx_expectations(self) -> list[ExpectationSpec]:
+        """The expectations Great Expectations runs (all but the cross-table ones)."""
+        return [e for e in self.expectations if e.type not in SPARK_TYPES]
+
+    @property
     def critical_expectations(self) -> list[ExpectationSpec]:
         return [e for e in self.expectations if e.level == "critical"]
 
@@ -140,20 +159,21 @@ class TableContract(Strict):
             out.append("a column is declared twice")
         if cols:
             for e in self.expectations:
-                if e.column and e.column not in cols:
-                    out.append(f"expectation '{e.name}' checks column '{e.column}', which is not declared in columns")
+                for c in [*([e.column] if e.column else []), *(e.columns or [])]:
+                    if c not in cols:
+                        out.append(f"expectation '{e.name}' checks column '{c}', which is not declared in columns")
         return out
 
 
-def contract_path(settings: Settings, table: str) -> Path:
-    layer, _, name = table.partition(".")
+def contract_path(settings: Settings, table: Table | str) -> Path:
+    layer, _, name = str(table).partition(".")
     if not layer or not name:
         raise ConfigError(f"table name must be '<layer>.<table>', e.g. silver.interactions: {table!r}")
     return Path(settings.conf_dir) / "tables" / layer / f"{name}.yaml"
 
 
 def _load(path: Path, expected_table: str | None = None) -> TableContract:
-    contract = load_yaml_model(path, TableContract)
+    contract = load_yaml_model(path, TableContract, "see conf/tables/silver/interactions.yaml for the format")
     assert isinstance(contract, TableContract)
     if expected_table and contract.table != expected_table:
         raise ConfigError(f"{path}: 'table' says {contract.table} but the file is for {expected_table}")
@@ -163,9 +183,9 @@ def _load(path: Path, expected_table: str | None = None) -> TableContract:
     return contract
 
 
-def load_contract(settings: Settings, table: str) -> TableContract:
-    """The contract of 'layer.table' from <conf_dir>/tables/<layer>/<table>.yaml; one-line ConfigError if bad."""
-    return _load(contract_path(settings, table), table)
+def load_contract(settings: Settings, table: Table | str) -> TableContract:
+    """The contract of a table from <conf_dir>/tables/<layer>/<table>.yaml; one-line ConfigError if bad."""
+    return _load(contract_path(settings, table), str(table))
 
 
 def load_contracts(settings: Settings, layer: str | None = None) -> list[TableContract]:
@@ -200,7 +220,4 @@ def failure_condition(spec: ExpectationSpec) -> Column:
 
 def row_failure_reason(contract: TableContract) -> Column:
     """Name of the first failing row-level expectation of each row, or NULL when the row passes."""
-    checks = [F.when(failure_condition(e), F.lit(e.name)) for e in contract.row_expectations]
-    if not checks:
-        return F.lit(None).cast("string")
-    return F.coalesce(*checks)
+    return first_failing([(failure_condition(e), e.name) for e in contract.row_expectations])

@@ -9,38 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from pyspark.sql import DataFrame
-from pyspark.sql.types import (
-    BooleanType,
-    DoubleType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
+from pyspark.sql import functions as F
 
 from cdp.errors import QualityGateFailed
-from cdp.quality.contracts import ExpectationSpec, TableContract
+from cdp.quality.contracts import SPARK_TYPES, ExpectationSpec, TableContract
+from cdp.tables import QUALITY_RESULTS
 
-QUALITY_TABLE = "audit.quality_results"
 DATASOURCE = "cdp_spark"
 SAMPLE_SIZE = 20  # failing values GX returns per expectation (BASIC result format)
-
-QUALITY_HISTORY_SCHEMA = StructType([
-    StructField("run_id", StringType()), StructField("table_name", StringType()),
-    StructField("expectation", StringType()), StructField("type", StringType()),
-    StructField("column", StringType()), StructField("level", StringType()),
-    StructField("success", BooleanType()), StructField("element_count", LongType()),
-    StructField("unexpected_count", LongType()), StructField("unexpected_percent", DoubleType()),
-    StructField("validated_at", TimestampType()),
-])
 
 
 @dataclass(frozen=True)
@@ -59,6 +43,9 @@ class ExpectationResult:
         """Short human text: '3 unexpected of 1,204 rows', '0 rows, expected >= 1' or the error."""
         if self.details.get("error"):
             return f"error: {self.details['error']}"
+        if self.type == "schema":
+            parts = [f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in self.details.items() if v]
+            return "; ".join(parts) or "columns as declared"
         if self.type == "row_count_between":
             lo, hi = self.details.get("min"), self.details.get("max")
             bounds = " and ".join(p for p in (lo is not None and f">= {lo}", hi is not None and f"<= {hi}") if p)
@@ -145,6 +132,8 @@ def _to_gx(spec: ExpectationSpec):
         return e.ExpectColumnValuesToMatchRegex(column=spec.column, regex=spec.pattern, **common)
     if spec.type == "unique":
         return e.ExpectColumnValuesToBeUnique(column=spec.column, **common)
+    if spec.type == "unique_combination":
+        return e.ExpectCompoundColumnsToBeUnique(column_list=list(spec.columns or []), **common)
     if spec.type == "row_count_between":
         return e.ExpectTableRowCountToBeBetween(min_value=spec.min, max_value=spec.max, **common)
     raise ValueError(f"unsupported expectation type {spec.type!r}")
@@ -171,7 +160,7 @@ def _validation_definition(contract: TableContract):
             if any(obj.name == key for obj in factory.all()):
                 factory.delete(key)
         suite = context.suites.add(gx.ExpectationSuite(name=key))
-        for spec in contract.expectations:
+        for spec in contract.gx_expectations:
             suite.add_expectation(_to_gx(spec))
         vd = context.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=suite, name=key))
         _VALIDATIONS[key] = vd
@@ -224,23 +213,70 @@ def _result(spec: ExpectationSpec, gx_result: Any | None) -> ExpectationResult:
     )
 
 
-def validate(df: DataFrame, contract: TableContract, run_id: str) -> QualityReport:
-    """Run the contract's whole suite on df with Great Expectations. success = every critical one passed.
+SCHEMA_CHECK = "columns_match_contract"
+
+
+def schema_result(df: DataFrame, contract: TableContract, internal: Sequence[str] = ()) -> ExpectationResult:
+    """The frame has exactly the contract's columns, with their types (a critical check every contract with
+    columns gets): a table never drifts from the description BI users read. `internal` columns are ignored."""
+    actual = {f.name: f.dataType.simpleString() for f in df.schema.fields if f.name not in internal}
+    declared = {c.name: c.type.replace(" ", "") for c in contract.columns}
+    details = {
+        "missing": sorted(set(declared) - set(actual)),
+        "undeclared": sorted(set(actual) - set(declared)),
+        "type_differs": sorted(f"{c}: {actual[c]} (contract: {t})" for c, t in declared.items()
+                               if c in actual and _spark_type(t) != actual[c]),
+    }
+    ok = not any(details.values())
+    return ExpectationResult(SCHEMA_CHECK, "schema", None, "critical", ok, element_count=len(actual),
+                             unexpected_count=sum(len(v) for v in details.values()), details=details)
+
+
+def _spark_type(name: str) -> str:
+    """Contract type names as Spark's simpleString spells them (long -> bigint, int -> int, ...)."""
+    aliases = {"long": "bigint", "integer": "int", "short": "smallint", "byte": "tinyint"}
+    return re.sub(r"[a-z]+", lambda m: aliases.get(m.group(0), m.group(0)), name)
+
+
+def relationship_result(df: DataFrame, spec: ExpectationSpec, related: Mapping[str, DataFrame]) -> ExpectationResult:
+    """Every non-null `column` value of df is a value of `to` ('layer.table.column'); counted with one anti-join."""
+    table, _, column = (spec.to or "").rpartition(".")
+    common = {"name": spec.name, "type": spec.type, "column": spec.column, "level": spec.level}
+    if table not in related:
+        return ExpectationResult(**common, success=False, details={"error": f"{table} was not given to compare with"})
+    values = df.where(F.col(spec.column).isNotNull())
+    orphans = values.select(spec.column).join(related[table].select(F.col(column).alias(spec.column)).distinct(),
+                                              spec.column, "left_anti")
+    counts = values.agg(F.count(F.lit(1)).alias("n")).first()["n"], orphans.count()
+    sample = [r[0] for r in orphans.limit(SAMPLE_SIZE).collect()] if counts[1] else []
+    return ExpectationResult(**common, success=counts[1] == 0, element_count=counts[0], unexpected_count=counts[1],
+                             unexpected_percent=100.0 * counts[1] / counts[0] if counts[0] else 0.0,
+                             details={"partial_unexpected_list": [_jsonable(v) for v in sample], "to": spec.to})
+
+
+def validate(df: DataFrame, contract: TableContract, run_id: str, related: Mapping[str, DataFrame] | None = None,
+             internal: Sequence[str] = ()) -> QualityReport:
+    """Run the contract's whole suite on df: its schema, the Great Expectations suite and the relationships
+    (`related`: 'layer.table' -> that table's frame). success = every critical one passed.
 
     GX runs several Spark jobs over df: persist df first when it is expensive to recompute.
     """
     from great_expectations.core.run_identifier import RunIdentifier
 
-    vd = _validation_definition(contract)
     validated_at = datetime.now(timezone.utc)
-    with _LOCK:  # GX's context and validators are not documented as thread-safe
-        outcome = vd.run(
-            batch_parameters={"dataframe": df},
-            result_format={"result_format": "BASIC", "partial_unexpected_count": SAMPLE_SIZE},
-            run_id=RunIdentifier(run_name=run_id, run_time=validated_at),
-        )
-    by_name = {(r.expectation_config.meta or {}).get("name"): r for r in outcome.results}
-    results = [_result(spec, by_name.get(spec.name)) for spec in contract.expectations]
+    by_name = {}
+    if contract.gx_expectations:
+        vd = _validation_definition(contract)
+        with _LOCK:  # GX's context and validators are not documented as thread-safe
+            outcome = vd.run(
+                batch_parameters={"dataframe": df},
+                result_format={"result_format": "BASIC", "partial_unexpected_count": SAMPLE_SIZE},
+                run_id=RunIdentifier(run_name=run_id, run_time=validated_at),
+            )
+        by_name = {(r.expectation_config.meta or {}).get("name"): r for r in outcome.results}
+    results = [schema_result(df, contract, internal)] if contract.columns else []
+    results += [relationship_result(df, spec, related or {}) if spec.type in SPARK_TYPES
+                else _result(spec, by_name.get(spec.name)) for spec in contract.expectations]
     success = all(r.success for r in results if r.level == "critical")
     return QualityReport(contract.table, run_id, validated_at, success, results)
 
@@ -248,7 +284,7 @@ def validate(df: DataFrame, contract: TableContract, run_id: str) -> QualityRepo
 # ---------------------------------------------------------------- history
 
 def quality_history_rows(report: QualityReport) -> list[tuple]:
-    """Rows for audit.quality_results, in QUALITY_HISTORY_SCHEMA's column order."""
+    """Rows for audit.quality_results, in its registered column order."""
     return [
         (report.run_id, report.table, r.name, r.type, r.column, r.level, r.success,
          r.element_count, r.unexpected_count, r.unexpected_percent, report.validated_at)
@@ -261,5 +297,5 @@ def record_quality(lake, report: QualityReport | Iterable[QualityReport]) -> int
     reports = [report] if isinstance(report, QualityReport) else list(report)
     rows = [row for r in reports for row in quality_history_rows(r)]
     if rows:
-        lake.append(lake.spark.createDataFrame(rows, QUALITY_HISTORY_SCHEMA), QUALITY_TABLE)
+        lake.append(lake.rows(QUALITY_RESULTS, rows), QUALITY_RESULTS)
     return len(rows)

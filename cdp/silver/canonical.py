@@ -9,7 +9,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import SilverSettings
-from cdp.ingest.bronze import LINEAGE
 from cdp.ingest.sources import SourceSpec, ValueSpec
 from cdp.silver.standardize import (
     display_name,
@@ -23,6 +22,7 @@ from cdp.silver.standardize import (
     normalize_postal_code,
     split_full_name,
 )
+from cdp.tables import LINEAGE
 
 INTERACTION_TYPES = {"amount": "double", "csat": "int", "nps": "int", "stars": "int"}
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from zoneinfo import ZoneInfo, available_timezones
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from cdp.ingest.validation import check_timezone
 from cdp.silver.phones import normalize_phone
 
 __all__ = [
@@ -232,14 +232,8 @@ def to_amount(col: Column | str) -> Column:
 
 
 def _check_tz(tz: str) -> str:
-    if tz in ("UTC", "Z") or re.fullmatch(r"[+-]\d{2}(:\d{2})?", tz):
-        return tz
-    try:
-        ZoneInfo(tz)
-    except Exception as exc:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError on odd keys
-        if available_timezones():  # with no tz database here at all, leave the check to Spark
-            raise ValueError(f"unknown time zone {tz!r}") from exc
-    return tz
+    """tz, or ValueError: "UTC", "Z", "+HH:MM" or an IANA zone Spark reads (the rules load_sources applies)."""
+    return check_timezone(tz)
 
 
 def _unquoted(fmt: str) -> str:

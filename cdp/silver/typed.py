@@ -6,6 +6,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from cdp.frames import first_failing
 from cdp.ingest.sources import SourceSpec
 from cdp.silver.standardize import parse_bool, to_amount, to_date_safe, to_utc_timestamp
 
@@ -34,8 +35,8 @@ def type_defect(spec: SourceSpec) -> Column:
             continue
         label = "bad_timestamp" if c.type in ("date", "timestamp") else "bad_type"
         present = F.col(c.name).isNotNull() & (F.trim(F.col(c.name)) != "")
-        checks.append(F.when(present & typed_value(spec, c.name).isNull(), F.lit(f"{label}:{c.name}")))
-    return F.coalesce(*checks) if checks else F.lit(None).cast("string")
+        checks.append((present & typed_value(spec, c.name).isNull(), f"{label}:{c.name}"))
+    return first_failing(checks)
 
 
 def with_types(spec: SourceSpec):

@@ -1,0 +1,49 @@
+"""Junk identifier values: placeholders (blocklists) and values held by too many records are nulled before
+matching, so they link nothing, and are reported in gold.identity_junk_values."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from cdp.identity.config import IdentityConfig
+from cdp.identity.rules import is_blocklisted
+from cdp.spark import cut_lineage
+
+
+def mark_junk(records: DataFrame, config: IdentityConfig) -> tuple[DataFrame, DataFrame]:
+    """Null out junk values of the attributes rules use -> (clean_records, junk_report).
+
+    Junk = blocklisted (literal placeholders, case-insensitive, or regex) or, for identifier attributes
+    (not in junk.frequency_exempt), a value held by more than max_records_per_value distinct records.
+    junk_report: (attribute, value, records, reason in {blocklist, too_many_records}); blocklisted values
+    are reported lower-cased and trimmed. One pass over the records (exploded to attribute/value pairs).
+    """
+    junk = config.junk
+    attrs = [a for a in config.junk_attributes() if a in records.columns]
+    frequent = [a for a in attrs if a not in junk.frequency_exempt]
+    pairs = records.select("record_id", F.explode(F.array(*[
+        F.when(F.col(a).isNotNull(), F.struct(F.lit(a).alias("attribute"), F.col(a).cast("string").alias("value"),
+                                              is_blocklisted(a, junk).alias("blocklisted")))
+        for a in attrs])).alias("_p")).where(F.col("_p").isNotNull()).select("record_id", "_p.*")
+    pairs = pairs.withColumn("value", F.when(F.col("blocklisted"), F.lower(F.trim("value"))).otherwise(F.col("value")))
+    counted = pairs.groupBy("attribute", "value", "blocklisted").agg(F.count("*").alias("records"))  # one pair per record
+    too_many = (~F.col("blocklisted") & F.col("attribute").isin(frequent)
+                & (F.col("records") > junk.max_records_per_value)) if frequent else F.lit(False)
+    report = (
+        counted.where(F.col("blocklisted") | too_many)
+        .select("attribute", "value", "records",
+                F.when(F.col("blocklisted"), "blocklist").otherwise("too_many_records").alias("reason"))
+        .transform(cut_lineage)
+    )
+    # blocklisted values are nulled by expression; too-frequent ones through the (small) set of affected records
+    frequent_bad = report.where(F.col("reason") == "too_many_records").select("attribute", "value")
+    flagged = (
+        pairs.where(~F.col("blocklisted")).join(F.broadcast(frequent_bad), ["attribute", "value"])
+        .groupBy("record_id").agg(F.collect_set("attribute").alias("_junk_attrs"))
+    )
+    clean = records.join(flagged, "record_id", "left")
+    for a in attrs:
+        drop = is_blocklisted(a, junk) | F.coalesce(F.array_contains("_junk_attrs", a), F.lit(False))
+        clean = clean.withColumn(a, F.when(drop, F.lit(None)).otherwise(F.col(a)))
+    return clean.select(*records.columns), report

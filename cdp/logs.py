@@ -1,0 +1,57 @@
+"""Where a command's chatter goes: one log file per command under <lakehouse>/_logs (Python logging, warnings,
+Spark's JVM output and any traceback), so the terminal shows only what the user needs; --verbose shows it all.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cdp.config import Settings
+
+KEEP = 30                       # log files kept; older ones are removed when a command starts
+CHATTY = ("py4j", "splink", "mlflow", "alembic", "great_expectations", "urllib3", "matplotlib")
+
+
+def log_folder(settings: Settings) -> Path:
+    """<lakehouse>/_logs on a local lakehouse; the temp folder when the lakehouse is object storage."""
+    lake = settings.path(settings.paths.lakehouse)
+    if "://" in lake or lake.startswith("dbfs:"):
+        return Path(tempfile.gettempdir()) / "cdp-logs"
+    return Path(lake) / "_logs"
+
+
+def start_log(settings: Settings, command: str, verbose: bool = False) -> Path:
+    """Open this command's log file and route Python logging and warnings to it (and to the terminal when
+    verbose). Returns the path, which the JVM's output is also sent to."""
+    folder = log_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in sorted(folder.glob("*.log"))[:-KEEP]:
+        old.unlink(missing_ok=True)
+    path = folder / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{command}.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    if verbose:
+        root.addHandler(logging.StreamHandler())
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+        logging.getLogger(name).propagate = True
+    logging.captureWarnings(True)
+    warnings.simplefilter("default")
+    return path
+
+
+def quiet_libraries() -> None:
+    """Keep libraries that print on their own (MLflow's run links, GX progress bars) off the terminal."""
+    import os
+
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -1,0 +1,37 @@
+"""The quality gate of gold tables: each output frame of a step is checked against its contract
+(conf/tables/gold/<table>.yaml: schema, Great Expectations suite, relationships) before it is written.
+Verdicts go to audit.quality_results and the quality docs; a critical failure stops the step, unwritten."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+
+from cdp.config import Settings
+from cdp.io import Lakehouse
+from cdp.quality.contracts import load_contract
+from cdp.quality.docs import render_quality_docs
+from cdp.quality.gx_runner import QualityReport, record_quality, validate
+from cdp.spark import cut_lineage
+from cdp.tables import Table
+
+
+def gate_tables(lake: Lakehouse, settings: Settings, frames: dict[Table, DataFrame], run_id: str,
+                step: str) -> dict[Table, DataFrame]:
+    """Validate each frame against its table's contract and return the frames, materialised once (so the check
+    and the write read the same rows). A relationship names another table: the frame of it given here, or the
+    table as it stands in the lakehouse. QualityGateFailed (one line) on a critical failure, nothing written."""
+    done = {t: df.transform(cut_lineage) for t, df in frames.items()}
+    related = {t.qualified: df for t, df in done.items()}
+    reports: list[QualityReport] = []
+    for table, df in done.items():
+        contract = load_contract(settings, table)
+        for e in contract.expectations:
+            target = (e.to or "").rpartition(".")[0]
+            if target and target not in related:
+                related[target] = lake.read(target)
+        reports.append(validate(df, contract, run_id, related))
+    docs = render_quality_docs(reports, settings.path(settings.paths.reports), lake.spark, step)
+    record_quality(lake, reports)
+    for report in reports:
+        report.raise_for_critical(docs)
+    return done

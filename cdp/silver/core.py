@@ -1,0 +1,99 @@
+"""The silver step's pure core: one source's bronze batch -> typed, projected, deduplicated rows, split into
+the rows that go forward and the rows that go to quarantine; then the Great Expectations verdict per table.
+
+No reads, no writes: DataFrames and config in, DataFrames and verdicts out (`cdp.silver.step` is the writer).
+
+    split = split_source(batch, spec, settings, contracts, run_id, now)
+    split.checked[INTERACTIONS]        # deduplicated interactions, `_dq_reason` NULL when the row passes
+    split.quarantine                   # quarantine.records rows: type defects and failed row expectations
+    reports = validate_tables({t: passing_and_failing ...}, contracts, run_id)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from cdp.config import Settings
+from cdp.frames import union_all
+from cdp.ingest.sources import SourceSpec
+from cdp.quality import QualityReport, TableContract, row_failure_reason, validate
+from cdp.quality.quarantine import delivered, quarantine_rows
+from cdp.silver import canonical
+from cdp.silver.typed import type_defect, with_types
+from cdp.tables import IDENTITY_RECORDS, INTERACTIONS, ORDER_LINES, ORDERS, Table
+
+DELIVERED = "_delivered"
+DQ_REASON = "_dq_reason"
+
+
+def projections_of(spec: SourceSpec, settings: Settings) -> dict[Table, object]:
+    """The silver tables this source feeds, each with the transform that projects a typed row onto it."""
+    m, s = spec.silver, settings.silver
+    out: dict[Table, object] = {}
+    if m.interaction:
+        out[INTERACTIONS] = canonical.interactions(spec)
+    if m.identity:
+        out[IDENTITY_RECORDS] = canonical.identity_records(spec, s)
+    if m.detail == "orders":
+        out[ORDERS] = canonical.orders(spec, s)
+    if m.detail == "order_lines":
+        out[ORDER_LINES] = canonical.order_lines(spec, s)
+    return out
+
+
+def latest_per_key(key: str):
+    """Deduplicate on the natural key: the most recently ingested version wins (ties: highest record hash)."""
+    def step(df: DataFrame) -> DataFrame:
+        w = Window.partitionBy(key).orderBy(F.col("_ingested_at").desc(), F.col("_record_hash").desc())
+        return df.withColumn("_rank", F.row_number().over(w)).where("_rank = 1").drop("_rank")
+    return step
+
+
+@dataclass(frozen=True)
+class SourceSplit:
+    """One source's batch, typed and projected onto each silver table it feeds."""
+
+    source: str
+    typed: DataFrame                    # the batch, typed; `_type_defect` NULL when every value parsed
+    checked: dict[Table, DataFrame]     # table -> deduplicated rows, `_dq_reason` NULL when the row passes
+    quarantine: DataFrame               # quarantine.records rows of this batch, every reason
+
+    def passing(self, table: Table) -> DataFrame:
+        return self.checked[table].where(F.col(DQ_REASON).isNull()).drop(DQ_REASON)
+
+
+def split_source(batch: DataFrame, spec: SourceSpec, settings: Settings, contracts: dict[Table, TableContract],
+                 run_id: str, now: datetime) -> SourceSplit:
+    """A bronze batch of one source -> its typed rows, the checked projection per silver table, the quarantine.
+
+    A quarantined row's `raw` holds the bronze row's values as the export delivered them, found again in the
+    batch (failing rows are few, and the quarantine is only computed when there are some)."""
+    typed = batch.transform(with_types(spec))
+    good = typed.where(F.col("_type_defect").isNull()).drop("_type_defect")
+    stamp, run = F.lit(now), F.lit(run_id)
+    delivered_rows = batch.select("_record_hash", delivered(spec.column_names).alias(DELIVERED))
+    quarantined = [quarantine_rows(
+        batch.withColumn("_type_defect", type_defect(spec)).where(F.col("_type_defect").isNotNull()),
+        stage="silver", source=spec.name, reason=F.col("_type_defect"), record_key=F.col(spec.record_key),
+        raw=delivered(spec.column_names), run_id=run, at=stamp)]
+    checked: dict[Table, DataFrame] = {}
+    for table, project in projections_of(spec, settings).items():
+        rows = good.transform(project).transform(latest_per_key(table.key[0]))
+        checked[table] = rows.withColumn(DQ_REASON, row_failure_reason(contracts[table]))
+        failing = checked[table].where(F.col(DQ_REASON).isNotNull())
+        key = spec.record_key if spec.record_key in rows.columns else "source_record_key"
+        quarantined.append(quarantine_rows(
+            failing.join(delivered_rows.dropDuplicates(["_record_hash"]), "_record_hash", "left"),
+            stage="silver", source=spec.name, reason=F.concat(F.lit(f"dq:{table.name}:"), F.col(DQ_REASON)),
+            record_key=F.col(key), raw=F.col(DELIVERED), run_id=run, at=stamp))
+    return SourceSplit(spec.name, typed, checked, union_all(quarantined))
+
+
+def validate_tables(checked: dict[Table, DataFrame], contracts: dict[Table, TableContract],
+                    run_id: str) -> dict[Table, QualityReport]:
+    """Great Expectations over each table's whole batch (row-level failures included, so they are counted)."""
+    return {table: validate(rows, contracts[table], run_id, internal=(DQ_REASON,)) for table, rows in checked.items()}

@@ -1,0 +1,96 @@
+"""The table registry: every lakehouse table is named here once, the way dbt's `ref()` names a model.
+
+Code refers to tables through these objects, never through a 'layer.table' string or another layer's
+constants. Each table's description, columns and expectations live in its contract,
+conf/tables/<layer>/<table>.yaml (bronze tables are described by their source file, conf/sources/<source>.yaml);
+`tests/test_tables.py` keeps the two in step. A `schema` is given for the tables the code writes from Python
+rows, and for those that must exist, empty, from the first run on (a BI query never fails on a missing table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LAYERS = ("bronze", "silver", "gold", "quarantine", "audit")
+# Lineage every bronze row carries, and every silver row keeps: the landing file, when and by which run it was
+# landed, and a hash of the row's values (change detection, idempotent re-runs).
+LINEAGE = ["_source_file", "_ingested_at", "_run_id", "_record_hash"]
+
+
+@dataclass(frozen=True)
+class Table:
+    layer: str
+    name: str
+    key: tuple[str, ...] = ()
+    schema: str | None = None  # Spark DDL, for tables created from Python rows or bootstrapped empty
+
+    def __post_init__(self) -> None:
+        if self.layer not in LAYERS:
+            raise ValueError(f"unknown layer {self.layer!r}; layers are {', '.join(LAYERS)}")
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+    def __str__(self) -> str:
+        return self.qualified
+
+
+# ---------------------------------------------------------------- quarantine and audit
+QUARANTINE = Table("quarantine", "records", ("stage", "source", "source_file", "record_key", "reason"),
+                   "run_id string, stage string, source string, source_file string, record_key string, "
+                   "reason string, raw string, quarantined_at timestamp")
+INGEST_LOG = Table("audit", "ingest_log", ("source", "file_path"),
+                   "source string, file_path string, file_size long, file_modified_ms long, run_id string, "
+                   "ingested_at timestamp, rows_landed long, rows_bronze long, rows_quarantined long")
+FILE_REJECTIONS = Table("audit", "file_rejections", ("run_id", "source", "file_path"),
+                        "run_id string, source string, file_path string, file_size long, file_modified_ms long, "
+                        "reason string, rejected_at timestamp")
+RECONCILIATION = Table("audit", "reconciliation", ("run_id", "source", "stage", "target_table"),
+                       "run_id string, source string, stage string, target_table string, rows_in long, "
+                       "rows_out long, rows_quarantined long, rows_duplicate long, balanced boolean, "
+                       "recorded_at timestamp")
+QUALITY_RESULTS = Table("audit", "quality_results", ("run_id", "table_name", "expectation"),
+                        "run_id string, table_name string, expectation string, type string, column string, "
+                        "level string, success boolean, element_count long, unexpected_count long, "
+                        "unexpected_percent double, validated_at timestamp")
+SILVER_BATCHES = Table("audit", "silver_batches", ("source", "bronze_run_id"),
+                       "source string, bronze_run_id string, run_id string, processed_at timestamp")
+
+# ---------------------------------------------------------------- silver: the canonical model
+INTERACTIONS = Table("silver", "interactions", ("interaction_id",))
+IDENTITY_RECORDS = Table("silver", "identity_records", ("record_id",))
+ORDERS = Table("silver", "orders", ("order_id",))
+ORDER_LINES = Table("silver", "order_lines", ("order_line_id",))
+
+# ---------------------------------------------------------------- gold: identity
+IDENTITY_MAP = Table("gold", "identity_map", ("record_id",))
+IDENTITY_LINKS = Table("gold", "identity_links", ("src", "dst", "rule"))
+IDENTITY_CHANGES = Table("gold", "identity_changes", ("run_id", "change_type", "customer_ids_before", "customer_id_after"))
+IDENTITY_JUNK_VALUES = Table("gold", "identity_junk_values", ("attribute", "value"))
+IDENTITY_CAPPED_VALUES = Table("gold", "identity_capped_values", ("component", "attribute", "value"))
+IDENTITY_REVIEW = Table("gold", "identity_review", ("cluster_root", "reason"))
+IDENTITY_CLUSTER_SIZES = Table("gold", "identity_cluster_sizes", ("size",))
+CUSTOMERS = Table("gold", "customers", ("customer_id",))
+
+SILVER_TABLES = (INTERACTIONS, IDENTITY_RECORDS, ORDERS, ORDER_LINES)
+IDENTITY_TABLES = (IDENTITY_MAP, IDENTITY_LINKS, IDENTITY_CHANGES, IDENTITY_JUNK_VALUES, IDENTITY_CAPPED_VALUES,
+                   IDENTITY_REVIEW, IDENTITY_CLUSTER_SIZES, CUSTOMERS)
+OPERATIONAL = (QUARANTINE, INGEST_LOG, FILE_REJECTIONS, RECONCILIATION, QUALITY_RESULTS, SILVER_BATCHES)
+REGISTERED = (*OPERATIONAL, *SILVER_TABLES, *IDENTITY_TABLES)
+_BY_NAME = {t.qualified: t for t in REGISTERED}
+
+
+def bronze(source: str) -> Table:
+    """bronze.<source>: one table per source definition, every value as the export delivered it."""
+    return Table("bronze", source, ("_source_file", "_record_hash"))
+
+
+def table(qualified: str) -> Table:
+    """The registered table called 'layer.name' (bronze.<source> for any source); ValueError otherwise."""
+    if qualified in _BY_NAME:
+        return _BY_NAME[qualified]
+    layer, _, name = qualified.partition(".")
+    if layer == "bronze" and name:
+        return bronze(name)
+    raise ValueError(f"unknown table {qualified!r}; tables are: {', '.join(sorted(_BY_NAME))} and bronze.<source>")
