@@ -13,8 +13,9 @@ setup: $(STAMP) $(JARS)  ## venv, editable install, JAR warm-up (idempotent)
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "error: Python 3.10+ is required (found " + sys.version.split()[0] + "); install it or run make PY=python3.11")'
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# PYTHONWARNINGS: setuptools' editable-install banner is advice for package authors, not news for a user
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q --upgrade pip
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 $(JARS): $(STAMP)

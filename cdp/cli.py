@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         from cdp.logs import quiet_libraries, start_log
 
         settings = load_settings(args.env, args.overrides, args.conf_dir)
-        quiet_libraries()
+        quiet_libraries(args.verbose)
         if args.command not in NEEDS_NO_LOG:
             args.log = start_log(settings, args.command, args.verbose)
         try:

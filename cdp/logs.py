@@ -49,9 +49,12 @@ def start_log(settings: Settings, command: str, verbose: bool = False) -> Path:
     return path
 
 
-def quiet_libraries() -> None:
-    """Keep libraries that print on their own (MLflow's run links, GX progress bars) off the terminal."""
+def quiet_libraries(verbose: bool = False) -> None:
+    """Keep libraries that print on their own (MLflow configures its loggers when imported, GX progress bars)
+    off the terminal; set before they are imported."""
     import os
 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if not verbose:
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")

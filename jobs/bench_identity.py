@@ -65,7 +65,7 @@ def subset(base: Path, sizes: list[int]) -> dict[int, int]:
 
     from cdp.config import load_settings
     from cdp.identity.evaluate import load_truth, truth_for_records
-    from cdp.spark import build_spark
+    from cdp.spark import build_spark, stop_spark
 
     settings = load_settings("local", overrides=[f"spark.conf.spark.driver.memory={DRIVER_MEMORY}"])
     spark = build_spark(settings, app_name="cdp-bench-subset")
@@ -81,7 +81,7 @@ def subset(base: Path, sizes: list[int]) -> dict[int, int]:
         counts[size] = spark.read.format("delta").load(str(out)).count()
         print(f"  subset {size:,}: {k:,} persons, {counts[size]:,} identity records", flush=True)
     counts_file.write_text(json.dumps(counts))
-    spark.stop()
+    stop_spark(spark)
     return counts
 
 

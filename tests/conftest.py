@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cdp.config import DEFAULT_CONF_DIR, load_settings
+from cdp.config import DEFAULT_CONF_DIR, PROJECT_ROOT, load_settings
 
 
 def suite_conf(source: Path, dest: Path) -> Path:
@@ -34,6 +34,7 @@ def test_settings(conf_dir: Path, workdir: Path, *overrides: str):
         f"paths.reports={workdir}/reports",
         f"mlflow.tracking_uri={workdir}/mlflow.db",
         f"mlflow.artifact_root={workdir}/mlruns",
+        f"spark.ivy_dir={PROJECT_ROOT / '.ivy2'}",     # the project's JAR cache: no resolution, no network
         "spark.master=local[2]",
         "spark.conf.spark.sql.shuffle.partitions=1",
         "spark.conf.spark.default.parallelism=1",
@@ -42,6 +43,8 @@ def test_settings(conf_dir: Path, workdir: Path, *overrides: str):
         "spark.conf.spark.sql.codegen.wholeStage=false",
         "spark.conf.spark.sql.codegen.factoryMode=NO_CODEGEN",
         "spark.conf.spark.databricks.delta.snapshotPartitions=1",
+        "spark.conf.spark.databricks.delta.stats.collect=false",
+        "spark.conf.spark.locality.wait=0",
         "spark.conf.spark.driver.memory=2g",
         "spark.conf.spark.sql.adaptive.enabled=false",
         "spark.log_level=ERROR",

@@ -32,7 +32,8 @@ def test_unknown_key_names_key_and_file(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_settings("local", [], conf)
     msg = str(err.value)
-    assert "unknown key 'spark.mastr'" in msg and msg.startswith(str(tmp_path / "local.yaml"))
+    assert "unknown key 'spark.mastr'" in msg
+    assert msg.startswith(str(tmp_path / "local.yaml"))
     assert "\n" not in msg
 
 

@@ -187,9 +187,14 @@ BRIDGED = [
 ]
 
 
-def test_name_conflict_splits_a_cluster_bridged_through_a_family_value(spark, settings, config):
+@pytest.fixture(scope="module")
+def bridged(spark, settings, config):
     records = frame(spark, BRIDGED)
-    graph = graph_of(records, config, settings)
+    return records, graph_of(records, config, settings).cut()
+
+
+def test_name_conflict_splits_a_cluster_bridged_through_a_family_value(bridged, settings, config):
+    records, graph = bridged
     assert groups(graph.components) == [["x1", "x3", "y1", "y2"]]          # only Ana names the family email
     split, review = split_name_conflicts(records, graph, config, settings.graph)
     assert groups(split.components) == [["x1", "x3"], ["y1", "y2"]]
@@ -197,9 +202,8 @@ def test_name_conflict_splits_a_cluster_bridged_through_a_family_value(spark, se
     assert [tuple(r) for r in review.collect()] == [("x1", 4, 2, 2, ["email_exact"], "name_conflict")]
 
 
-def test_no_name_conflict_changes_nothing(spark, settings, config):
-    records = frame(spark, BRIDGED)
-    graph = graph_of(records, config, settings)
+def test_no_name_conflict_changes_nothing(bridged, settings, config):
+    records, graph = bridged
     without_luis = IdentityGraph(graph.edges, graph.components.where("record_id != 'y1'"))
     same, review = split_name_conflicts(records, without_luis, config, settings.graph)
     assert same is without_luis
@@ -251,16 +255,20 @@ SUSPECTS_AND_INNOCENT = [*FATHER_AND_SON, *BRIDGED, rec("k1", email="kim@x.com",
                          rec("k2", email="kim@x.com", device_id="DK")]
 
 
-def test_the_suspect_clusters_are_the_ones_a_guard_acts_on(spark, settings, config):
+@pytest.fixture(scope="module")
+def suspects(spark, settings, config):
     records = frame(spark, SUSPECTS_AND_INNOCENT)
-    graph = graph_of(records, config, settings)
+    return records, graph_of(records, config, settings).cut()
+
+
+def test_the_suspect_clusters_are_the_ones_a_guard_acts_on(suspects, config):
+    records, graph = suspects
     scope = cut_out(records, graph, suspect_clusters(records, graph.components, config))
     assert sorted(r.record_id for r in scope.records.collect()) == ["f1", "f2", "s1", "s2", "x1", "x3", "y1", "y2"]
 
 
-def test_guards_on_the_suspect_clusters_alone_give_the_whole_graph_result(spark, settings, config):
-    records = frame(spark, SUSPECTS_AND_INNOCENT)
-    graph = graph_of(records, config, settings)
+def test_guards_on_the_suspect_clusters_alone_give_the_whole_graph_result(suspects, settings, config):
+    records, graph = suspects
     whole = guarded(records, graph, config, settings)
     scope = cut_out(records, graph, suspect_clusters(records, graph.components, config))
     scoped = scope.rejoin(guarded(scope.records, scope.graph, config, settings))

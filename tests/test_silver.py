@@ -132,6 +132,7 @@ def test_verdicts_and_report_are_written(pos):
     assert (Path(settings.path(settings.paths.reports)) / "quality" / "index.html").is_file()
 
 
+@pytest.mark.slow  # two more runs of both steps
 def test_a_re_export_wins_and_a_re_run_changes_nothing(pos, tmp_path):
     settings, landing, module_lake, _, _ = pos
     shutil.copytree(module_lake.root, tmp_path / "lakehouse")      # the module's lakehouse stays as it was

@@ -57,7 +57,7 @@ def test_dataframe_connected_components_integer_ids(spark, settings):
 
 
 def test_dataframe_cc_long_chain_converges(spark, settings):
-    n = 64
+    n = 40
     v = spark.createDataFrame([(f"v{i:04d}",) for i in range(n)], "id string")
     e = spark.createDataFrame([(f"v{i:04d}", f"v{i + 1:04d}") for i in range(n - 1)], "src string, dst string")
     cc = connected_components(v, e, settings.graph, engine="dataframe")
@@ -72,3 +72,12 @@ def test_graphframes_connected_components(spark, settings):
     v, e = _graph(spark)
     got = {r.id: r.component for r in connected_components(v, e, settings.graph, engine="graphframes").collect()}
     assert got == EXPECTED
+
+
+def test_connected_components_that_do_not_converge_name_the_setting(spark, settings):
+    from cdp.errors import ConfigError
+
+    v, e = _graph(spark)
+    tight = settings.graph.model_copy(update={"max_iterations": 1})
+    with pytest.raises(ConfigError, match=r"did not converge in 1 rounds \(graph.max_iterations\); raise it"):
+        connected_components(v, e, tight, engine="dataframe")

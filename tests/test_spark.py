@@ -34,7 +34,8 @@ def fake_java(tmp_path, version: str):
 def test_missing_java_is_one_actionable_line(tmp_path):
     with pytest.raises(EnvironmentProblem) as err:
         check_java({"PATH": str(tmp_path)})
-    assert "no 'java' on PATH" in str(err.value) and "openjdk-17" in str(err.value)
+    assert "no 'java' on PATH" in str(err.value)
+    assert "openjdk-17" in str(err.value)
 
 
 def test_old_java_is_rejected(tmp_path):
@@ -50,7 +51,8 @@ def test_cli_without_java_prints_one_line_and_exits_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cdp", "run", "--steps", "bronze"], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: Java 17+ is required"), proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: Java 17+ is required"), proc.stderr
 
 
 def test_session_has_delta_and_checkpoint_dir(spark, settings):

@@ -17,7 +17,6 @@ from cdp.synth import GenerationResult, generate
 from cdp.synth.vocab import NICKNAMES, strip_accents
 from cdp.synth.writers import SOURCES
 
-ROOT = Path(__file__).resolve().parents[1]
 N, SEED, CHUNK = 400, 7, 150
 START, END = date(2024, 1, 1), date(2025, 12, 31)
 
@@ -99,7 +98,7 @@ def test_rerun_replaces_stale_chunks(tmp_path):
     generate(60, 1, tmp_path / "landing", tmp_path / "truth", chunk_size=60)
     names = {p.name for p in tmp_path.rglob("*") if p.is_file()}
     assert not any(re.search(r"_0000[1-9]\.|_00099\.", n) for n in names)
-    assert "customers_00000.csv" in names and "record_owners_00000.csv" in names
+    assert {"customers_00000.csv", "record_owners_00000.csv"} <= set(names)
 
 
 def test_ground_truth_covers_every_record_once(data):
@@ -109,19 +108,20 @@ def test_ground_truth_covers_every_record_once(data):
         for r in rows[name]:
             landing[(name, r[spec.record_key])] += 1
     owned = Counter((o["source"], o["record_key"]) for o in owners)
-    assert max(landing.values()) == 1 and max(owned.values()) == 1
+    assert (max(landing.values()), max(owned.values())) == (1, 1)
     assert set(landing) == set(owned)
     assert {o["person_id"] for o in owners} <= set(persons)
-    assert len(persons) == N and all(re.fullmatch(r"P\d{7}", p) for p in persons)
+    assert len(persons) == N
+    assert [p for p in persons if not re.fullmatch(r"P\d{7}", p)] == []
     churned = sum(p["churned"] == "true" for p in persons.values()) / N
     assert 0.12 <= churned <= 0.32
     assert all(bool(p["churn_date"]) == (p["churned"] == "true") for p in persons.values())
 
 
-def test_yaml_matches_generated_files(gen, data):
+def test_yaml_matches_generated_files(gen, data, conf_dir):
     root, _, _ = gen
     rows = data[0]
-    confs = sorted((ROOT / "conf" / "sources").glob("*.yaml"))
+    confs = sorted((conf_dir / "sources").glob("*.yaml"))
     assert {p.stem for p in confs} == set(SOURCES)
     channels = set()
     for path in confs:
@@ -196,7 +196,8 @@ def test_orders_match_purchases_and_abandoned_carts(data):
     rows = data[0]
     order_ids = {r["order_id"] for r in rows["ecommerce_orders"]}
     purchases = [r["order_id"] for r in rows["clickstream_events"] if r["event_type"] == "purchase"]
-    assert purchases and set(purchases) <= order_ids
+    assert len(purchases) > 0
+    assert set(purchases) <= order_ids
     assert {r["order_id"] for r in rows["ecommerce_order_lines"]} == order_ids
     sessions = defaultdict(set)
     for r in rows["clickstream_events"]:
@@ -241,5 +242,5 @@ def test_churn_behaviour(data):
         if r["csat"]:
             pid = owner_of[("survey_responses", r["response_id"])]
             csat[pid in churn].append(int(r["csat"]))
-    assert csat[True] and csat[False]
+    assert (len(csat[True]) > 0, len(csat[False]) > 0) == (True, True)
     assert sum(csat[True]) / len(csat[True]) < sum(csat[False]) / len(csat[False]) - 0.2

@@ -18,7 +18,6 @@ from cdp.identity.graph import connected_components
 from cdp.spark import cut_lineage
 
 EDGE_SCHEMA = "src string, dst string, rule string, attribute_values string, weight double"
-EDGE_COLUMNS = [c.split()[0] for c in EDGE_SCHEMA.split(", ")]
 
 
 @dataclass(frozen=True)

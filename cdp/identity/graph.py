@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from cdp.config import GraphSettings
+from cdp.errors import ConfigError
 from cdp.spark import cut_lineage, jvm_has_class
 
 GRAPHFRAMES_CLASS = "org.graphframes.GraphFrame"
@@ -108,8 +109,8 @@ def _propagate(both: DataFrame, settings: GraphSettings) -> DataFrame:
         labels = jumped.drop("before")
         if changed == 0:
             return labels
-    raise RuntimeError(f"connected components did not converge in {settings.max_iterations} iterations; "
-                       "raise graph.max_iterations")
+    raise ConfigError(f"connected components did not converge in {settings.max_iterations} rounds (graph.max_iterations); "
+                      f"raise it, e.g. --set graph.max_iterations={settings.max_iterations * 2}")
 
 
 def connected_components(vertices: DataFrame, edges: DataFrame, settings: GraphSettings, engine: str | None = None) -> DataFrame:

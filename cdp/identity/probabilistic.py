@@ -20,6 +20,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp.identity.clusters import EDGE_SCHEMA
 from cdp.identity.config import PROBABILISTIC_RULE, Comparison, Probabilistic
 from cdp.identity.rules import dates_compatible, names_compatible
 from cdp.spark import cut_lineage
@@ -180,9 +181,8 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance:
     run = MatchingRun()
     todo = candidates(records, p, across).transform(cut_lineage)
     run.candidates = todo.count()
-    edge_schema = "src string, dst string, rule string, attribute_values string, weight double"
     if run.candidates < 2:
-        return spark.createDataFrame([], edge_schema), run
+        return spark.createDataFrame([], EDGE_SCHEMA), run
     db_api = eager_spark_api(spark)
     if p.model:  # a saved model's parameters, with this conf's candidate pairs
         model_source = json.loads(Path(p.model).read_text())

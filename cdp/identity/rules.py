@@ -21,7 +21,6 @@ from pyspark.sql import functions as F
 
 from cdp.identity.config import HANDLE_ATTRIBUTES, HouseholdGuard, IdentityConfig, Junk, Rule
 
-EDGE_COLUMNS = ["src", "dst", "rule", "attribute_values", "weight"]
 PERSON_KEY = "_person_key"
 
 

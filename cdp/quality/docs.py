@@ -77,7 +77,7 @@ def _detail(r: ExpectationResult) -> tuple[str, bool]:
     d = r.details
     if d.get("error"):
         return f"error: {d['error']}", False
-    if r.type == "row_count_between":
+    if r.type in ("row_count_between", "schema"):
         return r.summary(), False
     sample = d.get("partial_unexpected_list") or []
     if not sample or r.success:
