@@ -6,7 +6,7 @@ No reads, no writes: DataFrames and config in, DataFrames and verdicts out (`cdp
     split = split_source(batch, spec, settings, contracts, run_id, now)
     split.checked[INTERACTIONS]        # deduplicated interactions, `_dq_reason` NULL when the row passes
     split.quarantine                   # quarantine.records rows: type defects and failed row expectations
-    reports = validate_tables({t: passing_and_failing ...}, contracts, run_id)
+    reports = validate_tables({INTERACTIONS: union of the sources' checked rows}, contracts, run_id)
 """
 
 from __future__ import annotations
@@ -61,9 +61,6 @@ class SourceSplit:
     typed: DataFrame                    # the batch, typed; `_type_defect` NULL when every value parsed
     checked: dict[Table, DataFrame]     # table -> deduplicated rows, `_dq_reason` NULL when the row passes
     quarantine: DataFrame               # quarantine.records rows of this batch, every reason
-
-    def passing(self, table: Table) -> DataFrame:
-        return self.checked[table].where(F.col(DQ_REASON).isNull()).drop(DQ_REASON)
 
 
 def split_source(batch: DataFrame, spec: SourceSpec, settings: Settings, contracts: dict[Table, TableContract],
