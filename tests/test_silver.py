@@ -150,6 +150,7 @@ def test_a_re_export_wins_and_a_re_run_changes_nothing(pos, tmp_path):
         (landing / "pos" / "sales_2.csv").unlink()
 
 
+@pytest.mark.slow  # a whole run of both steps (the gate itself: test_gold_gate.py)
 def test_critical_expectation_stops_before_anything_is_merged(spark, conf_dir, tmp_path):
     settings, landing = make_project(
         conf_dir, tmp_path, {"name": "at_most_one_row", "type": "row_count_between", "max": 1, "level": "critical"})

@@ -56,8 +56,9 @@ def test_dataframe_connected_components_integer_ids(spark, settings):
     assert got == {index[x]: index[c] for x, c in EXPECTED.items()}
 
 
+@pytest.mark.slow  # ~20 rounds of propagation
 def test_dataframe_cc_long_chain_converges(spark, settings):
-    n = 40
+    n = 200
     v = spark.createDataFrame([(f"v{i:04d}",) for i in range(n)], "id string")
     e = spark.createDataFrame([(f"v{i:04d}", f"v{i + 1:04d}") for i in range(n - 1)], "src string, dst string")
     cc = connected_components(v, e, settings.graph, engine="dataframe")
