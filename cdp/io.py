@@ -88,6 +88,7 @@ class Lakehouse:
         if not self.exists(name):
             self.overwrite(df, name)
             return
+        self.add_new_columns(df, name)
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         (
             self.delta_table(name).alias("t").merge(df.alias("s"), condition)
@@ -95,6 +96,16 @@ class Lakehouse:
             .whenNotMatchedInsertAll()
             .execute()
         )
+
+    def add_new_columns(self, df: DataFrame, name: Table | str) -> list[str]:
+        """Columns `df` has and the table lacks are added to it (NULL in its existing rows): a table written by an
+        earlier version of the code takes the columns a newer version adds. Returns the columns added."""
+        existing = set(self.read(name).columns)
+        new = [f for f in df.schema.fields if f.name not in existing]
+        if new:
+            spec = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)
+            self.spark.sql(f"ALTER TABLE delta.`{self.location(name)}` ADD COLUMNS ({spec})")
+        return [f.name for f in new]
 
     def last_commit_metrics(self, name: Table | str) -> dict[str, str]:
         """operationMetrics of the table's latest commit (numOutputRows, numTargetRowsInserted, ...)."""

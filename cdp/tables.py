@@ -56,6 +56,8 @@ QUALITY_RESULTS = Table("audit", "quality_results", ("run_id", "table_name", "ex
                         "unexpected_percent double, validated_at timestamp")
 SILVER_BATCHES = Table("audit", "silver_batches", ("source", "bronze_run_id"),
                        "source string, bronze_run_id string, run_id string, processed_at timestamp")
+UNATTRIBUTED = Table("audit", "unattributed_interactions", ("run_id", "source", "reason"),
+                     "run_id string, source string, reason string, interactions long, recorded_at timestamp")
 
 # ---------------------------------------------------------------- silver: the canonical model
 INTERACTIONS = Table("silver", "interactions", ("interaction_id",))
@@ -73,11 +75,31 @@ IDENTITY_REVIEW = Table("gold", "identity_review", ("cluster_root", "reason"))
 IDENTITY_CLUSTER_SIZES = Table("gold", "identity_cluster_sizes", ("size",))
 CUSTOMERS = Table("gold", "customers", ("customer_id",))
 
+# ---------------------------------------------------------------- gold: journeys
+CUSTOMER_JOURNEY = Table("gold", "customer_journey", ("interaction_id",))
+INCOMPLETE_PURCHASES = Table("gold", "incomplete_purchases", ("customer_id", "period", "kind"))
+FUNNELS = Table("gold", "funnels", ("period", "channel", "step"))
+JOURNEY_PATHS = Table("gold", "journey_paths", ("outcome", "path"))
+ATTRIBUTION = Table("gold", "attribution", ("purchase_id", "model", "interaction_id"))
+
+# ---------------------------------------------------------------- gold: Customer 360, segments, KPI marts
+CUSTOMER_PROFILE = Table("gold", "customer_profile", ("customer_id",))
+CUSTOMER_PROFILE_HISTORY = Table("gold", "customer_profile_history", ("customer_id", "valid_from"))
+SEGMENTS = Table("gold", "segments", ("run_id", "segment", "customer_id"))
+SEGMENT_SIZES = Table("gold", "segment_sizes", ("run_id", "segment"))
+KPI_DAILY_CHANNEL = Table("gold", "kpi_daily_channel", ("date", "channel"))
+KPI_COHORT_RETENTION = Table("gold", "kpi_cohort_retention", ("cohort_month", "months_since_first"))
+KPI_SATISFACTION = Table("gold", "kpi_satisfaction", ("month",))
+KPI_COMPLAINTS = Table("gold", "kpi_complaints", ("month", "reason"))
+
 SILVER_TABLES = (INTERACTIONS, IDENTITY_RECORDS, ORDERS, ORDER_LINES)
 IDENTITY_TABLES = (IDENTITY_MAP, IDENTITY_LINKS, IDENTITY_CHANGES, IDENTITY_JUNK_VALUES, IDENTITY_CAPPED_VALUES,
                    IDENTITY_REVIEW, IDENTITY_CLUSTER_SIZES, CUSTOMERS)
-OPERATIONAL = (QUARANTINE, INGEST_LOG, FILE_REJECTIONS, RECONCILIATION, QUALITY_RESULTS, SILVER_BATCHES)
-REGISTERED = (*OPERATIONAL, *SILVER_TABLES, *IDENTITY_TABLES)
+JOURNEY_TABLES = (CUSTOMER_JOURNEY, INCOMPLETE_PURCHASES, FUNNELS, JOURNEY_PATHS, ATTRIBUTION)
+PROFILE_TABLES = (CUSTOMER_PROFILE, CUSTOMER_PROFILE_HISTORY, SEGMENTS, SEGMENT_SIZES)
+KPI_TABLES = (KPI_DAILY_CHANNEL, KPI_COHORT_RETENTION, KPI_SATISFACTION, KPI_COMPLAINTS)
+OPERATIONAL = (QUARANTINE, INGEST_LOG, FILE_REJECTIONS, RECONCILIATION, QUALITY_RESULTS, SILVER_BATCHES, UNATTRIBUTED)
+REGISTERED = (*OPERATIONAL, *SILVER_TABLES, *IDENTITY_TABLES)   # grows as each step's contracts land
 _BY_NAME = {t.qualified: t for t in REGISTERED}
 
 

@@ -182,3 +182,29 @@ def test_demo_sources_reach_silver(spark, settings, tmp_path):
     channels = {r.channel for r in lake.read(INTERACTIONS).select("channel").distinct().collect()}
     assert len(channels) == 11
     assert lake.read(IDENTITY_RECORDS).where(F.col("phone").isNotNull() & ~F.col("phone").startswith("+")).count() == 0
+
+
+def test_interactions_point_at_the_identity_record_their_identifiers_make(spark, settings, conf_dir):
+    """The pure core on a tiny clickstream batch (an event stream: rows with the same identifiers are one identity
+    record): every interaction's identity_record_id is the record_id its identifiers got."""
+    from cdp.quality import load_contract
+    from cdp.silver.core import split_source
+    from cdp.tables import SILVER_TABLES
+
+    spec = next(s for s in load_sources(settings) if s.name == "clickstream_events")
+    rows = [("E1", "2025-06-01T10:00:00Z", "ck-1", "dev-1", "page_view"),
+            ("E2", "2025-06-01T10:05:00Z", "ck-1", "dev-1", "product_view"),     # same identifiers as E1
+            ("E3", "2025-06-02T09:00:00Z", "ck-2", "dev-1", "page_view")]
+    batch = spark.createDataFrame(rows, "event_id string, event_ts string, cookie_id string, device_id string, "
+                                        "event_type string").select(
+        *[F.col(c) if c in ("event_id", "event_ts", "cookie_id", "device_id", "event_type") else F.lit(None).cast("string").alias(c)
+          for c in spec.column_names],
+        F.lit(None).cast("string").alias("_rescued_data"), F.lit("f").alias("_source_file"),
+        F.lit(datetime(2025, 6, 3)).alias("_ingested_at"), F.lit("r").alias("_run_id"), F.col("event_id").alias("_record_hash"))
+    split = split_source(batch, spec, settings, {t: load_contract(settings, t) for t in SILVER_TABLES}, "r",
+                         datetime(2025, 6, 3))
+    links = split.checked[INTERACTIONS].select("source_record_key", "identity_record_id")
+    records = split.checked[IDENTITY_RECORDS].select("record_id", "cookie_id")
+    joined = {r.source_record_key: r.cookie_id for r in links.join(
+        records.withColumnRenamed("record_id", "identity_record_id"), "identity_record_id").collect()}
+    assert joined == {"E1": "ck-1", "E2": "ck-1", "E3": "ck-2"}

@@ -45,7 +45,7 @@ def interaction_id(spec: SourceSpec) -> Column:
     return F.sha2(F.concat_ws("|", F.lit(spec.name), record_key(spec)), 256)
 
 
-def interactions(spec: SourceSpec):
+def interactions(spec: SourceSpec, settings: SilverSettings):
     m = spec.silver.interaction
 
     def step(df: DataFrame) -> DataFrame:
@@ -73,6 +73,7 @@ def interactions(spec: SourceSpec):
             F.col(m.event_time).alias("event_ts"),
             F.to_date(F.col(m.event_time)).alias("event_date"),
             record_key(spec).alias("source_record_key"),
+            identity_record_id(spec, settings).alias("identity_record_id"),
             *[field(f).alias(f) for f in ("amount", "currency", "product_id", "category", "campaign_id",
                                           "csat", "nps", "stars", "text", "reason", "outcome")],
             attributes.alias("attributes"),
@@ -81,49 +82,72 @@ def interactions(spec: SourceSpec):
     return step
 
 
+def identity_attributes(spec: SourceSpec, settings: SilverSettings) -> dict[str, Column]:
+    """The standardised identity attributes of a typed source row (silver.identity_records' columns)."""
+    m = spec.silver.identity
+
+    def raw(name: str) -> Column:
+        src = m.fields.get(name)
+        return F.col(src).cast("string") if src else F.lit(None).cast("string")
+
+    first, last = raw("first_name"), raw("last_name")
+    if "full_name" in m.fields:
+        split_first, split_last = split_full_name(raw("full_name"))
+        first, last = F.coalesce(first, split_first), F.coalesce(last, split_last)
+    country = normalize_country(raw("country"))
+    handles = {p: normalize_handle(raw(f"{p}_handle")) for p in ("facebook", "twitter", "instagram", "review")}
+    if m.handle_by_platform:
+        platform = F.lower(F.trim(F.col(m.handle_by_platform.platform)))
+        handle = normalize_handle(F.col(m.handle_by_platform.handle))
+        handles["facebook"] = F.coalesce(handles["facebook"], F.when(platform == "facebook", handle))
+        handles["twitter"] = F.coalesce(handles["twitter"], F.when(platform.isin("twitter", "x"), handle))
+        handles["instagram"] = F.coalesce(handles["instagram"], F.when(platform == "instagram", handle))
+    return {
+        "email": normalize_email(raw("email"), settings.email_gmail_rules, settings.email_strip_plus_tags),
+        "email_raw": raw("email"),
+        "phone": normalize_phone(raw("phone"), F.coalesce(country, F.lit(settings.default_phone_region)),
+                                 settings.default_phone_region),
+        "phone_raw": raw("phone"),
+        "first_name": display_name(first),
+        "last_name": display_name(last),
+        "first_name_match": match_name(first),
+        "last_name_match": match_name(last),
+        "full_name_display": display_name(F.concat_ws(" ", first, last)),
+        "birth_date": F.col(m.fields["birth_date"]).cast("date") if "birth_date" in m.fields else F.lit(None).cast("date"),
+        "gender": normalize_gender(raw("gender")),
+        "street": display_name(raw("street")),
+        "postal_code": normalize_postal_code(raw("postal_code")),
+        "city": display_name(raw("city")),
+        "region": display_name(raw("region")),
+        "country": country,
+        "loyalty_id": F.upper(F.trim(raw("loyalty_id"))),
+        "device_id": F.trim(raw("device_id")),
+        "cookie_id": F.trim(raw("cookie_id")),
+        **{f"{p}_handle": h for p, h in handles.items()},
+    }
+
+
+def _fingerprint(attributes: dict[str, Column]) -> Column:
+    """An event stream's identity record key: a hash of the row's identity attributes (rows with the same
+    identifiers are one record)."""
+    return F.sha2(F.to_json(F.struct(*[c.alias(n) for n, c in attributes.items()])), 256).substr(1, 32)
+
+
+def identity_record_id(spec: SourceSpec, settings: SilverSettings) -> Column:
+    """The silver.identity_records record_id a typed source row contributes to (NULL when the source has no
+    identity mapping): '<source>:<record key>', or '<source>:<fingerprint>' for event streams."""
+    m = spec.silver.identity
+    if m is None:
+        return F.lit(None).cast("string")
+    key = _fingerprint(identity_attributes(spec, settings)) if m.distinct else record_key(spec)
+    return F.concat_ws(":", F.lit(spec.name), key)
+
+
 def identity_records(spec: SourceSpec, settings: SilverSettings):
     m = spec.silver.identity
 
     def step(df: DataFrame) -> DataFrame:
-        def raw(name: str) -> Column:
-            src = m.fields.get(name)
-            return F.col(src).cast("string") if src else F.lit(None).cast("string")
-
-        first, last = raw("first_name"), raw("last_name")
-        if "full_name" in m.fields:
-            split_first, split_last = split_full_name(raw("full_name"))
-            first, last = F.coalesce(first, split_first), F.coalesce(last, split_last)
-        country = normalize_country(raw("country"))
-        handles = {p: normalize_handle(raw(f"{p}_handle")) for p in ("facebook", "twitter", "instagram", "review")}
-        if m.handle_by_platform:
-            platform = F.lower(F.trim(F.col(m.handle_by_platform.platform)))
-            handle = normalize_handle(F.col(m.handle_by_platform.handle))
-            handles["facebook"] = F.coalesce(handles["facebook"], F.when(platform == "facebook", handle))
-            handles["twitter"] = F.coalesce(handles["twitter"], F.when(platform.isin("twitter", "x"), handle))
-            handles["instagram"] = F.coalesce(handles["instagram"], F.when(platform == "instagram", handle))
-        attrs = {
-            "email": normalize_email(raw("email"), settings.email_gmail_rules, settings.email_strip_plus_tags),
-            "email_raw": raw("email"),
-            "phone": normalize_phone(raw("phone"), F.coalesce(country, F.lit(settings.default_phone_region)),
-                                     settings.default_phone_region),
-            "phone_raw": raw("phone"),
-            "first_name": display_name(first),
-            "last_name": display_name(last),
-            "first_name_match": match_name(first),
-            "last_name_match": match_name(last),
-            "full_name_display": display_name(F.concat_ws(" ", first, last)),
-            "birth_date": F.col(m.fields["birth_date"]).cast("date") if "birth_date" in m.fields else F.lit(None).cast("date"),
-            "gender": normalize_gender(raw("gender")),
-            "street": display_name(raw("street")),
-            "postal_code": normalize_postal_code(raw("postal_code")),
-            "city": display_name(raw("city")),
-            "region": display_name(raw("region")),
-            "country": country,
-            "loyalty_id": F.upper(F.trim(raw("loyalty_id"))),
-            "device_id": F.trim(raw("device_id")),
-            "cookie_id": F.trim(raw("cookie_id")),
-            **{f"{p}_handle": h for p, h in handles.items()},
-        }
+        attrs = identity_attributes(spec, settings)
         out = df.select(
             F.lit(spec.name).alias("source"), F.lit(spec.channel).alias("channel"),
             record_key(spec).alias("source_record_key"), F.col(m.observed_at).alias("observed_at"),
@@ -133,9 +157,8 @@ def identity_records(spec: SourceSpec, settings: SilverSettings):
             return out.select(F.concat_ws(":", F.lit(spec.name), "source_record_key").alias("record_id"), "*")
         # event streams: one identity record per distinct set of identifiers (first time seen kept as the key)
         ids = list(attrs)
-        fingerprint = F.sha2(F.to_json(F.struct(*[F.col(c) for c in ids])), 256).substr(1, 32)
         return (
-            out.withColumn("_fingerprint", fingerprint)
+            out.withColumn("_fingerprint", _fingerprint({c: F.col(c) for c in ids}))
             .groupBy("source", "channel", "_fingerprint", *ids)
             .agg(F.min_by("source_record_key", "observed_at").alias("source_record_key"),
                  F.max("observed_at").alias("observed_at"),

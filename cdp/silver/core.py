@@ -35,7 +35,7 @@ def projections_of(spec: SourceSpec, settings: Settings) -> dict[Table, object]:
     m, s = spec.silver, settings.silver
     out: dict[Table, object] = {}
     if m.interaction:
-        out[INTERACTIONS] = canonical.interactions(spec)
+        out[INTERACTIONS] = canonical.interactions(spec, s)
     if m.identity:
         out[IDENTITY_RECORDS] = canonical.identity_records(spec, s)
     if m.detail == "orders":
