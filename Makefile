@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 JARS    := .ivy2/.warm
 ARGS    ?=
 
-.PHONY: setup run test test-fast lint generate bench mlflow-ui clean clean-data
+.PHONY: setup run test test-fast lint docs generate bench mlflow-ui clean clean-data
 
 setup: $(STAMP) $(JARS)  ## venv, editable install, JAR warm-up (idempotent)
 
@@ -33,6 +33,9 @@ test-fast: setup  ## everything but the slow end-to-end tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check cdp jobs tests
+
+docs: $(STAMP)  ## regenerate docs/data-dictionary.md from the contracts and source definitions
+	$(BIN)/cdp docs --out docs/data-dictionary.md
 
 generate: $(STAMP)  ## e.g. make generate ARGS="--customers 100000 --seed 7 --out /tmp/big"
 	$(BIN)/cdp generate $(ARGS)

@@ -8,6 +8,7 @@ import traceback
 from pathlib import Path
 
 from cdp import __version__
+from cdp.commands import _spark, cmd_eval, cmd_explain, cmd_profile, cmd_quarantine, cmd_sql
 from cdp.errors import CdpError
 
 
@@ -52,11 +53,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", parents=[common], help="validate all configuration (settings, sources, identity, "
                    "contracts) without starting Spark", epilog="example: cdp check --env cluster")
 
+    docs = sub.add_parser("docs", parents=[common], help="write the data dictionary (every table, column and "
+                          "expectation) from the contracts and source definitions, without Spark",
+                          epilog="example: cdp docs --out docs/data-dictionary.md")
+    docs.add_argument("--out", help="file to write (default: <paths.reports>/data-dictionary.md)")
+
     quarantine = sub.add_parser("quarantine", parents=[common], help="what is in quarantine, by source and reason",
                                 epilog="example: cdp quarantine --source pos_sales --show 5")
     quarantine.add_argument("--source", help="only this source")
     quarantine.add_argument("--reason", help="only this reason (e.g. bad_timestamp:sold_at)")
     quarantine.add_argument("--show", type=int, default=0, metavar="N", help="also print N quarantined rows with their raw values")
+
+    sql = sub.add_parser("sql", parents=[common], help="run Spark SQL over the lakehouse, naming tables layer.table",
+                         epilog='example: cdp sql "SELECT rfm_segment, count(*) FROM gold.customer_profile GROUP BY 1"')
+    sql.add_argument("query", help="a Spark SQL query; tables are written layer.table (gold.customers, silver.interactions)")
+    sql.add_argument("--limit", type=int, default=100, help="rows to print at most (default 100)")
+
+    profile = sub.add_parser("profile", parents=[common], help="one customer's 360: the profile and the latest "
+                             "touchpoints of the journey", epilog="example: cdp profile C129a0f89694fb6bd --events 30")
+    profile.add_argument("customer_id", help="a customer_id of gold.customer_profile")
+    profile.add_argument("--events", type=int, default=20, help="latest journey touchpoints to show (default 20)")
 
     explain = sub.add_parser("explain", parents=[common], help="why is this one customer? records and the links that joined them",
                              epilog="example: cdp explain C129a0f89694fb6bd")
@@ -66,12 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog="needs the generator's ground truth at paths.ground_truth (cdp generate writes it)")
     ev.add_argument("what", choices=["identity"], help="what to evaluate")
     return parser
-
-
-def _spark(args, settings, app: str):
-    from cdp.spark import build_spark
-
-    return build_spark(settings, app_name=app, jvm_log=str(args.log), verbose=args.verbose)
 
 
 def cmd_generate(args, settings) -> int:
@@ -105,6 +115,18 @@ def cmd_check(args, settings) -> int:
 
     for what, summary in check_configuration(settings):
         print(f"{what:<10} ok: {summary}")
+    return 0
+
+
+def cmd_docs(args, settings) -> int:
+    from cdp.check import check_configuration
+    from cdp.dictionary import render_dictionary
+
+    check_configuration(settings)
+    out = Path(args.out or Path(settings.path(settings.paths.reports)) / "data-dictionary.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_dictionary(settings), encoding="utf-8")
+    print(f"data dictionary written to {out}")
     return 0
 
 
@@ -143,103 +165,9 @@ def cmd_setup(args, settings) -> int:
     return 0
 
 
-def cmd_quarantine(args, settings) -> int:
-    from pyspark.sql import functions as F
-    from rich.console import Console
-    from rich.table import Table
-
-    from cdp.io import Lakehouse
-    from cdp.tables import QUARANTINE
-
-    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-quarantine"), settings)
-    if not lake.exists(QUARANTINE):
-        print(f"no {QUARANTINE} yet: run `cdp run` first")
-        return 0
-    rows = lake.read(QUARANTINE)
-    if args.source:
-        rows = rows.where(F.col("source") == args.source)
-    if args.reason:
-        rows = rows.where(F.col("reason") == args.reason)
-    counts = (rows.groupBy("source", "stage", "reason")
-              .agg(F.count(F.lit(1)).alias("n"), F.max("run_id").alias("last_run")).orderBy("source", "stage", "reason"))
-    console = Console(width=None if Console().is_terminal else 160)
-    t = Table(title=f"{QUARANTINE} by source and reason", title_justify="left")
-    for col in ("source", "stage", "reason", "rows", "last run"):
-        t.add_column(col, justify="right" if col == "rows" else "left")
-    found = counts.collect()  # one row per source, stage and reason
-    for r in found:
-        t.add_row(r.source, r.stage, r.reason, f"{r.n:,}", r.last_run)
-    console.print(t if found else "nothing in quarantine" + (" for this filter" if args.source or args.reason else ""))
-    if args.show and found:
-        sample = Table(title=f"{args.show} quarantined row(s)", title_justify="left")
-        for col in ("source", "reason", "record key", "file", "raw (as delivered)"):
-            sample.add_column(col, overflow="fold")
-        for r in rows.orderBy(F.col("quarantined_at").desc(), "record_key").limit(args.show).collect():
-            sample.add_row(r.source, r.reason, r.record_key or "", r.source_file or "", r.raw or "")
-        console.print(sample)
-    return 0
-
-
-def cmd_explain(args, settings) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from cdp.identity.writer import explain_customer
-    from cdp.io import Lakehouse
-    from cdp.tables import IDENTITY_MAP
-
-    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-explain"), settings)
-    if not lake.exists(IDENTITY_MAP):
-        raise CdpError(f"no {IDENTITY_MAP} yet: run `cdp run` first")
-    records, links = explain_customer(lake, args.customer_id)
-    rows = records.limit(500).collect()  # one customer's records: small by construction (cluster cap)
-    if not rows:
-        raise CdpError(f"customer {args.customer_id!r} not found in {IDENTITY_MAP}")
-    console = Console(width=None if Console().is_terminal else 160)
-    shown = ["email", "phone", "full_name_display", "birth_date", "postal_code", "loyalty_id", "device_id",
-             "cookie_id", "facebook_handle", "twitter_handle", "instagram_handle", "review_handle"]
-    t = Table(title=f"customer {args.customer_id}: {len(rows)} source record(s)", title_justify="left")
-    for c in ("record", "observed at (UTC)", "identifiers"):
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        ids = ", ".join(f"{c}={r[c]}" for c in shown if r[c] is not None)
-        t.add_row(r.record_id, str(r.observed_at)[:19], ids)
-    console.print(t)
-    lt = Table(title="links (rule and evidence)", title_justify="left")
-    for c in ("src", "dst", "rule", "evidence", "weight"):
-        lt.add_column(c, overflow="fold")
-    for r in links.limit(1000).collect():
-        lt.add_row(r.src, r.dst, r.rule, r.evidence, f"{r.weight:g}")
-    console.print(lt)
-    return 0
-
-
-def cmd_eval(args, settings) -> int:
-    from rich.console import Console
-
-    from cdp.identity.report import (
-        evaluate_resolution,
-        evaluation_table,
-        has_ground_truth,
-        log_identity_evaluation,
-    )
-    from cdp.io import Lakehouse
-    from cdp.tables import IDENTITY_MAP
-
-    if not has_ground_truth(settings):
-        raise CdpError(f"no ground truth at {settings.path(settings.paths.ground_truth)}: `cdp eval identity` compares "
-                       "the resolution with the generator's answers, which `cdp generate` (or `cdp run` on the demo) writes")
-    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-eval"), settings)
-    if not lake.exists(IDENTITY_MAP):
-        raise CdpError(f"no {IDENTITY_MAP} yet: run `cdp run` first")
-    metrics = evaluate_resolution(lake, settings)
-    Console().print(evaluation_table(metrics, log_identity_evaluation(settings, "cli", metrics)))
-    return 0
-
-
-COMMANDS = {"run": cmd_run, "generate": cmd_generate, "setup": cmd_setup, "check": cmd_check,
-            "quarantine": cmd_quarantine, "explain": cmd_explain, "eval": cmd_eval}
-NEEDS_NO_LOG = ("check",)
+COMMANDS = {"run": cmd_run, "generate": cmd_generate, "setup": cmd_setup, "check": cmd_check, "docs": cmd_docs,
+            "quarantine": cmd_quarantine, "sql": cmd_sql, "profile": cmd_profile, "explain": cmd_explain, "eval": cmd_eval}
+NEEDS_NO_LOG = ("check", "docs")
 
 
 def _failure(exc: BaseException, log: Path | None, verbose: bool) -> str:

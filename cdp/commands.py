@@ -1,0 +1,169 @@
+"""The `cdp` commands that look at the lakehouse: the quarantine, Spark SQL by table name, one customer's 360,
+why records are one customer, and the identity evaluation. Each is a short function over library calls."""
+
+from __future__ import annotations
+
+from cdp.errors import CdpError
+
+
+def _spark(args, settings, app: str):
+    from cdp.spark import build_spark
+
+    return build_spark(settings, app_name=app, jvm_log=str(args.log), verbose=args.verbose)
+
+
+def cmd_quarantine(args, settings) -> int:
+    from pyspark.sql import functions as F
+    from rich.console import Console
+    from rich.table import Table
+
+    from cdp.io import Lakehouse
+    from cdp.tables import QUARANTINE
+
+    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-quarantine"), settings)
+    if not lake.exists(QUARANTINE):
+        print(f"no {QUARANTINE} yet: run `cdp run` first")
+        return 0
+    rows = lake.read(QUARANTINE)
+    if args.source:
+        rows = rows.where(F.col("source") == args.source)
+    if args.reason:
+        rows = rows.where(F.col("reason") == args.reason)
+    counts = (rows.groupBy("source", "stage", "reason")
+              .agg(F.count(F.lit(1)).alias("n"), F.max("run_id").alias("last_run")).orderBy("source", "stage", "reason"))
+    console = Console(width=None if Console().is_terminal else 160)
+    t = Table(title=f"{QUARANTINE} by source and reason", title_justify="left")
+    for col in ("source", "stage", "reason", "rows", "last run"):
+        t.add_column(col, justify="right" if col == "rows" else "left")
+    found = counts.collect()  # one row per source, stage and reason
+    for r in found:
+        t.add_row(r.source, r.stage, r.reason, f"{r.n:,}", r.last_run)
+    console.print(t if found else "nothing in quarantine" + (" for this filter" if args.source or args.reason else ""))
+    if args.show and found:
+        sample = Table(title=f"{args.show} quarantined row(s)", title_justify="left")
+        for col in ("source", "reason", "record key", "file", "raw (as delivered)"):
+            sample.add_column(col, overflow="fold")
+        for r in rows.orderBy(F.col("quarantined_at").desc(), "record_key").limit(args.show).collect():
+            sample.add_row(r.source, r.reason, r.record_key or "", r.source_file or "", r.raw or "")
+        console.print(sample)
+    return 0
+
+
+def cmd_sql(args, settings) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from cdp.io import Lakehouse
+    from cdp.sql import qualify_tables
+
+    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-sql"), settings)
+    try:
+        query = qualify_tables(args.query, lake)
+    except ValueError as exc:
+        raise CdpError(f"{exc}") from None
+    try:
+        result = lake.spark.sql(query)
+        rows = result.limit(args.limit + 1).collect()   # at most limit + 1 rows reach the driver
+    except Exception as exc:  # a user's query: its mistake is one line, not a traceback
+        from cdp.pipeline import first_line
+
+        raise CdpError(f"the query failed: {first_line(exc)}") from None
+    console = Console(width=None if Console().is_terminal else 200)
+    t = Table(title=f"{min(len(rows), args.limit)} row(s)" + (f" (first {args.limit})" if len(rows) > args.limit else ""),
+              title_justify="left")
+    for name in result.columns:
+        t.add_column(name, overflow="fold")
+    for r in rows[:args.limit]:
+        t.add_row(*["" if v is None else str(v) for v in r])
+    console.print(t)
+    return 0
+
+
+def cmd_profile(args, settings) -> int:
+    from pyspark.sql import functions as F
+    from rich.console import Console
+    from rich.table import Table
+
+    from cdp.io import Lakehouse
+    from cdp.tables import CUSTOMER_JOURNEY, CUSTOMER_PROFILE
+
+    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-profile"), settings)
+    if not lake.exists(CUSTOMER_PROFILE):
+        raise CdpError(f"no {CUSTOMER_PROFILE} yet: run `cdp run` first")
+    row = lake.read(CUSTOMER_PROFILE).where(F.col("customer_id") == args.customer_id).first()
+    if row is None:
+        raise CdpError(f"customer {args.customer_id!r} not found in {CUSTOMER_PROFILE}")
+    console = Console(width=None if Console().is_terminal else 160)
+    t = Table(title=f"customer {args.customer_id}", title_justify="left")
+    t.add_column("attribute")
+    t.add_column("value", overflow="fold")
+    for name, value in row.asDict().items():
+        t.add_row(name, "" if value is None else str(value))
+    console.print(t)
+    if lake.exists(CUSTOMER_JOURNEY):
+        events = (lake.read(CUSTOMER_JOURNEY).where(F.col("customer_id") == args.customer_id)
+                  .orderBy(F.col("event_ts").desc(), F.col("interaction_id").desc()).limit(args.events).collect())
+        jt = Table(title=f"latest {len(events)} touchpoint(s) of the journey", title_justify="left")
+        for c in ("when (UTC)", "channel", "event", "stage", "session"):
+            jt.add_column(c, overflow="fold")
+        for e in events:
+            jt.add_row(str(e.event_ts)[:19], e.channel, e.event_type, e.stage, str(e.session_id)[:12])
+        console.print(jt)
+    return 0
+
+
+def cmd_explain(args, settings) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from cdp.identity.writer import explain_customer
+    from cdp.io import Lakehouse
+    from cdp.tables import IDENTITY_MAP
+
+    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-explain"), settings)
+    if not lake.exists(IDENTITY_MAP):
+        raise CdpError(f"no {IDENTITY_MAP} yet: run `cdp run` first")
+    records, links = explain_customer(lake, args.customer_id)
+    rows = records.limit(500).collect()  # one customer's records: small by construction (cluster cap)
+    if not rows:
+        raise CdpError(f"customer {args.customer_id!r} not found in {IDENTITY_MAP}")
+    console = Console(width=None if Console().is_terminal else 160)
+    shown = ["email", "phone", "full_name_display", "birth_date", "postal_code", "loyalty_id", "device_id",
+             "cookie_id", "facebook_handle", "twitter_handle", "instagram_handle", "review_handle"]
+    t = Table(title=f"customer {args.customer_id}: {len(rows)} source record(s)", title_justify="left")
+    for c in ("record", "observed at (UTC)", "identifiers"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        ids = ", ".join(f"{c}={r[c]}" for c in shown if r[c] is not None)
+        t.add_row(r.record_id, str(r.observed_at)[:19], ids)
+    console.print(t)
+    lt = Table(title="links (rule and evidence)", title_justify="left")
+    for c in ("src", "dst", "rule", "evidence", "weight"):
+        lt.add_column(c, overflow="fold")
+    for r in links.limit(1000).collect():
+        lt.add_row(r.src, r.dst, r.rule, r.evidence, f"{r.weight:g}")
+    console.print(lt)
+    return 0
+
+
+def cmd_eval(args, settings) -> int:
+    from rich.console import Console
+
+    from cdp.identity.report import (
+        evaluate_resolution,
+        evaluation_table,
+        has_ground_truth,
+        log_identity_evaluation,
+    )
+    from cdp.io import Lakehouse
+    from cdp.tables import IDENTITY_MAP
+
+    if not has_ground_truth(settings):
+        raise CdpError(f"no ground truth at {settings.path(settings.paths.ground_truth)}: `cdp eval identity` compares "
+                       "the resolution with the generator's answers, which `cdp generate` (or `cdp run` on the demo) writes")
+    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-eval"), settings)
+    if not lake.exists(IDENTITY_MAP):
+        raise CdpError(f"no {IDENTITY_MAP} yet: run `cdp run` first")
+    metrics = evaluate_resolution(lake, settings)
+    Console().print(evaluation_table(metrics, log_identity_evaluation(settings, "cli", metrics)))
+    return 0
