@@ -35,9 +35,9 @@ def _step_number(steps: list[str]) -> Column:
 def session_depths(f: Funnel):
     """(period, channel, depth) per session: depth = the last step reached in order (0: not even the first)."""
     def step(journey: DataFrame) -> DataFrame:
-        marks = F.collect_list(F.when(_step_number(f.steps).isNotNull(),
-                                      F.struct(F.col("session_sequence").alias("at"),
-                                               _step_number(f.steps).alias("step"))))
+        number = _step_number(f.steps)
+        marks = F.collect_list(F.when(number.isNotNull(),   # only the session's step events, in session order
+                                      F.struct(F.col("session_sequence").alias("at"), number.alias("step"))))
         # walk the session's step events in order; a step counts only right after the one before it was reached
         depth = F.aggregate(F.array_sort(marks), F.lit(0),
                             lambda reached, mark: F.when(mark["step"] == reached + 1, reached + 1).otherwise(reached))

@@ -4,7 +4,7 @@ Pure: touchpoints (cdp.journey.touchpoints) and config in, one frame out. Every 
 customer_id and ordered by (event_ts, interaction_id), so equal timestamps still give one order on every run.
 Sessions follow dbt's segment sessionization (lag -> gap -> new-session flag -> running sum), one `with_*`
 transform per step, over the customer's digital touchpoints only: a call or a store visit is a session of its
-own and does not cut the web session around it.
+own and does not cut the web session around it. All windows share one partitioning and order: one shuffle.
 """
 
 from __future__ import annotations
@@ -81,15 +81,13 @@ def with_digital_flag(sessions: Sessions):
     return step
 
 
-def _digital_order() -> Window:
-    # digital and other touchpoints apart: the gap is measured between digital touchpoints only
-    return Window.partitionBy("customer_id", "_digital").orderBy(*ORDER)
-
-
 def with_gap_to_previous_digital(df: DataFrame) -> DataFrame:
-    """_gap_micros: time since the customer's previous touchpoint of the same kind (digital or not)."""
-    previous = F.lag("event_ts").over(_digital_order())
-    return df.withColumn("_gap_micros", F.unix_micros(F.col("event_ts")) - F.unix_micros(previous))
+    """_gap_micros: time since the customer's previous digital touchpoint (digital touchpoints only; null for the
+    first). The touchpoints in between are skipped, not cut at: one window order serves every step (one shuffle)."""
+    before = _customer_order().rowsBetween(Window.unboundedPreceding, -1)
+    previous = F.last(F.when(F.col("_digital"), F.col("event_ts")), ignorenulls=True).over(before)
+    return df.withColumn("_gap_micros", F.when(F.col("_digital"),
+                                               F.unix_micros(F.col("event_ts")) - F.unix_micros(previous)))
 
 
 def with_new_session_flag(sessions: Sessions):
@@ -103,13 +101,17 @@ def with_new_session_flag(sessions: Sessions):
 
 def with_session(df: DataFrame) -> DataFrame:
     """session_id (sha2 of customer_id and the session's first interaction_id: the same on every run) and
-    session_sequence (1 = the session's first touchpoint), carried forward from each session start."""
-    w = _digital_order()
-    upto_here = w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    row = F.row_number().over(w)
-    start = F.col("_new_session")
-    return (df.withColumn("_row", row)
-            .withColumn("_start_id", F.last(F.when(start, F.col("interaction_id")), ignorenulls=True).over(upto_here))
-            .withColumn("_start_row", F.last(F.when(start, F.col("_row")), ignorenulls=True).over(upto_here))
+    session_sequence (1 = the session's first touchpoint): a digital session's start carried forward over the
+    digital touchpoints after it (the running-sum step, keeping the start instead of a count)."""
+    upto_here = _customer_order().rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    digital_start = F.col("_digital") & F.col("_new_session")
+
+    def carried(value: str) -> Column:
+        return F.last(F.when(digital_start, F.col(value)), ignorenulls=True).over(upto_here)
+
+    digital = F.col("_digital")
+    return (df.withColumn("_digital_row", F.sum(digital.cast("int")).over(upto_here))
+            .withColumn("_start_id", F.when(digital, carried("interaction_id")).otherwise(F.col("interaction_id")))
             .withColumn("session_id", F.sha2(F.concat_ws("|", "customer_id", "_start_id"), 256))
-            .withColumn("session_sequence", F.col("_row") - F.col("_start_row") + 1))
+            .withColumn("session_sequence", F.when(digital, F.col("_digital_row") - carried("_digital_row") + 1)
+                        .otherwise(1).cast("int")))
