@@ -17,10 +17,12 @@ def check_configuration(settings: Settings) -> list[tuple[str, str]]:
     """Validate all configuration; returns (what, summary) lines for `cdp check`, or raises ConfigError."""
     from cdp.identity.config import IDENTITY_ATTRIBUTES, identity_config_path, load_identity_config
     from cdp.ingest.sources import load_sources
+    from cdp.journey.config import checked_journey_config, journey_config_path
     from cdp.quality.contracts import contract_path, load_contract
 
     sources = load_sources(settings)
     identity = load_identity_config(settings)
+    journeys = checked_journey_config(settings, sources)
     contracts = {}
     for table in REGISTERED:
         path = contract_path(settings, table)
@@ -45,5 +47,7 @@ def check_configuration(settings: Settings) -> list[tuple[str, str]]:
                     f"{', '.join(s.name for s in sources)}"),
         ("identity", f"{identity_config_path(settings)}: {len(rules)} rules"
                      f"{', probabilistic matching' if identity.matching else ''}"),
+        ("journeys", f"{journey_config_path(settings)}: {len(journeys.funnel.steps)} funnel steps, "
+                     f"{len(journeys.purchases.event_types)} purchase event types"),
         ("contracts", f"{len(contracts)} tables, each with its contract under {settings.conf_dir}/tables"),
     ]

@@ -27,6 +27,7 @@ class RunContext:
     console: Console
     outputs: dict[str, object] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)   # what makes the run exit non-zero (files not landed)
+    summary: list[str] = field(default_factory=list)    # what the closing summary adds (interactions with no customer)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,19 @@ def resolve_customers(ctx: RunContext) -> object:
     return res
 
 
+def build_customer_journeys(ctx: RunContext) -> object:
+    from cdp.ingest.sources import load_sources
+    from cdp.journey.step import build_journeys
+
+    res = build_journeys(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at)
+    ctx.console.print(f"  {res.touchpoints:,} touchpoints of {res.customers:,} customers in gold.customer_journey")
+    for (source, reason), n in sorted(res.unattributed.items()):
+        ctx.summary.append(f"{source}: {n:,} interactions belong to no customer ({reason.replace('_', ' ')})")
+    for table, n in res.rows.items():
+        ctx.console.print(f"  {table}: {n:,} rows")
+    return res
+
+
 def evaluate_identities(ctx: RunContext) -> object:
     from cdp.identity.report import (
         evaluate_resolution,
@@ -163,6 +177,8 @@ STEPS: list[Step] = [
          resolve_customers, ("silver",)),
     Step("identity_eval", "measure identity resolution against the generator's ground truth (MLflow)",
          evaluate_identities, ("identity",)),
+    Step("journeys", "order every customer's touchpoints into journeys, sessions and stages; incomplete purchases, "
+         "funnels, paths and attribution", build_customer_journeys, ("identity",)),
 ]
 
 
@@ -189,7 +205,7 @@ def closing_summary(ctx: RunContext) -> None:
 
     lines = quarantine_lines(ctx.lake, ctx.run_id)
     ctx.console.rule("summary")
-    for line in lines:
+    for line in [*lines, *ctx.summary]:
         ctx.console.print(f"  {line}")
     for problem in ctx.problems:
         ctx.console.print(f"  [red]{problem}[/red]")

@@ -1,0 +1,82 @@
+"""The journeys step, the writer: silver.interactions + gold.identity_map -> gold.customer_journey and the tables
+built on it (incomplete purchases, funnels, paths, attribution), gated on their contracts, then written.
+
+The touchpoints and the journey are materialised once and every table reads them; each table is overwritten
+whole, so re-running the step on the same input leaves the same tables. Interactions that belong to no customer
+are counted per source in audit.unattributed_interactions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from cdp.config import Settings
+from cdp.io import Lakehouse
+from cdp.journey.config import checked_journey_config
+from cdp.journey.funnels import funnels
+from cdp.journey.incomplete import incomplete_purchases
+from cdp.journey.paths import journey_paths
+from cdp.journey.timeline import customer_journey
+from cdp.journey.touchpoints import customer_touchpoints, unattributed
+from cdp.quality.gold import gate_tables
+from cdp.spark import cut_lineage
+from cdp.tables import (
+    CUSTOMER_JOURNEY,
+    FUNNELS,
+    IDENTITY_MAP,
+    INCOMPLETE_PURCHASES,
+    INTERACTIONS,
+    JOURNEY_PATHS,
+    UNATTRIBUTED,
+    Table,
+)
+
+
+@dataclass
+class JourneyResult:
+    touchpoints: int = 0
+    customers: int = 0
+    unattributed: dict[tuple[str, str], int] = field(default_factory=dict)   # (source, reason) -> interactions
+    rows: dict[str, int] = field(default_factory=dict)                      # table -> rows written
+
+
+def end_of_data(touchpoints: DataFrame) -> datetime | None:
+    """The latest touchpoint (one aggregate): the 'now' of journey paths, so a re-run gives the same answer."""
+    return touchpoints.agg(F.max("event_ts")).first()[0]
+
+
+def build_journey_tables(touchpoints: DataFrame, settings: Settings, sources) -> dict[Table, DataFrame]:
+    """The pure core of the step: touchpoints -> every journey table (the journey itself materialised once)."""
+    config = checked_journey_config(settings, sources)
+    journey = customer_journey(touchpoints, config).transform(cut_lineage)
+    frames = {
+        CUSTOMER_JOURNEY: journey,
+        INCOMPLETE_PURCHASES: incomplete_purchases(journey, config),
+        FUNNELS: funnels(journey, config),
+    }
+    end = end_of_data(touchpoints)
+    if end is not None:
+        frames[JOURNEY_PATHS] = journey_paths(journey, config, end)
+    return frames
+
+
+def build_journeys(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime) -> JourneyResult:
+    """Read, build, gate and write the journey tables; count what belongs to no customer."""
+    interactions, identity_map = lake.read(INTERACTIONS), lake.read(IDENTITY_MAP)
+    touchpoints = customer_touchpoints(interactions, identity_map).transform(cut_lineage)
+    result = JourneyResult()
+    counts = unattributed(interactions, identity_map).collect()   # a row per source and reason
+    result.unattributed = {(r.source, r.reason): r.interactions for r in counts}
+    lake.replace_where(lake.rows(UNATTRIBUTED, [(run_id, r.source, r.reason, r.interactions, now) for r in counts]),
+                       UNATTRIBUTED, f"run_id = '{run_id}'")
+    frames = build_journey_tables(touchpoints, settings, sources)
+    for table, frame in gate_tables(lake, settings, frames, run_id, "journeys").items():
+        lake.overwrite(frame, table)
+        result.rows[table.qualified] = lake.row_count(table)
+    summary = lake.read(CUSTOMER_JOURNEY).agg(F.count(F.lit(1)).alias("n"), F.countDistinct("customer_id").alias("c")).first()
+    result.touchpoints, result.customers = summary["n"], summary["c"]
+    return result
