@@ -1,0 +1,147 @@
+"""gold.customer_profile_history as SCD type 2: validity ranges across two runs worked out by hand, an idempotent
+re-run, a corrected re-run of the same as_of, and the profile as it was between the runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from frame_asserts import assert_frame_equal
+
+from cdp.errors import CdpError
+from cdp.io import Lakehouse
+from cdp.profile.history import merge_profile_history, profile_as_of, profile_changes
+from cdp.quality import load_contract
+from cdp.tables import CUSTOMER_PROFILE_HISTORY
+
+T1, T2 = datetime(2025, 3, 1), datetime(2025, 4, 1)
+PROFILE = "customer_id string, rfm_segment string, nps_category string, monetary double"
+HISTORY = PROFILE + ", valid_from timestamp, valid_to timestamp, is_current boolean, run_id string"
+CHANGES = PROFILE + ", change string, current_valid_from timestamp"
+TRACKED = ["rfm_segment", "nps_category"]   # monetary is untracked: it moves every run
+
+RUN_1 = [("A", "Loyal", None, 100.0),
+         ("B", "Champions", None, 300.0),
+         ("C", "At risk", "passive", 50.0),
+         ("D", "New", "promoter", 10.0)]
+RUN_2 = [("A", "Loyal", None, 100.0),              # unchanged (null nps_category both times: equal, null-safely)
+         ("B", "Champions", "detractor", 320.0),   # changed on a tracked column (null -> detractor)
+         ("C", "At risk", "passive", 80.0),        # changed only on the untracked monetary
+         ("E", "New", None, 20.0)]                 # new; D is gone (merged into another customer)
+# After run 2: B's first version closed at T2 and a new one open from T2; D's closed at T2; C keeps monetary 50.0
+# (untracked columns hold the values of the run that opened the version).
+AFTER_RUN_2 = [("A", "Loyal", None, 100.0, T1, None, True, "run-1"),
+               ("B", "Champions", None, 300.0, T1, T2, False, "run-1"),
+               ("B", "Champions", "detractor", 320.0, T2, None, True, "run-2"),
+               ("C", "At risk", "passive", 50.0, T1, None, True, "run-1"),
+               ("D", "New", "promoter", 10.0, T1, T2, False, "run-1"),
+               ("E", "New", None, 20.0, T2, None, True, "run-2")]
+# A corrected snapshot for T2 (same as_of, re-run): B's T2 version is corrected in place, E withdrawn (deleted).
+RUN_2_CORRECTED = [("A", "Loyal", None, 100.0),
+                   ("B", "Champions", "promoter", 330.0),
+                   ("C", "At risk", "passive", 80.0)]
+
+
+@pytest.fixture(scope="module")
+def runs(spark, tmp_path_factory):
+    """Run 1 at T1, run 2 at T2, run 2 again (same snapshot): the actions each call staged, the history after
+    each (read once, kept in memory) and the table's commits (version, operation)."""
+    lake = Lakehouse(spark, str(tmp_path_factory.mktemp("history") / "lakehouse"))
+    staged, history = {}, {}
+    for name, rows, as_of, run_id in [("run_1", RUN_1, T1, "run-1"), ("run_2", RUN_2, T2, "run-2"),
+                                      ("rerun_2", RUN_2, T2, "run-2b")]:
+        staged[name] = merge_profile_history(lake, spark.createDataFrame(rows, PROFILE), TRACKED, as_of, run_id)
+        if name != "rerun_2":   # its commits say it wrote nothing
+            table = lake.read(CUSTOMER_PROFILE_HISTORY)
+            history[name] = spark.createDataFrame(table.collect(), table.schema)
+    commits = [tuple(r) for r in lake.delta_table(CUSTOMER_PROFILE_HISTORY).history().select("version", "operation")
+               .orderBy("version").collect()]
+    return lake, staged, history, commits
+
+
+def test_first_run_opens_a_version_per_customer(runs):
+    _, _, history, _ = runs
+    assert_frame_equal(history["run_1"], [(*r, T1, None, True, "run-1") for r in RUN_1], HISTORY)
+
+
+def test_second_run_closes_changed_and_gone_versions_and_opens_changed_and_new_ones(runs):
+    _, _, history, _ = runs
+    assert_frame_equal(history["run_2"], AFTER_RUN_2, HISTORY)
+
+
+def test_second_run_stages_two_inserts_and_two_closes(runs):
+    _, staged, _, _ = runs
+    assert staged["run_2"] == {"insert": 2, "close": 2}   # inserts: B, E; closes: B, D
+
+
+def test_rerun_with_the_same_snapshot_stages_nothing(runs):
+    _, staged, _, _ = runs
+    assert staged["rerun_2"] == {}
+
+
+def test_each_run_is_one_commit_and_the_idempotent_rerun_none(runs):
+    _, _, _, commits = runs
+    assert commits == [(0, "WRITE"), (1, "MERGE")]   # run 1 creates the table, run 2 is one MERGE
+
+
+@pytest.mark.slow
+def test_corrected_rerun_fixes_the_versions_its_as_of_opened(spark, lake):
+    for rows, as_of, run_id in [(RUN_1, T1, "run-1"), (RUN_2, T2, "run-2"), (RUN_2_CORRECTED, T2, "run-2c")]:
+        merge_profile_history(lake, spark.createDataFrame(rows, PROFILE), TRACKED, as_of, run_id)
+    # B's T2 version corrected in place (no third version, no zero-length one), E's withdrawn; B's and D's T1
+    # versions stay closed at T2.
+    expected = [r for r in AFTER_RUN_2 if r[0] not in ("B", "E") or r[4] == T1]
+    expected.append(("B", "Champions", "promoter", 330.0, T2, None, True, "run-2c"))
+    assert_frame_equal(lake.read(CUSTOMER_PROFILE_HISTORY), expected, HISTORY)
+
+
+def test_profile_between_the_runs_is_the_first_runs(runs):
+    _, _, history, _ = runs
+    between = profile_as_of(history["run_2"], datetime(2025, 3, 15))
+    assert_frame_equal(between, [r for r in AFTER_RUN_2 if r[4] == T1], HISTORY)
+
+
+def test_profile_at_the_second_run_excludes_the_versions_it_closed(runs):
+    _, _, history, _ = runs
+    at = profile_as_of(history["run_2"], T2)   # valid_to is exclusive
+    assert_frame_equal(at, [r for r in AFTER_RUN_2 if r[6]], HISTORY)
+
+
+def test_a_run_before_the_latest_change_is_refused(runs, spark):
+    lake = runs[0]
+    with pytest.raises(CdpError, match=r"already has versions after as_of 2025-03-15 00:00:00; runs must go forward"):
+        merge_profile_history(lake, spark.createDataFrame(RUN_1, PROFILE), TRACKED, datetime(2025, 3, 15), "late")
+
+
+def test_history_columns_are_the_contracts_around_the_profiles(runs, settings):
+    _, _, history, _ = runs
+    contract = load_contract(settings, CUSTOMER_PROFILE_HISTORY)
+    assert [(f.name, f.dataType.simpleString()) for f in history["run_2"].schema.fields
+            if f.name in contract.column_names] == [(c.name, c.type) for c in contract.columns]
+
+
+# ---------------------------------------------------------------- the pure comparison, no Delta
+
+@pytest.mark.parametrize("history, snapshot, expected", [
+    ([(*r, T1, None, True, "run-1") for r in RUN_1], RUN_2,
+     [("A", "Loyal", None, 100.0, "unchanged", T1),
+      ("B", "Champions", "detractor", 320.0, "changed", T1),
+      ("C", "At risk", "passive", 80.0, "unchanged", T1),
+      ("D", None, None, None, "gone", T1),
+      ("E", "New", None, 20.0, "new", None)]),
+    # a corrected snapshot for T2 after run 2: the versions T2 opened are corrected or withdrawn
+    (AFTER_RUN_2, RUN_2_CORRECTED,
+     [("A", "Loyal", None, 100.0, "unchanged", T1),
+      ("B", "Champions", "promoter", 330.0, "corrected", T2),
+      ("C", "At risk", "passive", 80.0, "unchanged", T1),
+      ("E", None, None, None, "withdrawn", T2)]),
+], ids=["second_run", "corrected_rerun"])
+def test_profile_changes(spark, history, snapshot, expected):
+    changes = profile_changes(spark.createDataFrame(history, HISTORY), spark.createDataFrame(snapshot, PROFILE),
+                              TRACKED, T2)
+    assert_frame_equal(changes, expected, CHANGES)
+
+
+def test_a_tracked_column_the_profile_lacks_is_refused(spark):
+    with pytest.raises(ValueError, match="tracked column.s. segment are not profile columns"):
+        profile_changes(spark.createDataFrame([], HISTORY), spark.createDataFrame([], PROFILE), ["segment"], T1)
