@@ -127,6 +127,9 @@ def _comparable(a, b) -> bool:
 class TableContract(Strict):
     table: str = Field(pattern=r"^(bronze|silver|gold|quarantine|audit)\.[a-z][a-z0-9_]*$")
     description: str = ""
+    # another table whose columns this one carries (a history of it): expanded at load, after the first column
+    # listed here, so the two contracts cannot drift apart
+    columns_from: str | None = Field(None, pattern=r"^(bronze|silver|gold|quarantine|audit)\.[a-z][a-z0-9_]*$")
     columns: list[ColumnContract] = Field(default_factory=list)
     expectations: list[ExpectationSpec] = Field(default_factory=list)
 
@@ -177,11 +180,25 @@ def _load(path: Path, expected_table: str | None = None) -> TableContract:
     assert isinstance(contract, TableContract)
     if expected_table and contract.table != expected_table:
         raise ConfigError(f"{path}: 'table' says {contract.table} but the file is for {expected_table}")
+    if contract.columns_from:
+        contract = _with_columns_of(contract, path)
     problems = contract.problems()
     if problems:
         raise ConfigError(f"{path}: {problems[0]}")
     return contract
 
+
+def _with_columns_of(contract: TableContract, path: Path) -> TableContract:
+    """The contract with `columns_from`'s columns inserted after its own first column (the shared key)."""
+    layer, _, name = (contract.columns_from or "").partition(".")
+    source = path.parent.parent / layer / f"{name}.yaml"
+    if not source.is_file():
+        raise ConfigError(f"{path}: key 'columns_from' names {contract.columns_from}, which has no contract at {source}")
+    base = _load(source, contract.columns_from)
+    own = [c.name for c in contract.columns]
+    carried = [c for c in base.columns if c.name not in own]
+    return contract.model_copy(update={"columns": [*contract.columns[:1], *carried, *contract.columns[1:]],
+                                       "columns_from": None})
 
 def load_contract(settings: Settings, table: Table | str) -> TableContract:
     """The contract of a table from <conf_dir>/tables/<layer>/<table>.yaml; one-line ConfigError if bad."""
