@@ -40,7 +40,8 @@ docs: $(STAMP)  ## regenerate docs/data-dictionary.md from the contracts and sou
 generate: $(STAMP)  ## e.g. make generate ARGS="--customers 100000 --seed 7 --out /tmp/big"
 	$(BIN)/cdp generate $(ARGS)
 
-bench: setup  ## identity resolution 100k -> 1M records: time, peak memory, accuracy -> docs/benchmarks.md
+bench: setup  ## journeys/profiles 10k -> 100k customers, identity 100k -> 1M records -> docs/benchmarks.md
+	$(BIN)/python jobs/bench_journeys.py
 	$(BIN)/python jobs/bench_identity.py $(ARGS)
 
 mlflow-ui: $(STAMP)  ## the MLflow UI over the local tracking store (identity evaluations, models)

@@ -23,6 +23,13 @@ def check_configuration(settings: Settings) -> list[tuple[str, str]]:
     sources = load_sources(settings)
     identity = load_identity_config(settings)
     journeys = checked_journey_config(settings, sources)
+    from cdp.journey.attribution_config import load_attribution_config
+    from cdp.profile.config import load_profile_config
+    from cdp.profile.segments import load_segments
+
+    attribution = load_attribution_config(settings)
+    profile = load_profile_config(settings)
+    segments = load_segments(settings)
     contracts = {}
     for table in REGISTERED:
         path = contract_path(settings, table)
@@ -49,5 +56,8 @@ def check_configuration(settings: Settings) -> list[tuple[str, str]]:
                      f"{', probabilistic matching' if identity.matching else ''}"),
         ("journeys", f"{journey_config_path(settings)}: {len(journeys.funnel.steps)} funnel steps, "
                      f"{len(journeys.purchases.event_types)} purchase event types"),
+        ("attribution", f"models {', '.join(attribution.models)}, lookback {attribution.lookback_days} days"),
+        ("profile", f"RFM in {len(profile.rfm.segments)} segments, as of {profile.as_of}"),
+        ("segments", f"{len(segments.segments)} segments"),
         ("contracts", f"{len(contracts)} tables, each with its contract under {settings.conf_dir}/tables"),
     ]

@@ -114,7 +114,7 @@ def cmd_check(args, settings) -> int:
     from cdp.check import check_configuration
 
     for what, summary in check_configuration(settings):
-        print(f"{what:<10} ok: {summary}")
+        print(f"{what:<11} ok: {summary}")
     return 0
 
 

@@ -150,6 +150,25 @@ def build_customer_journeys(ctx: RunContext) -> object:
     return res
 
 
+def build_customer_profiles(ctx: RunContext) -> object:
+    from cdp.ingest.sources import load_sources
+    from cdp.profile.step import build_profiles
+
+    res = build_profiles(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at)
+    changes = ", ".join(f"{n:,} {action}" for action, n in sorted(res.history.items())) or "no change"
+    ctx.console.print(f"  {res.customers:,} customer profiles as of {res.as_of:%Y-%m-%d %H:%M}; history: {changes}")
+    return res
+
+
+def assign_segments(ctx: RunContext) -> object:
+    from cdp.profile.step import build_segments
+
+    sizes = build_segments(ctx.lake, ctx.settings, ctx.run_id, ctx.started_at)
+    for segment, n in sorted(sizes.items()):
+        ctx.console.print(f"  segment {segment}: {n:,} customers")
+    return sizes
+
+
 def evaluate_identities(ctx: RunContext) -> object:
     from cdp.identity.report import (
         evaluate_resolution,
@@ -179,6 +198,9 @@ STEPS: list[Step] = [
          evaluate_identities, ("identity",)),
     Step("journeys", "order every customer's touchpoints into journeys, sessions and stages; incomplete purchases, "
          "funnels, paths and attribution", build_customer_journeys, ("identity",)),
+    Step("profiles", "Customer 360 profiles, their history (SCD2) and the KPI marts", build_customer_profiles,
+         ("journeys",)),
+    Step("segments", "assign customers to the segments of conf/segments.yaml", assign_segments, ("profiles",)),
 ]
 
 

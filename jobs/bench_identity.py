@@ -26,10 +26,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench_report import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 CDP = [sys.executable, "-m", "cdp.cli"]
 DRIVER_MEMORY = "8g"
-NOTES = "## Notes (written by hand"
 
 
 def _set(**paths: str) -> list[str]:
@@ -161,8 +162,6 @@ def write_report(rows: list[dict], customers: int, path: Path) -> str:
     cpu = os.cpu_count()
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [
-        "# Benchmarks",
-        "",
         "Written by `make bench` (`jobs/bench_identity.py`); numbers are from the last run on the machine below.",
         "",
         f"Machine: {cpu} cores, {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}, Python "
@@ -217,10 +216,7 @@ def write_report(rows: list[dict], customers: int, path: Path) -> str:
         "",
     ]
     text = "\n".join(lines)
-    old = path.read_text() if path.exists() else ""
-    if NOTES in old:  # hand-written notes survive a re-run
-        text = text.rstrip() + "\n\n" + old[old.index(NOTES):]
-    path.write_text(text)
+    replace_section(path, "identity", text)   # the other benchmarks' sections and the hand-written notes stay
     return text
 
 

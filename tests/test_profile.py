@@ -13,6 +13,8 @@ from touchpoints import DAY, T0, touch, touchpoints
 
 from cdp.errors import ConfigError
 from cdp.journey.config import load_journey_config
+from cdp.journey.incomplete import incomplete_purchases
+from cdp.journey.timeline import customer_journey
 from cdp.profile.config import PROFILE_COLUMNS, load_profile_config
 from cdp.profile.profile import customer_profile, resolve_as_of
 from cdp.profile.rfm import rfm_segment
@@ -116,8 +118,10 @@ def events(spark):
 @pytest.fixture(scope="module")
 def profile(spark, events, config, settings):
     """The profile, computed once and held as local rows (tests clear Spark's cache between them)."""
-    frame = customer_profile(events, spark.createDataFrame(CUSTOMERS, CUSTOMERS_SCHEMA),
-                             load_journey_config(settings), config, AS_OF)
+    journey_config = load_journey_config(settings)
+    incomplete = incomplete_purchases(customer_journey(events, journey_config), journey_config)
+    frame = customer_profile(events, spark.createDataFrame(CUSTOMERS, CUSTOMERS_SCHEMA), incomplete,
+                             journey_config, config, AS_OF)
     return spark.createDataFrame(frame.collect(), frame.schema)
 
 

@@ -12,7 +12,7 @@ from cdp.errors import CdpError
 from cdp.io import Lakehouse
 from cdp.profile.history import merge_profile_history, profile_as_of, profile_changes
 from cdp.quality import load_contract
-from cdp.tables import CUSTOMER_PROFILE_HISTORY
+from cdp.tables import CUSTOMER_PROFILE, CUSTOMER_PROFILE_HISTORY
 
 T1, T2 = datetime(2025, 3, 1), datetime(2025, 4, 1)
 PROFILE = "customer_id string, rfm_segment string, nps_category string, monetary double"
@@ -113,11 +113,16 @@ def test_a_run_before_the_latest_change_is_refused(runs, spark):
         merge_profile_history(lake, spark.createDataFrame(RUN_1, PROFILE), TRACKED, datetime(2025, 3, 15), "late")
 
 
-def test_history_columns_are_the_contracts_around_the_profiles(runs, settings):
+def test_history_contract_is_the_profiles_columns_then_the_scd2_ones(settings):
+    history, profile = load_contract(settings, CUSTOMER_PROFILE_HISTORY), load_contract(settings, CUSTOMER_PROFILE)
+    assert history.column_names == [*profile.column_names, "valid_from", "valid_to", "is_current", "run_id"]
+
+
+def test_history_scd2_columns_are_the_contracts(runs, settings):
     _, _, history, _ = runs
     contract = load_contract(settings, CUSTOMER_PROFILE_HISTORY)
-    assert [(f.name, f.dataType.simpleString()) for f in history["run_2"].schema.fields
-            if f.name in contract.column_names] == [(c.name, c.type) for c in contract.columns]
+    assert [(f.name, f.dataType.simpleString()) for f in history["run_2"].schema.fields][-4:] == [
+        (c.name, c.type.replace("long", "bigint")) for c in contract.columns][-4:]
 
 
 # ---------------------------------------------------------------- the pure comparison, no Delta

@@ -16,6 +16,8 @@ from pyspark.sql import functions as F
 
 from cdp.config import Settings
 from cdp.io import Lakehouse
+from cdp.journey.attribution import attribute
+from cdp.journey.attribution_config import load_attribution_config
 from cdp.journey.config import checked_journey_config
 from cdp.journey.funnels import funnels
 from cdp.journey.incomplete import incomplete_purchases
@@ -25,6 +27,7 @@ from cdp.journey.touchpoints import customer_touchpoints, unattributed
 from cdp.quality.gold import gate_tables
 from cdp.spark import cut_lineage
 from cdp.tables import (
+    ATTRIBUTION,
     CUSTOMER_JOURNEY,
     FUNNELS,
     IDENTITY_MAP,
@@ -41,6 +44,7 @@ class JourneyResult:
     touchpoints: int = 0
     customers: int = 0
     unattributed: dict[tuple[str, str], int] = field(default_factory=dict)   # (source, reason) -> interactions
+    removal_effects: dict[str, float] = field(default_factory=dict)         # Markov attribution, per channel
     rows: dict[str, int] = field(default_factory=dict)                      # table -> rows written
 
 
@@ -49,19 +53,22 @@ def end_of_data(touchpoints: DataFrame) -> datetime | None:
     return touchpoints.agg(F.max("event_ts")).first()[0]
 
 
-def build_journey_tables(touchpoints: DataFrame, settings: Settings, sources) -> dict[Table, DataFrame]:
-    """The pure core of the step: touchpoints -> every journey table (the journey itself materialised once)."""
+def build_journey_tables(touchpoints: DataFrame, settings: Settings, sources) -> tuple[dict[Table, DataFrame], dict]:
+    """The pure core of the step: touchpoints -> every journey table (the journey itself materialised once), and
+    the Markov removal effects per channel."""
     config = checked_journey_config(settings, sources)
     journey = customer_journey(touchpoints, config).transform(cut_lineage)
+    attribution = attribute(touchpoints, config, load_attribution_config(settings))
     frames = {
         CUSTOMER_JOURNEY: journey,
         INCOMPLETE_PURCHASES: incomplete_purchases(journey, config),
         FUNNELS: funnels(journey, config),
+        ATTRIBUTION: attribution.credits,
     }
     end = end_of_data(touchpoints)
     if end is not None:
         frames[JOURNEY_PATHS] = journey_paths(journey, config, end)
-    return frames
+    return frames, (attribution.markov.removal_effects if attribution.markov else {})
 
 
 def build_journeys(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime) -> JourneyResult:
@@ -73,7 +80,7 @@ def build_journeys(lake: Lakehouse, settings: Settings, sources, run_id: str, no
     result.unattributed = {(r.source, r.reason): r.interactions for r in counts}
     lake.replace_where(lake.rows(UNATTRIBUTED, [(run_id, r.source, r.reason, r.interactions, now) for r in counts]),
                        UNATTRIBUTED, f"run_id = '{run_id}'")
-    frames = build_journey_tables(touchpoints, settings, sources)
+    frames, result.removal_effects = build_journey_tables(touchpoints, settings, sources)
     for table, frame in gate_tables(lake, settings, frames, run_id, "journeys").items():
         lake.overwrite(frame, table)
         result.rows[table.qualified] = lake.row_count(table)

@@ -142,14 +142,7 @@ class Events(Strict):
     review: EventTypes = Field(default_factory=lambda: ["review"])
     social_post: EventTypes = Field(default_factory=lambda: ["social_post"])
     suggestion: EventTypes = Field(default_factory=lambda: ["suggestion"])
-    failed_payment: EventTypes = Field(default_factory=lambda: ["payment_failed"])
-    cancelled_order: EventTypes = Field(default_factory=lambda: ["order_cancelled"])
     company_initiated: EventTypes = Field(default_factory=lambda: ["email_sent", "email_bounce", "call_outbound"])
-
-
-class AbandonedCart(Strict):
-    event_types: EventTypes = Field(default_factory=lambda: ["add_to_cart", "checkout_start"], min_length=1)
-    window_hours: float = Field(24, gt=0, description="A purchase within this many hours completes the cart")
 
 
 class History(Strict):
@@ -177,7 +170,6 @@ class ProfileConfig(Strict):
     consent: Consent = Consent()
     sentiment: Sentiment = Sentiment()
     events: Events = Events()
-    abandoned_cart: AbandonedCart = AbandonedCart()
     history: History
 
     @field_validator("age_bands")

@@ -3,10 +3,10 @@ function takes touchpoints (already cut at as_of) and returns (customer_id, ...)
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from cdp.profile.config import AbandonedCart, Consent, Events
+from cdp.profile.config import Consent, Events
 from cdp.silver.standardize import parse_bool, to_date_safe
 
 SIGNUP_ATTRIBUTE = "signup_date"  # CRM attribute: when the account was opened (yyyy-MM-dd)
@@ -49,25 +49,15 @@ def channel_activity(touchpoints: DataFrame, events: Events) -> DataFrame:
                     "last_interaction_ts", "last_interaction_channel"))
 
 
-def abandoned_carts(touchpoints: DataFrame, is_purchase: Column, config: AbandonedCart) -> DataFrame:
-    """(customer_id, abandoned_carts): carts with no purchase within config.window_hours of their last event."""
-    # Cart events less than window_hours apart are one cart (adding three items is not three abandonments), so a
-    # cart event is an abandonment when the next cart-or-purchase event is over window_hours away or never comes.
-    steps = touchpoints.where(_event_in(config.event_types) | is_purchase).select(
-        "customer_id", "event_ts", "interaction_id", is_purchase.alias("_purchase"))
-    # on equal times the purchase sorts after the cart, so a cart paid at the same instant is completed
-    following = Window.partitionBy("customer_id").orderBy("event_ts", "_purchase", "interaction_id")
-    gap_hours = (F.lead("event_ts").over(following).cast("double") - F.col("event_ts").cast("double")) / 3600.0
-    abandoned = ~F.col("_purchase") & F.coalesce(gap_hours > config.window_hours, F.lit(True))
-    return (steps.select("customer_id", abandoned.alias("_abandoned"))
-            .groupBy("customer_id").agg(_count_if(F.col("_abandoned")).alias("abandoned_carts")))
+def purchases_not_completed(incomplete: DataFrame) -> DataFrame:
+    """(customer_id, abandoned_carts, failed_payments, cancelled_orders) from gold.incomplete_purchases, so the
+    profile counts them exactly as the journey step defines them (conf/journeys.yaml, abandonment)."""
+    def total(kind: str) -> Column:
+        return F.sum(F.when(F.col("kind") == kind, F.col("occurrences")).otherwise(0)).cast("long")
 
-
-def failed_and_cancelled(touchpoints: DataFrame, events: Events) -> DataFrame:
-    """(customer_id, failed_payments, cancelled_orders)."""
-    return (touchpoints.where(_event_in(events.failed_payment + events.cancelled_order)).groupBy("customer_id")
-            .agg(_count_if(_event_in(events.failed_payment)).alias("failed_payments"),
-                 _count_if(_event_in(events.cancelled_order)).alias("cancelled_orders")))
+    return incomplete.groupBy("customer_id").agg(total("abandoned_cart").alias("abandoned_carts"),
+                                                 total("failed_payment").alias("failed_payments"),
+                                                 total("cancelled_order").alias("cancelled_orders"))
 
 
 def email_engagement(touchpoints: DataFrame, events: Events) -> DataFrame:

@@ -11,12 +11,11 @@ from pyspark.sql import functions as F
 from cdp.journey.config import JourneyConfig, is_purchase
 from cdp.profile.config import PROFILE_COLUMNS, ProfileConfig
 from cdp.profile.facts import (
-    abandoned_carts,
     channel_activity,
     consent_state,
     contact_center,
     email_engagement,
-    failed_and_cancelled,
+    purchases_not_completed,
     satisfaction,
     tenure_start,
     voice_of_customer,
@@ -56,7 +55,7 @@ def demographics(customers: DataFrame, config: ProfileConfig, as_of: Column) -> 
                             "country", F.col("first_seen").alias("_customer_since"))
 
 
-def customer_facts(touchpoints: DataFrame, customers: DataFrame, journey_config: JourneyConfig,
+def customer_facts(touchpoints: DataFrame, customers: DataFrame, incomplete: DataFrame, journey_config: JourneyConfig,
                    config: ProfileConfig, as_of: Column) -> list[DataFrame]:
     """Every fact about the customers as (customer_id, ...) frames, one per source of facts."""
     purchase = is_purchase(journey_config)
@@ -68,8 +67,7 @@ def customer_facts(touchpoints: DataFrame, customers: DataFrame, journey_config:
         tenure_start(touchpoints),
         channel_activity(touchpoints, events),
         rfm(purchases, config.rfm, as_of),
-        abandoned_carts(touchpoints, purchase, config.abandoned_cart),
-        failed_and_cancelled(touchpoints, events),
+        purchases_not_completed(incomplete),
         email_engagement(touchpoints, events),
         contact_center(touchpoints, events, config.complaint_reasons),
         satisfaction(touchpoints),
@@ -96,12 +94,13 @@ def _profile_columns(config: ProfileConfig, as_of: Column) -> list[Column]:
     return [derived.get(c, F.col(c)).alias(c) for c in PROFILE_COLUMNS]
 
 
-def customer_profile(touchpoints: DataFrame, customers: DataFrame, journey_config: JourneyConfig,
+def customer_profile(touchpoints: DataFrame, customers: DataFrame, incomplete: DataFrame, journey_config: JourneyConfig,
                      config: ProfileConfig, as_of: datetime) -> DataFrame:
-    """gold.customer_profile: a row per customer of `customers` (gold.customers), from touchpoints up to as_of."""
+    """gold.customer_profile: a row per customer of `customers` (gold.customers), from touchpoints up to as_of and
+    `incomplete` (gold.incomplete_purchases)."""
     as_of_col = F.lit(as_of).cast("timestamp")
     seen = touchpoints.where(F.col("event_ts") <= as_of_col)
     profile = demographics(customers, config, as_of_col)
-    for facts in customer_facts(seen, customers, journey_config, config, as_of_col):
+    for facts in customer_facts(seen, customers, incomplete, journey_config, config, as_of_col):
         profile = profile.join(facts, "customer_id", "left")
     return profile.select(*_profile_columns(config, as_of_col))
