@@ -137,6 +137,7 @@ def copy_of(lake: Lakehouse, dest: Path) -> Lakehouse:
     return Lakehouse(lake.spark, str(dest))
 
 
+@pytest.mark.slow  # a second landing run
 def test_a_new_file_is_picked_up_alone(clicks, settings, tmp_path):
     root, module_lake, first, _ = clicks
     lake = copy_of(module_lake, tmp_path / "lakehouse")

@@ -85,7 +85,8 @@ def test_a_configuration_mistake_is_one_line_before_spark_starts(project, tmp_pa
 
 def test_check_validates_without_spark(project, tmp_path):
     proc = cdp("check", "--conf-dir", str(project), env=no_java(tmp_path))
-    assert (proc.returncode, proc.stdout.count(" ok: ")) == (0, 4), proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stdout.splitlines() if " ok: " not in line] == []
 
 
 def test_an_unexpected_failure_is_one_line_and_a_logged_traceback(project, tmp_path):

@@ -267,6 +267,7 @@ def test_the_suspect_clusters_are_the_ones_a_guard_acts_on(suspects, config):
     assert sorted(r.record_id for r in scope.records.collect()) == ["f1", "f2", "s1", "s2", "x1", "x3", "y1", "y2"]
 
 
+@pytest.mark.slow  # every guard twice
 def test_guards_on_the_suspect_clusters_alone_give_the_whole_graph_result(suspects, settings, config):
     records, graph = suspects
     whole = guarded(records, graph, config, settings)

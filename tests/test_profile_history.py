@@ -59,26 +59,31 @@ def runs(spark, tmp_path_factory):
     return lake, staged, history, commits
 
 
+@pytest.mark.slow  # two runs of the SCD2 MERGE on Delta (the comparison itself: test_profile_changes)
 def test_first_run_opens_a_version_per_customer(runs):
     _, _, history, _ = runs
     assert_frame_equal(history["run_1"], [(*r, T1, None, True, "run-1") for r in RUN_1], HISTORY)
 
 
+@pytest.mark.slow  # two runs of the SCD2 MERGE on Delta (the comparison itself: test_profile_changes)
 def test_second_run_closes_changed_and_gone_versions_and_opens_changed_and_new_ones(runs):
     _, _, history, _ = runs
     assert_frame_equal(history["run_2"], AFTER_RUN_2, HISTORY)
 
 
+@pytest.mark.slow  # two runs of the SCD2 MERGE on Delta (the comparison itself: test_profile_changes)
 def test_second_run_stages_two_inserts_and_two_closes(runs):
     _, staged, _, _ = runs
     assert staged["run_2"] == {"insert": 2, "close": 2}   # inserts: B, E; closes: B, D
 
 
+@pytest.mark.slow  # two runs of the SCD2 MERGE on Delta (the comparison itself: test_profile_changes)
 def test_rerun_with_the_same_snapshot_stages_nothing(runs):
     _, staged, _, _ = runs
     assert staged["rerun_2"] == {}
 
 
+@pytest.mark.slow  # two runs of the SCD2 MERGE on Delta (the comparison itself: test_profile_changes)
 def test_each_run_is_one_commit_and_the_idempotent_rerun_none(runs):
     _, _, _, commits = runs
     assert commits == [(0, "WRITE"), (1, "MERGE")]   # run 1 creates the table, run 2 is one MERGE
@@ -95,18 +100,21 @@ def test_corrected_rerun_fixes_the_versions_its_as_of_opened(spark, lake):
     assert_frame_equal(lake.read(CUSTOMER_PROFILE_HISTORY), expected, HISTORY)
 
 
+@pytest.mark.slow  # two runs of the SCD2 MERGE on Delta (the comparison itself: test_profile_changes)
 def test_profile_between_the_runs_is_the_first_runs(runs):
     _, _, history, _ = runs
     between = profile_as_of(history["run_2"], datetime(2025, 3, 15))
     assert_frame_equal(between, [r for r in AFTER_RUN_2 if r[4] == T1], HISTORY)
 
 
+@pytest.mark.slow  # two runs of the SCD2 MERGE on Delta (the comparison itself: test_profile_changes)
 def test_profile_at_the_second_run_excludes_the_versions_it_closed(runs):
     _, _, history, _ = runs
     at = profile_as_of(history["run_2"], T2)   # valid_to is exclusive
     assert_frame_equal(at, [r for r in AFTER_RUN_2 if r[6]], HISTORY)
 
 
+@pytest.mark.slow  # two runs of the SCD2 MERGE on Delta (the comparison itself: test_profile_changes)
 def test_a_run_before_the_latest_change_is_refused(runs, spark):
     lake = runs[0]
     with pytest.raises(CdpError, match=r"already has versions after as_of 2025-03-15 00:00:00; runs must go forward"):
@@ -118,6 +126,7 @@ def test_history_contract_is_the_profiles_columns_then_the_scd2_ones(settings):
     assert history.column_names == [*profile.column_names, "valid_from", "valid_to", "is_current", "run_id"]
 
 
+@pytest.mark.slow  # two runs of the SCD2 MERGE on Delta (the comparison itself: test_profile_changes)
 def test_history_scd2_columns_are_the_contracts(runs, settings):
     _, _, history, _ = runs
     contract = load_contract(settings, CUSTOMER_PROFILE_HISTORY)
