@@ -89,6 +89,13 @@ class MlflowSettings(Strict):
     artifact_root: str = "mlruns"
 
 
+class CatalogSettings(Strict):
+    # None: tables are read by path only. A name (schema, or catalog.schema on Unity Catalog): the publish step
+    # registers every existing table of `layers` there as an external Delta table, e.g. cdp_gold.customer_profile.
+    database: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+    layers: list[Literal["silver", "gold", "audit", "quarantine"]] = Field(default_factory=lambda: ["gold"])
+
+
 class Settings(Strict):
     env: str
     conf_dir: str
@@ -99,6 +106,7 @@ class Settings(Strict):
     silver: SilverSettings = SilverSettings()
     graph: GraphSettings = GraphSettings()
     mlflow: MlflowSettings = MlflowSettings()
+    catalog: CatalogSettings = CatalogSettings()
 
     def path(self, value: str) -> str:
         """Resolve a configured path: URIs (s3a://, abfss://, dbfs:/) as they are, relative ones from the
@@ -122,6 +130,7 @@ _SHORT_LIMIT = 60  # characters of a value quoted in an error message
 _PATTERN_HINTS = {
     r"^[a-z][a-z0-9_]*$": "use lowercase letters, digits and '_', starting with a letter",
     r"^[A-Z]{2}$": "use a two-letter upper-case ISO-3166 code such as ES",
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$": "give a schema name such as cdp_gold (or catalog.schema)",
 }
 
 

@@ -154,7 +154,9 @@ def build_customer_profiles(ctx: RunContext) -> object:
     from cdp.ingest.sources import load_sources
     from cdp.profile.step import build_profiles
 
-    res = build_profiles(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at)
+    journeys = ctx.outputs.get("journeys")   # this run's journeys step: its touchpoints, already materialised
+    res = build_profiles(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at,
+                         touchpoints=getattr(journeys, "touchpoint_frame", None))
     changes = ", ".join(f"{n:,} {action}" for action, n in sorted(res.history.items())) or "no change"
     ctx.console.print(f"  {res.customers:,} customer profiles as of {res.as_of:%Y-%m-%d %H:%M}; history: {changes}")
     return res
@@ -167,6 +169,21 @@ def assign_segments(ctx: RunContext) -> object:
     for segment, n in sorted(sizes.items()):
         ctx.console.print(f"  segment {segment}: {n:,} customers")
     return sizes
+
+
+def publish_to_catalog(ctx: RunContext) -> object:
+    """Register the lakehouse tables in the metastore catalog (catalog.database), so BI tools query them by name."""
+    from cdp.catalog import register_tables
+
+    c = ctx.settings.catalog
+    if c.database is None:
+        ctx.console.print("[dim]catalog.database is not set: tables are read by path (nothing to register)[/dim]")
+        return []
+    done = register_tables(ctx.lake, c.database, c.layers)
+    new = [r.name for r in done if r.created]
+    ctx.console.print(f"  {len(done)} table(s) in catalog database {c.database}"
+                      + (f"; newly registered: {', '.join(new)}" if new else "; all registered already"))
+    return done
 
 
 def evaluate_identities(ctx: RunContext) -> object:
@@ -201,6 +218,8 @@ STEPS: list[Step] = [
     Step("profiles", "Customer 360 profiles, their history (SCD2) and the KPI marts", build_customer_profiles,
          ("journeys",)),
     Step("segments", "assign customers to the segments of conf/segments.yaml", assign_segments, ("profiles",)),
+    Step("publish", "register the gold tables in the metastore catalog named by catalog.database (if set)",
+         publish_to_catalog, ("segments",)),
 ]
 
 

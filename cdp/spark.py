@@ -261,6 +261,9 @@ def build_spark(settings: Settings, app_name: str | None = None, *, jvm_log: str
     if settings.spark.master.startswith("local") and not submitted:
         # Python workers must be this interpreter (the venv), not whatever `python3` is first on PATH
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if settings.spark.master.startswith("local") and not submitted and "spark.sql.warehouse.dir" not in settings.spark.conf:
+        # the embedded default keeps its metastore folders (catalog.database) inside the lakehouse, not in the cwd
+        builder = builder.config("spark.sql.warehouse.dir", settings.path(settings.paths.lakehouse) + "/_warehouse")
     for key, value in settings.spark.conf.items():
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
     jars = jar_config(settings)
@@ -382,3 +385,7 @@ def cut_lineage(df, reliable: bool = False):
     fresh = df.sparkSession._jsparkSession.internalCreateDataFrame(jdf.queryExecution().toRdd(), jdf.schema(), False)
     return DataFrame(fresh, df.sparkSession)
 
+
+def is_materialised(df) -> bool:
+    """df reads rows already computed (a cut_lineage frame, Python rows), so materialising it again only copies."""
+    return df._jdf.queryExecution().analyzed().getClass().getSimpleName() in ("LogicalRDD", "LocalRelation")

@@ -1,29 +1,37 @@
 """The whole pipeline on generated data (slow, end to end, real Spark + Delta + GX + MLflow): every registered
 table is there, every gold table reads without Spark (delta-rs) with its contract's columns and has its verdicts
-in audit.quality_results, and re-running a gold step changes nothing."""
+in audit.quality_results, is queryable by name in the catalog the publish step registered it in, and re-running
+a gold step changes nothing."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from conftest import test_settings
 from frame_asserts import assert_frame_equal
 
+from cdp.config import PROJECT_ROOT
 from cdp.io import Lakehouse
 from cdp.pipeline import run_pipeline
 from cdp.quality import load_contract
 from cdp.synth import generate
-from cdp.tables import CUSTOMER_JOURNEY, QUALITY_RESULTS, REGISTERED
+from cdp.tables import CUSTOMER_JOURNEY, CUSTOMER_PROFILE, QUALITY_RESULTS, REGISTERED
 
 GOLD = [t for t in REGISTERED if t.layer == "gold"]
+CATALOG = "cdp_pipeline_gold"
+NOTEBOOK = PROJECT_ROOT / "notebooks" / "customer_360.ipynb"
+NOTEBOOK_RESULTS = ("rfm_segments", "funnel", "retention", "satisfaction", "attribution", "segments", "timeline")
 
 
 @pytest.fixture(scope="module")
 def demo(spark, conf_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     generate(60, 13, root / "landing", root / "ground_truth")
-    settings = test_settings(conf_dir, root)
+    settings = test_settings(conf_dir, root, f"catalog.database={CATALOG}")
     ctx = run_pipeline(settings, spark)
-    return settings, Lakehouse.from_settings(spark, settings), ctx
+    yield settings, Lakehouse.from_settings(spark, settings), ctx
+    spark.sql(f"DROP DATABASE IF EXISTS {CATALOG} CASCADE")   # external tables: the Delta data stays
 
 
 @pytest.mark.slow
@@ -50,8 +58,38 @@ def test_every_gold_table_has_its_verdicts(demo):
 
 
 @pytest.mark.slow
+def test_every_gold_table_is_queryable_by_name_in_the_catalog(demo, spark):
+    _, lake, _ = demo
+    names = sorted(r.tableName for r in spark.sql(f"SHOW TABLES IN {CATALOG}").collect())
+    assert names == sorted(t.name for t in GOLD)
+    assert spark.table(f"{CATALOG}.customer_profile").count() == lake.read(CUSTOMER_PROFILE).count()
+
+
+@pytest.mark.slow
 def test_re_running_the_journeys_changes_nothing(demo, spark):
     settings, lake, _ = demo
     before = lake.read(CUSTOMER_JOURNEY).localCheckpoint()
     run_pipeline(settings, spark, ["journeys"])
     assert_frame_equal(lake.read(CUSTOMER_JOURNEY), before)
+
+
+@pytest.fixture(scope="module")
+def notebook(demo, spark):
+    """Every code cell of notebooks/customer_360.ipynb run on the demo lakehouse (the `parameters` cell replaced)."""
+    settings, lake, _ = demo
+    namespace = {"spark": spark, "lake": lake, "settings": settings}
+    for cell in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] == "code" and "parameters" not in cell["metadata"].get("tags", []):
+            exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}:{cell['id']}", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.slow
+def test_every_result_of_the_notebook_has_rows(notebook):
+    assert [name for name in NOTEBOOK_RESULTS if notebook[name].empty] == []
+
+
+@pytest.mark.slow
+def test_the_notebooks_rfm_segments_cover_every_profiled_customer(notebook, demo):
+    _, lake, _ = demo
+    assert int(notebook["rfm_segments"]["customers"].sum()) == lake.read(CUSTOMER_PROFILE).count()

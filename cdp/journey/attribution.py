@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from cdp.journey.attribution_config import AttributionConfig
 from cdp.journey.config import JourneyConfig, is_purchase
 from cdp.journey.markov import MarkovChain, fit_chain, non_converting_touches, with_markov_credit
+from cdp.spark import cut_lineage
 
 DIRECT = "direct"   # the channel of a purchase no touchpoint led to
 ATTRIBUTION_COLUMNS = ["purchase_id", "customer_id", "purchase_ts", "purchase_amount", "currency", "model",
@@ -126,14 +127,17 @@ def one_row_per_model(models: list[str]):
 def attribute(touchpoints: DataFrame, journey_config: JourneyConfig, config: AttributionConfig) -> Attribution:
     """gold.attribution from touchpoints (TOUCHPOINT_COLUMNS) under every configured model, and the Markov chain.
 
-    With markov configured, one Spark job counts the chain's transitions (brought to the driver: a matrix of
-    states x states, growing with channels, not customers); everything else is lazy. No customer or event is
+    With markov configured, the purchase paths are materialised and one Spark job counts the chain's transitions
+    (brought to the driver: a matrix of states x states, growing with channels, not customers); everything else
+    is lazy. No customer or event is
     collected to the driver.
     """
     models = list(config.models)
     purchases = touchpoints.transform(purchases_of(journey_config, config))
     touches = touchpoints.transform(counted_touches(journey_config, config))
     paths = purchase_paths(purchases, touches)
+    if "markov" in models:   # the chain's fit and the credits read the paths: the range join runs once
+        paths = paths.transform(cut_lineage)
     credits = paths.transform(with_model_credits(models, config))
     chain = None
     if "markov" in models:

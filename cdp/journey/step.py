@@ -23,7 +23,7 @@ from cdp.journey.funnels import funnels
 from cdp.journey.incomplete import incomplete_purchases
 from cdp.journey.paths import journey_paths
 from cdp.journey.timeline import customer_journey
-from cdp.journey.touchpoints import customer_touchpoints, unattributed
+from cdp.journey.touchpoints import owned, unowned, with_owner
 from cdp.quality.gold import gate_tables
 from cdp.spark import cut_lineage
 from cdp.tables import (
@@ -46,6 +46,8 @@ class JourneyResult:
     unattributed: dict[tuple[str, str], int] = field(default_factory=dict)   # (source, reason) -> interactions
     removal_effects: dict[str, float] = field(default_factory=dict)         # Markov attribution, per channel
     rows: dict[str, int] = field(default_factory=dict)                      # table -> rows written
+    # the materialised touchpoints, for the profiles step of the same run (it would build the same frame again)
+    touchpoint_frame: DataFrame | None = field(default=None, repr=False)
 
 
 def end_of_data(touchpoints: DataFrame) -> datetime | None:
@@ -73,17 +75,18 @@ def build_journey_tables(touchpoints: DataFrame, settings: Settings, sources) ->
 
 def build_journeys(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime) -> JourneyResult:
     """Read, build, gate and write the journey tables; count what belongs to no customer."""
-    interactions, identity_map = lake.read(INTERACTIONS), lake.read(IDENTITY_MAP)
-    touchpoints = customer_touchpoints(interactions, identity_map).transform(cut_lineage)
-    result = JourneyResult()
-    counts = unattributed(interactions, identity_map).collect()   # a row per source and reason
+    interactions = with_owner(lake.read(INTERACTIONS), lake.read(IDENTITY_MAP)).transform(cut_lineage)
+    touchpoints = owned(interactions)
+    result = JourneyResult(touchpoint_frame=touchpoints)
+    counts = unowned(interactions).collect()   # a row per source and reason
     result.unattributed = {(r.source, r.reason): r.interactions for r in counts}
     lake.replace_where(lake.rows(UNATTRIBUTED, [(run_id, r.source, r.reason, r.interactions, now) for r in counts]),
                        UNATTRIBUTED, f"run_id = '{run_id}'")
     frames, result.removal_effects = build_journey_tables(touchpoints, settings, sources)
-    for table, frame in gate_tables(lake, settings, frames, run_id, "journeys").items():
+    gated = gate_tables(lake, settings, frames, run_id, "journeys")   # materialised: counting them reads no table
+    for table, frame in gated.items():
         lake.overwrite(frame, table)
-        result.rows[table.qualified] = lake.row_count(table)
-    summary = lake.read(CUSTOMER_JOURNEY).agg(F.count(F.lit(1)).alias("n"), F.countDistinct("customer_id").alias("c")).first()
+        result.rows[table.qualified] = frame.count()
+    summary = gated[CUSTOMER_JOURNEY].agg(F.count(F.lit(1)).alias("n"), F.countDistinct("customer_id").alias("c")).first()
     result.touchpoints, result.customers = summary["n"], summary["c"]
     return result

@@ -16,17 +16,29 @@ TOUCHPOINT_COLUMNS = ["customer_id", "interaction_id", "source", "channel", "eve
                       "reason", "outcome", "attributes"]
 
 
-def customer_touchpoints(interactions: DataFrame, identity_map: DataFrame) -> DataFrame:
-    """silver.interactions rows that belong to a customer, with its customer_id (TOUCHPOINT_COLUMNS)."""
+def with_owner(interactions: DataFrame, identity_map: DataFrame) -> DataFrame:
+    """Every interaction (TOUCHPOINT_COLUMNS plus identity_record_id) with the customer_id of its identity record,
+    null when it belongs to nobody: one join serves both the touchpoints and the count of the unattributed."""
     owners = identity_map.select(F.col("record_id").alias("identity_record_id"), "customer_id")
-    return interactions.join(owners, "identity_record_id").select(*TOUCHPOINT_COLUMNS)
+    return (interactions.join(owners, "identity_record_id", "left")
+            .select(*TOUCHPOINT_COLUMNS, "identity_record_id"))
 
 
-def unattributed(interactions: DataFrame, identity_map: DataFrame) -> DataFrame:
-    """(source, reason, interactions) of the interactions that belong to no customer: the source carries no
-    identifier ('no_identifiers') or the record they make is anonymous or quarantined ('anonymous_record')."""
-    owners = identity_map.select(F.col("record_id").alias("identity_record_id"), F.lit(True).alias("_owned"))
-    return (interactions.join(owners, "identity_record_id", "left").where(F.col("_owned").isNull())
+def owned(interactions_with_owner: DataFrame) -> DataFrame:
+    """The touchpoints (TOUCHPOINT_COLUMNS) of a `with_owner` frame: the interactions that belong to a customer."""
+    return interactions_with_owner.where(F.col("customer_id").isNotNull()).select(*TOUCHPOINT_COLUMNS)
+
+
+def unowned(interactions_with_owner: DataFrame) -> DataFrame:
+    """(source, reason, interactions) of a `with_owner` frame's interactions that belong to no customer: the source
+    carries no identifier ('no_identifiers') or the record they make is anonymous or quarantined
+    ('anonymous_record')."""
+    return (interactions_with_owner.where(F.col("customer_id").isNull())
             .select("source", F.when(F.col("identity_record_id").isNull(), "no_identifiers")
                     .otherwise("anonymous_record").alias("reason"))
             .groupBy("source", "reason").agg(F.count(F.lit(1)).alias("interactions")))
+
+
+def customer_touchpoints(interactions: DataFrame, identity_map: DataFrame) -> DataFrame:
+    """silver.interactions rows that belong to a customer, with its customer_id (TOUCHPOINT_COLUMNS)."""
+    return owned(with_owner(interactions, identity_map))

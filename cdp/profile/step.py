@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import Settings
@@ -45,12 +46,15 @@ class ProfileResult:
     segments: dict[str, int] = field(default_factory=dict)  # segment -> customers
 
 
-def build_profiles(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime) -> ProfileResult:
+def build_profiles(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime,
+                   touchpoints: DataFrame | None = None) -> ProfileResult:
     """gold.customer_profile, its history and the KPI marts: read, build, gate, write (after the journeys step,
-    whose gold.incomplete_purchases the profile counts)."""
+    whose gold.incomplete_purchases the profile counts). touchpoints: the journeys step's of the same run (the
+    same frame, not built twice); None reads them from silver.interactions and gold.identity_map."""
     journey_config = checked_journey_config(settings, sources)
     config = load_profile_config(settings)
-    touchpoints = customer_touchpoints(lake.read(INTERACTIONS), lake.read(IDENTITY_MAP)).transform(cut_lineage)
+    if touchpoints is None:
+        touchpoints = customer_touchpoints(lake.read(INTERACTIONS), lake.read(IDENTITY_MAP)).transform(cut_lineage)
     as_of = resolve_as_of(touchpoints, config, now)
     profile = customer_profile(touchpoints, lake.read(CUSTOMERS), lake.read(INCOMPLETE_PURCHASES), journey_config,
                                config, as_of)
@@ -58,8 +62,8 @@ def build_profiles(lake: Lakehouse, settings: Settings, sources, run_id: str, no
     gated = gate_tables(lake, settings, frames, run_id, "profiles")
     for table, frame in gated.items():
         lake.overwrite(frame, table)
-    result = ProfileResult(customers=lake.row_count(CUSTOMER_PROFILE), as_of=as_of)
-    result.history = merge_profile_history(lake, lake.read(CUSTOMER_PROFILE), config.history.tracked_columns,
+    result = ProfileResult(customers=gated[CUSTOMER_PROFILE].count(), as_of=as_of)
+    result.history = merge_profile_history(lake, gated[CUSTOMER_PROFILE], config.history.tracked_columns,
                                            as_of, run_id)
     # the history is MERGEd, not overwritten: its verdicts are taken on the table as written
     history = lake.read(CUSTOMER_PROFILE_HISTORY)

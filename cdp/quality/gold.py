@@ -11,7 +11,7 @@ from cdp.io import Lakehouse
 from cdp.quality.contracts import load_contract
 from cdp.quality.docs import render_quality_docs
 from cdp.quality.gx_runner import QualityReport, record_quality, validate
-from cdp.spark import cut_lineage
+from cdp.spark import cut_lineage, is_materialised
 from cdp.tables import Table
 
 
@@ -20,7 +20,7 @@ def gate_tables(lake: Lakehouse, settings: Settings, frames: dict[Table, DataFra
     """Validate each frame against its table's contract and return the frames, materialised once (so the check
     and the write read the same rows). A relationship names another table: the frame of it given here, or the
     table as it stands in the lakehouse. QualityGateFailed (one line) on a critical failure, nothing written."""
-    done = {t: df.transform(cut_lineage) for t, df in frames.items()}
+    done = {t: df if is_materialised(df) else df.transform(cut_lineage) for t, df in frames.items()}
     related = {t.qualified: df for t, df in done.items()}
     reports: list[QualityReport] = []
     for table, df in done.items():

@@ -244,11 +244,13 @@ def relationship_result(df: DataFrame, spec: ExpectationSpec, related: Mapping[s
     common = {"name": spec.name, "type": spec.type, "column": spec.column, "level": spec.level}
     if table not in related:
         return ExpectationResult(**common, success=False, details={"error": f"{table} was not given to compare with"})
-    values = df.where(F.col(spec.column).isNotNull())
-    orphans = values.select(spec.column).join(related[table].select(F.col(column).alias(spec.column)).distinct(),
-                                              spec.column, "left_anti")
-    counts = values.agg(F.count(F.lit(1)).alias("n")).first()["n"], orphans.count()
-    sample = [r[0] for r in orphans.limit(SAMPLE_SIZE).collect()] if counts[1] else []
+    values = df.where(F.col(spec.column).isNotNull()).select(spec.column)
+    known = related[table].select(F.col(column).alias(spec.column)).distinct().withColumn("_known", F.lit(True))
+    found = values.join(known, spec.column, "left")
+    totals = found.agg(F.count(F.lit(1)).alias("n"), F.count_if(F.col("_known").isNull()).alias("orphans")).first()
+    counts = totals["n"], totals["orphans"]   # one job for both counts
+    sample = ([r[0] for r in found.where(F.col("_known").isNull()).select(spec.column).limit(SAMPLE_SIZE).collect()]
+              if counts[1] else [])
     return ExpectationResult(**common, success=counts[1] == 0, element_count=counts[0], unexpected_count=counts[1],
                              unexpected_percent=100.0 * counts[1] / counts[0] if counts[0] else 0.0,
                              details={"partial_unexpected_list": [_jsonable(v) for v in sample], "to": spec.to})
