@@ -15,3 +15,10 @@ def readme_pos_source() -> str:
     block = re.search(r"```yaml\n(.*?)```", section, re.S)
     assert block, "README.md lost its POS source example"
     return textwrap.dedent(block.group(1))
+
+
+def readme_python_blocks(section: str) -> list[str]:
+    """The ```python blocks of README.md's `section` (a '### ' heading), exactly as documented."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    body = readme.split(f"### {section}\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    return [textwrap.dedent(b) for b in re.findall(r"```python\n(.*?)```", body, re.S)]

@@ -6,9 +6,12 @@ a gold step changes nothing."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from conftest import test_settings
+from examples import readme_python_blocks
 from frame_asserts import assert_frame_equal
 
 from cdp.config import PROJECT_ROOT
@@ -60,7 +63,7 @@ def test_every_gold_table_has_its_verdicts(demo):
 @pytest.mark.slow
 def test_every_gold_table_is_queryable_by_name_in_the_catalog(demo, spark):
     _, lake, _ = demo
-    names = sorted(r.tableName for r in spark.sql(f"SHOW TABLES IN {CATALOG}").collect())
+    names = sorted(r.tableName for r in spark.sql(f"SHOW TABLES IN {CATALOG}").collect() if not r.isTemporary)
     assert names == sorted(t.name for t in GOLD)
     assert spark.table(f"{CATALOG}.customer_profile").count() == lake.read(CUSTOMER_PROFILE).count()
 
@@ -93,3 +96,14 @@ def test_every_result_of_the_notebook_has_rows(notebook):
 def test_the_notebooks_rfm_segments_cover_every_profiled_customer(notebook, demo):
     _, lake, _ = demo
     assert int(notebook["rfm_segments"]["customers"].sum()) == lake.read(CUSTOMER_PROFILE).count()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block, printed", [(0, "customer_id"), (1, "clickstream")], ids=["delta-rs", "spark-sql"])
+def test_the_readmes_table_reading_examples_run_in_the_project_folder(demo, block, printed):
+    _, lake, _ = demo
+    code = readme_python_blocks("Reading the tables")[block]
+    # a process of its own, from the folder that holds lakehouse/, as a user runs it after `make run`
+    proc = subprocess.run([sys.executable, "-c", code], cwd=lake.root.rsplit("/", 1)[0], capture_output=True,
+                          text=True, timeout=300)
+    assert printed in proc.stdout, proc.stderr[-2000:]

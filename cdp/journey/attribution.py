@@ -129,8 +129,7 @@ def attribute(touchpoints: DataFrame, journey_config: JourneyConfig, config: Att
 
     With markov configured, the purchase paths are materialised and one Spark job counts the chain's transitions
     (brought to the driver: a matrix of states x states, growing with channels, not customers); everything else
-    is lazy. No customer or event is
-    collected to the driver.
+    is lazy. No customer or event is collected to the driver.
     """
     models = list(config.models)
     purchases = touchpoints.transform(purchases_of(journey_config, config))
