@@ -150,6 +150,7 @@ def test_a_new_file_is_picked_up_alone(clicks, settings, tmp_path):
     assert (second.new_files, second.landed, second.table_rows) == (1, 1, first.table_rows + 1)
 
 
+@pytest.mark.slow  # a crashed run, then a second landing run
 def test_rerun_after_crash_replaces_instead_of_duplicating(clicks, settings, tmp_path):
     root, module_lake, first, _ = clicks
     lake = copy_of(module_lake, tmp_path / "lakehouse")

@@ -39,6 +39,7 @@ def test_gold_tables_are_registered_by_name_over_their_locations(spark, publishe
                        "customer_id string, city string")
 
 
+@pytest.mark.slow  # two registrations and a write
 def test_registering_again_changes_nothing_and_later_writes_show_through_the_name(spark, published, database):
     register_tables(published, database, ["gold"])
     again = register_tables(published, database, ["gold"])
@@ -47,6 +48,7 @@ def test_registering_again_changes_nothing_and_later_writes_show_through_the_nam
     assert spark.table(f"{database}.customers").count() == 3
 
 
+@pytest.mark.slow  # two lakehouses registered
 def test_a_name_registered_at_another_location_is_one_clear_error(spark, published, database, tmp_path):
     register_tables(published, database, ["gold"])
     other = type(published)(spark, str(tmp_path / "other_lakehouse"))

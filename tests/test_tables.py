@@ -67,6 +67,7 @@ def bootstrapped(spark, tmp_path_factory):
     return lake
 
 
+@pytest.mark.slow  # seven Delta tables created and read back (tests/test_pipeline.py: they exist after a run)
 def test_bootstrap_creates_the_operational_tables_empty(bootstrapped, settings):
     lake = bootstrapped
     for registered in OPERATIONAL:
@@ -74,6 +75,7 @@ def test_bootstrap_creates_the_operational_tables_empty(bootstrapped, settings):
         assert_frame_equal(lake.read(registered), [], columns)
 
 
+@pytest.mark.slow  # seven Delta tables created and read back (tests/test_pipeline.py: they exist after a run)
 def test_bootstrap_twice_changes_nothing(bootstrapped):
     bootstrap(bootstrapped)
     assert {t.qualified: bootstrapped.delta_table(t).history(1).first().version for t in OPERATIONAL} == {
