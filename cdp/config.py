@@ -349,3 +349,12 @@ def load_yaml_model(path: Path, model: type[BaseModel], hint: str | None = None)
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, {}, str(path), model, hint)) from None
+
+
+def conf_file(name: str, settings: Settings | None = None, path: str | Path | None = None) -> Path:
+    """Where a step's own configuration file is: `path` when given, else <settings.conf_dir>/<name>."""
+    if path is not None:
+        return Path(path)
+    if settings is None:
+        raise ValueError("give settings or path")
+    return Path(settings.conf_dir) / name

@@ -26,7 +26,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_report import replace_section
+from bench_report import replace_section, scaling_exponent
 
 ROOT = Path(__file__).resolve().parents[1]
 CDP = [sys.executable, "-m", "cdp.cli"]
@@ -149,16 +149,8 @@ def _two_column_rows(text: str):
                 continue
 
 
-def exponent(rows: list[dict]) -> float:
-    """Least-squares slope of log(time) on log(records): time ~ records^b."""
-    xs = [math.log(r["records"]) for r in rows]
-    ys = [math.log(r["seconds"]) for r in rows]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
-
-
 def write_report(rows: list[dict], customers: int, path: Path) -> str:
-    b = exponent(rows) if len(rows) > 1 else float("nan")
+    b = scaling_exponent([r["records"] for r in rows], [r["seconds"] for r in rows])
     cpu = os.cpu_count()
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [

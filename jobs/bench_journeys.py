@@ -11,7 +11,6 @@ own process (its own JVM), with the project's local settings.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import re
@@ -21,7 +20,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_report import replace_section
+from bench_report import replace_section, scaling_exponent
 
 ROOT = Path(__file__).resolve().parents[1]
 CDP = [sys.executable, "-m", "cdp.cli"]
@@ -63,16 +62,10 @@ def measure(base: Path, customers: int) -> dict:
             "new_steps": sum(timed[s] for s in NEW_STEPS)}
 
 
-def exponent(rows: list[dict], key: str) -> float:
-    xs = [math.log(r["customers"]) for r in rows]
-    ys = [math.log(r[key]) for r in rows]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
-
-
 def report(rows: list[dict]) -> str:
-    b = exponent(rows, "new_steps") if len(rows) > 1 else float("nan")
-    b_silver = exponent(rows, "silver") if len(rows) > 1 else float("nan")
+    sizes = [r["customers"] for r in rows]
+    b = scaling_exponent(sizes, [r["new_steps"] for r in rows])
+    b_silver = scaling_exponent(sizes, [r["silver"] for r in rows])
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [
         "## Journeys, Customer 360 and segments: 10k to 100k customers",

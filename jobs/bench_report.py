@@ -3,7 +3,17 @@ section and leaves the others (and the hand-written notes) as they are."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+
+
+def scaling_exponent(sizes: list[float], seconds: list[float]) -> float:
+    """b in time ~ size^b: the least-squares slope of log(time) on log(size); nan with fewer than two sizes."""
+    if len(sizes) < 2:
+        return float("nan")
+    xs, ys = [math.log(x) for x in sizes], [math.log(y) for y in seconds]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
 
 
 def replace_section(path: Path, name: str, text: str) -> str:

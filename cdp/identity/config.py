@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cdp.config import Settings, Strict, load_yaml_model
+from cdp.config import Settings, Strict, conf_file, load_yaml_model
 
 # Columns of silver.identity_records a rule, a cap or a survivorship entry may name (see its contract).
 IDENTITY_ATTRIBUTES = (
@@ -266,13 +266,10 @@ class IdentityConfig(Strict):
 
 
 def identity_config_path(settings: Settings) -> Path:
-    return Path(settings.conf_dir) / "identity.yaml"
+    return conf_file("identity.yaml", settings)
 
 
 def load_identity_config(settings: Settings | None = None, path: str | Path | None = None) -> IdentityConfig:
     """<settings.conf_dir>/identity.yaml (or `path`) validated; one-line ConfigError on any mistake."""
-    if path is None:
-        if settings is None:
-            raise ValueError("give settings or path")
-        path = identity_config_path(settings)
+    path = conf_file("identity.yaml", settings, path)
     return load_yaml_model(Path(path), IdentityConfig, "see the comments in the project's conf/identity.yaml and docs/identity.md")

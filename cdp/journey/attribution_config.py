@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from cdp.config import Settings, Strict, load_yaml_model
+from cdp.config import Settings, Strict, conf_file, load_yaml_model
 
 HINT = "see the comments in the project's conf/attribution.yaml"
 
@@ -38,15 +38,12 @@ class AttributionConfig(Strict):
 
 
 def attribution_config_path(settings: Settings) -> Path:
-    return Path(settings.conf_dir) / "attribution.yaml"
+    return conf_file("attribution.yaml", settings)
 
 
 def load_attribution_config(settings: Settings | None = None, path: str | Path | None = None) -> AttributionConfig:
     """<conf_dir>/attribution.yaml (or `path`) validated; one-line ConfigError on any mistake."""
-    if path is None:
-        if settings is None:
-            raise ValueError("give settings or path")
-        path = attribution_config_path(settings)
+    path = conf_file("attribution.yaml", settings, path)
     config = load_yaml_model(Path(path), AttributionConfig, HINT)
     assert isinstance(config, AttributionConfig)
     return config

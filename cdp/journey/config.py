@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from cdp.config import KeyProblem, Settings, Strict, load_yaml_model, short
+from cdp.config import KeyProblem, Settings, Strict, conf_file, load_yaml_model, short
 from cdp.errors import ConfigError
 from cdp.ingest.validation import did_you_mean
 
@@ -164,15 +164,12 @@ def is_purchase(config: JourneyConfig) -> Column:
 
 
 def journey_config_path(settings: Settings) -> Path:
-    return Path(settings.conf_dir) / "journeys.yaml"
+    return conf_file("journeys.yaml", settings)
 
 
 def load_journey_config(settings: Settings | None = None, path: str | Path | None = None) -> JourneyConfig:
     """<conf_dir>/journeys.yaml (or `path`) validated; one-line ConfigError on any mistake."""
-    if path is None:
-        if settings is None:
-            raise ValueError("give settings or path")
-        path = journey_config_path(settings)
+    path = conf_file("journeys.yaml", settings, path)
     return load_yaml_model(Path(path), JourneyConfig, HINT)
 
 

@@ -86,7 +86,7 @@ def build_journeys(lake: Lakehouse, settings: Settings, sources, run_id: str, no
     gated = gate_tables(lake, settings, frames, run_id, "journeys")   # materialised: counting them reads no table
     for table, frame in gated.items():
         lake.overwrite(frame, table)
-        result.rows[table.qualified] = frame.count()
     summary = gated[CUSTOMER_JOURNEY].agg(F.count(F.lit(1)).alias("n"), F.countDistinct("customer_id").alias("c")).first()
     result.touchpoints, result.customers = summary["n"], summary["c"]
+    result.rows = {t.qualified: result.touchpoints if t == CUSTOMER_JOURNEY else frame.count() for t, frame in gated.items()}
     return result

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cdp.config import KeyProblem, Settings, Strict, load_yaml_model
+from cdp.config import KeyProblem, Settings, Strict, conf_file, load_yaml_model
 from cdp.errors import ConfigError
 
 HINT = "see the comments in the project's conf/profile.yaml"
@@ -181,16 +181,12 @@ class ProfileConfig(Strict):
 
 
 def profile_config_path(settings: Settings) -> Path:
-    return Path(settings.conf_dir) / "profile.yaml"
+    return conf_file("profile.yaml", settings)
 
 
 def load_profile_config(settings: Settings | None = None, path: str | Path | None = None) -> ProfileConfig:
     """<conf_dir>/profile.yaml (or `path`) validated, lexicon files included; one-line ConfigError on any mistake."""
-    if path is None:
-        if settings is None:
-            raise ValueError("give settings or path")
-        path = profile_config_path(settings)
-    path = Path(path)
+    path = conf_file("profile.yaml", settings, path)
     config = load_yaml_model(path, ProfileConfig, HINT)
     assert isinstance(config, ProfileConfig)
     # Relative lexicon paths are anchored to the conf folder now, so the config means the same from any cwd.

@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from cdp.config import KeyProblem, Settings, Strict, load_yaml_model
+from cdp.config import KeyProblem, Settings, Strict, conf_file, load_yaml_model
 from cdp.errors import ConfigError
 
 HINT = "see the comments in the project's conf/segments.yaml"
@@ -50,16 +50,13 @@ class SegmentsConfig(Strict):
 
 
 def segments_path(settings: Settings) -> Path:
-    return Path(settings.conf_dir) / "segments.yaml"
+    return conf_file("segments.yaml", settings)
 
 
 def load_segments(settings: Settings | None = None, path: str | Path | None = None) -> SegmentsConfig:
     """<conf_dir>/segments.yaml (or `path`) validated; one-line ConfigError on any mistake. The conditions are
     checked against the profile by check_segment_conditions."""
-    if path is None:
-        if settings is None:
-            raise ValueError("give settings or path")
-        path = segments_path(settings)
+    path = conf_file("segments.yaml", settings, path)
     return load_yaml_model(Path(path), SegmentsConfig, HINT)
 
 
