@@ -261,15 +261,20 @@ def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, cons
     ctx = RunContext(settings, spark, Lakehouse.from_settings(spark, settings), new_run_id(now), now, console)
     console.print(f"[b]cdp run[/b] {ctx.run_id} env={settings.env} lakehouse={ctx.lake.root}")
     bootstrap(ctx.lake)
-    for step in plan(steps):
-        t0 = time.monotonic()
-        console.rule(f"{step.name}: {step.description}")
-        try:
-            ctx.outputs[step.name] = step.run(ctx)
-        except CdpError:
-            raise
-        except Exception as exc:
-            raise StepFailed(step.name, exc) from exc
-        console.print(f"[dim]{step.name} done in {time.monotonic() - t0:.1f}s[/dim]")
+    try:
+        for step in plan(steps):
+            t0 = time.monotonic()
+            console.rule(f"{step.name}: {step.description}")
+            try:
+                ctx.outputs[step.name] = step.run(ctx)
+            except CdpError:
+                raise
+            except Exception as exc:
+                raise StepFailed(step.name, exc) from exc
+            console.print(f"[dim]{step.name} done in {time.monotonic() - t0:.1f}s[/dim]")
+    finally:
+        for output in ctx.outputs.values():   # what a step kept cached for the later ones (journeys' touchpoints)
+            if hasattr(output, "release"):
+                output.release()
     closing_summary(ctx)
     return ctx

@@ -386,6 +386,29 @@ def cut_lineage(df, reliable: bool = False):
     return DataFrame(fresh, df.sparkSession)
 
 
+def cache_columns(df):
+    """Materialise `df` in Spark's columnar cache (memory, spilling to disk) and return it: a frame that several
+    jobs read (a gold table's contract checks, then its write; the touchpoints every fact reads) is computed once,
+    and each later job reads only the columns it uses, where a checkpoint's rows are read whole every time.
+
+    For frames whose plan stays small (not the rounds of joins cut_lineage is for). Release with `uncache`."""
+    from pyspark import StorageLevel
+
+    df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    df.count()   # fills the whole cache: every column of every row
+    return df
+
+
+def uncache(*frames) -> None:
+    """Release the cache of frames made by cache_columns (None and uncached frames are skipped)."""
+    for df in frames:
+        if df is not None and (df.storageLevel.useMemory or df.storageLevel.useDisk):
+            df.unpersist()
+
+
 def is_materialised(df) -> bool:
-    """df reads rows already computed (a cut_lineage frame, Python rows), so materialising it again only copies."""
+    """df reads rows already computed (a cut_lineage frame, a cache_columns frame, Python rows), so materialising it
+    again only copies."""
+    if df.storageLevel.useMemory or df.storageLevel.useDisk:
+        return True
     return df._jdf.queryExecution().analyzed().getClass().getSimpleName() in ("LogicalRDD", "LocalRelation")

@@ -4,8 +4,8 @@
     python jobs/bench_journeys.py [--dir bench_data/journeys] [--customers 10000,30000,100000]
 
 Per size, once: `cdp generate` into <dir>/<n>/data, then a fresh `cdp run --steps bronze,silver,identity` (silver's
-time is read from it); then a fresh `cdp run --steps journeys,profiles,segments`, timed per step. Each `cdp` is its
-own process (its own JVM), with the project's local settings.
+time is read from it); then, with the tables of the new steps removed, `cdp run --steps journeys,profiles,segments`,
+timed per step. Each `cdp` is its own process (its own JVM), with the project's local settings.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import argparse
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -49,7 +50,8 @@ def run(base: Path, steps: str) -> dict[str, float]:
     return step_seconds(log.read_text())
 
 
-def measure(base: Path, customers: int) -> dict:
+def prepare(base: Path, customers: int) -> None:
+    """Generate the data and run bronze, silver and identity once; silver's time goes to <base>/prepared.txt."""
     if not (base / "data" / "ground_truth" / "persons").is_dir():
         subprocess.run([*CDP, "generate", "--customers", str(customers), "--seed", "7", "--out", str(base / "data"),
                         "--workers", "2"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -57,6 +59,21 @@ def measure(base: Path, customers: int) -> dict:
     if not prepared.exists():
         before = run(base, "bronze,silver,identity")
         prepared.write_text(str(before["silver"]))
+
+
+def reset_new_steps(base: Path) -> None:
+    """Remove the tables the new steps write, so each timed run is the first one after identity (an earlier
+    run's table versions, history and appended segments would make it a different run)."""
+    from cdp.tables import JOURNEY_TABLES, KPI_TABLES, PROFILE_TABLES, UNATTRIBUTED
+
+    for t in (*JOURNEY_TABLES, *PROFILE_TABLES, *KPI_TABLES, UNATTRIBUTED):
+        shutil.rmtree(base / "lakehouse" / t.layer / t.name, ignore_errors=True)
+
+
+def measure(base: Path, customers: int) -> dict:
+    prepare(base, customers)
+    prepared = base / "prepared.txt"
+    reset_new_steps(base)
     timed = run(base, ",".join(NEW_STEPS))
     return {"customers": customers, "silver": float(prepared.read_text()), **{s: timed[s] for s in NEW_STEPS},
             "new_steps": sum(timed[s] for s in NEW_STEPS)}
@@ -75,8 +92,9 @@ def report(rows: list[dict]) -> str:
         "(`jobs/bench_journeys.py`).",
         "",
         "Each size: `cdp generate --customers N --seed 7`, then `cdp run --steps bronze,silver,identity` (silver's "
-        "time is from that run), then a fresh `cdp run --steps journeys,profiles,segments`, timed per step "
-        "(each step reads its inputs, builds, checks the gold contracts and writes).",
+        "time is from that run), then, with the new steps' tables removed, `cdp run --steps "
+        "journeys,profiles,segments` in a fresh process, timed per step (each step reads its inputs, builds, "
+        "checks the gold contracts and writes).",
         "",
         "| customers | silver (s) | journeys (s) | profiles (s) | segments (s) | new steps together (s) | new steps / silver |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -101,8 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", default=str(ROOT / "bench_data" / "journeys"))
     ap.add_argument("--customers", default="10000,30000,100000")
     ap.add_argument("--report", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--prepare-only", action="store_true",
+                    help="only generate the data and time silver (once per size); no report")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
+    if args.prepare_only:
+        for n in sorted(int(c) for c in args.customers.split(",")):
+            prepare(Path(args.dir).resolve() / str(n), n)
+            print(f"{n:,} customers prepared in {time.monotonic() - t0:.0f}s", flush=True)
+        return 0
     rows = []
     for n in sorted(int(c) for c in args.customers.split(",")):
         print(f"{n:,} customers ...", flush=True)

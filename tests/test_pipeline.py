@@ -6,15 +6,19 @@ a gold step changes nothing."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 from conftest import test_settings
 from examples import readme_python_blocks
 from frame_asserts import assert_frame_equal
 
 from cdp.config import PROJECT_ROOT
+from cdp.errors import QualityGateFailed
 from cdp.io import Lakehouse
 from cdp.pipeline import run_pipeline
 from cdp.quality import load_contract
@@ -69,10 +73,13 @@ def test_every_gold_table_is_queryable_by_name_in_the_catalog(demo, spark):
 
 
 @pytest.mark.slow
-def test_re_running_the_journeys_changes_nothing(demo, spark):
+def test_re_running_the_gold_steps_changes_no_journey_and_leaves_nothing_cached(demo, spark):
+    # the steps cache the frames many jobs read (touchpoints, the journey, gated gold frames) and release them
     settings, lake, _ = demo
     before = lake.read(CUSTOMER_JOURNEY).localCheckpoint()
-    run_pipeline(settings, spark, ["journeys"])
+    spark.catalog.clearCache()
+    run_pipeline(settings, spark, ["journeys", "profiles", "segments"])
+    assert spark._jsparkSession.sharedState().cacheManager().isEmpty()
     assert_frame_equal(lake.read(CUSTOMER_JOURNEY), before)
 
 
@@ -107,3 +114,20 @@ def test_the_readmes_table_reading_examples_run_in_the_project_folder(demo, bloc
     proc = subprocess.run([sys.executable, "-c", code], cwd=lake.root.rsplit("/", 1)[0], capture_output=True,
                           text=True, timeout=300)
     assert printed in proc.stdout, proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_failed_gate_leaves_nothing_cached(demo, spark, tmp_path):
+    # last in the module: the failed run records its verdicts and unattributed counts in the demo lakehouse
+    settings, lake, _ = demo
+    conf = tmp_path / "conf"
+    shutil.copytree(settings.conf_dir, conf)
+    path = conf / "tables" / "gold" / "funnels.yaml"
+    contract = yaml.safe_load(path.read_text())
+    contract["expectations"].append({"name": "never", "type": "row_count_between", "min": 0, "max": 0,
+                                     "level": "critical"})
+    path.write_text(yaml.safe_dump(contract))
+    spark.catalog.clearCache()
+    with pytest.raises(QualityGateFailed, match="gold.funnels: never"):
+        run_pipeline(test_settings(conf, Path(lake.root).parent), spark, ["journeys"])
+    assert spark._jsparkSession.sharedState().cacheManager().isEmpty()

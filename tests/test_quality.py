@@ -69,6 +69,16 @@ def bad_report(spark, contract):
     return validate(spark.createDataFrame(rows, SCHEMA), contract, run_id="run-2")
 
 
+@pytest.mark.parametrize("rows", [ROWS, [*ROWS, ("1", "dup@x.com", 4, "crm")], ROWS[:1]],
+                         ids=["row failures", "and a critical one", "all pass"])
+def test_samples_on_failure_gives_the_same_verdicts_counts_and_failing_values(spark, contract, rows):
+    # the gold gates' fast path (no failing values sought unless an expectation failed) changes no result
+    df = spark.createDataFrame(rows, SCHEMA)
+    fast = validate(df, contract, "r", samples_on_failure=True)
+    assert [(x.name, x.success, x.unexpected_count, x.details) for x in fast.results] == [
+        (x.name, x.success, x.unexpected_count, x.details) for x in validate(df, contract, "r").results]
+
+
 def test_row_failure_reason_names_the_first_failing_expectation(spark, contract):
     df = spark.createDataFrame(ROWS, SCHEMA).withColumn("_dq_reason", row_failure_reason(contract))
     got = {r["id"]: r["_dq_reason"] for r in df.collect()}

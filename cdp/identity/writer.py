@@ -85,7 +85,8 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     records = lake.read(IDENTITY_RECORDS)
     tables = resolve(records, prev, config, settings, run_id=run_id, now=now, progress=progress)
     lap = stopwatch(tables.seconds, progress)
-    checked = tables.with_frames(gate_tables(lake, settings, tables.frames(), run_id, "identity"))
+    # checkpointed, not cached: some frames read the identity tables written below
+    checked = tables.with_frames(gate_tables(lake, settings, tables.frames(), run_id, "identity", cut_lineage))
     write_identity_tables(lake, checked, run_id, replace_changes=prev is None or prev_run != run_id)
     lap("gold tables and their contracts")
     return summarize(lake, run_id, records.count(), matching=tables.matching, seconds=tables.seconds)

@@ -25,7 +25,7 @@ from cdp.journey.paths import journey_paths
 from cdp.journey.timeline import customer_journey
 from cdp.journey.touchpoints import owned, unowned, with_owner
 from cdp.quality.gold import gate_tables
-from cdp.spark import cut_lineage
+from cdp.spark import cache_columns, uncache
 from cdp.tables import (
     ATTRIBUTION,
     CUSTOMER_JOURNEY,
@@ -48,6 +48,12 @@ class JourneyResult:
     rows: dict[str, int] = field(default_factory=dict)                      # table -> rows written
     # the materialised touchpoints, for the profiles step of the same run (it would build the same frame again)
     touchpoint_frame: DataFrame | None = field(default=None, repr=False)
+    cached: list[DataFrame] = field(default_factory=list, repr=False)
+
+    def release(self) -> None:
+        """Free the cached touchpoints (the run calls it once no later step needs them)."""
+        uncache(*self.cached)
+        self.cached, self.touchpoint_frame = [], None
 
 
 def end_of_data(touchpoints: DataFrame) -> datetime | None:
@@ -59,7 +65,7 @@ def build_journey_tables(touchpoints: DataFrame, settings: Settings, sources) ->
     """The pure core of the step: touchpoints -> every journey table (the journey itself materialised once), and
     the Markov removal effects per channel."""
     config = checked_journey_config(settings, sources)
-    journey = customer_journey(touchpoints, config).transform(cut_lineage)
+    journey = customer_journey(touchpoints, config).transform(cache_columns)
     attribution = attribute(touchpoints, config, load_attribution_config(settings))
     frames = {
         CUSTOMER_JOURNEY: journey,
@@ -75,18 +81,28 @@ def build_journey_tables(touchpoints: DataFrame, settings: Settings, sources) ->
 
 def build_journeys(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime) -> JourneyResult:
     """Read, build, gate and write the journey tables; count what belongs to no customer."""
-    interactions = with_owner(lake.read(INTERACTIONS), lake.read(IDENTITY_MAP)).transform(cut_lineage)
+    # cached, not checkpointed: each of the many readers below scans only the columns it needs
+    interactions = with_owner(lake.read(INTERACTIONS), lake.read(IDENTITY_MAP)).transform(cache_columns)
     touchpoints = owned(interactions)
-    result = JourneyResult(touchpoint_frame=touchpoints)
-    counts = unowned(interactions).collect()   # a row per source and reason
-    result.unattributed = {(r.source, r.reason): r.interactions for r in counts}
-    lake.replace_where(lake.rows(UNATTRIBUTED, [(run_id, r.source, r.reason, r.interactions, now) for r in counts]),
-                       UNATTRIBUTED, f"run_id = '{run_id}'")
-    frames, result.removal_effects = build_journey_tables(touchpoints, settings, sources)
-    gated = gate_tables(lake, settings, frames, run_id, "journeys")   # materialised: counting them reads no table
-    for table, frame in gated.items():
-        lake.overwrite(frame, table)
-    summary = gated[CUSTOMER_JOURNEY].agg(F.count(F.lit(1)).alias("n"), F.countDistinct("customer_id").alias("c")).first()
-    result.touchpoints, result.customers = summary["n"], summary["c"]
-    result.rows = {t.qualified: result.touchpoints if t == CUSTOMER_JOURNEY else frame.count() for t, frame in gated.items()}
+    result = JourneyResult(touchpoint_frame=touchpoints, cached=[interactions])
+    try:
+        counts = unowned(interactions).collect()   # a row per source and reason
+        result.unattributed = {(r.source, r.reason): r.interactions for r in counts}
+        lake.replace_where(lake.rows(UNATTRIBUTED, [(run_id, r.source, r.reason, r.interactions, now)
+                                                    for r in counts]), UNATTRIBUTED, f"run_id = '{run_id}'")
+        frames, result.removal_effects = build_journey_tables(touchpoints, settings, sources)
+        result.cached.append(frames[CUSTOMER_JOURNEY])
+        gated = gate_tables(lake, settings, frames, run_id, "journeys")   # materialised: counts read no table
+        for table, frame in gated.items():
+            lake.overwrite(frame, table)
+        summary = (gated[CUSTOMER_JOURNEY].agg(F.count(F.lit(1)).alias("n"), F.countDistinct("customer_id").alias("c"))
+                   .first())
+        result.touchpoints, result.customers = summary["n"], summary["c"]
+        result.rows = {t.qualified: result.touchpoints if t == CUSTOMER_JOURNEY else frame.count()
+                       for t, frame in gated.items()}
+    except BaseException:
+        result.release()
+        raise
+    uncache(*gated.values())   # the touchpoints stay cached for the profiles step: result.release() frees them
+    result.cached = [interactions]
     return result

@@ -10,18 +10,8 @@ from pyspark.sql import functions as F
 
 from cdp.journey.config import JourneyConfig, is_purchase
 from cdp.profile.config import PROFILE_COLUMNS, ProfileConfig
-from cdp.profile.facts import (
-    channel_activity,
-    consent_state,
-    contact_center,
-    email_engagement,
-    purchases_not_completed,
-    satisfaction,
-    tenure_start,
-    voice_of_customer,
-)
+from cdp.profile.facts import channel_activity, contact_center, customer_aggregates, purchases_not_completed
 from cdp.profile.rfm import rfm
-from cdp.profile.sentiment import customer_sentiment
 
 # Facts that are counts: a customer with no such touchpoint has zero of them, not an unknown number.
 COUNTS = ("interactions", "channels_used", "frequency", "abandoned_carts", "failed_payments", "cancelled_orders",
@@ -57,23 +47,19 @@ def demographics(customers: DataFrame, config: ProfileConfig, as_of: Column) -> 
 
 def customer_facts(touchpoints: DataFrame, customers: DataFrame, incomplete: DataFrame, journey_config: JourneyConfig,
                    config: ProfileConfig, as_of: Column) -> list[DataFrame]:
-    """Every fact about the customers as (customer_id, ...) frames, one per source of facts."""
-    purchase = is_purchase(journey_config)
+    """Every fact about the customers as (customer_id, ...) frames, one per grain: the per-customer aggregates,
+    the purchases (RFM), the channel mix, the contact reasons and the purchases not completed."""
     events = config.events
     # Quintiles rank the profile's customers: a purchase of anyone else must not move them. The other facts
     # need no such cut, the final left join drops what belongs to nobody in `customers`.
-    purchases = touchpoints.where(purchase).join(customers.select("customer_id"), "customer_id", "left_semi")
+    purchases = touchpoints.where(is_purchase(journey_config)).join(customers.select("customer_id"), "customer_id",
+                                                                    "left_semi")
     return [
-        tenure_start(touchpoints),
-        channel_activity(touchpoints, events),
+        customer_aggregates(touchpoints, events, config.consent, config.sentiment),
         rfm(purchases, config.rfm, as_of),
-        purchases_not_completed(incomplete),
-        email_engagement(touchpoints, events),
+        channel_activity(touchpoints, events),
         contact_center(touchpoints, events, config.complaint_reasons),
-        satisfaction(touchpoints),
-        voice_of_customer(touchpoints, events),
-        customer_sentiment(touchpoints, config.sentiment),
-        consent_state(touchpoints, config.consent),
+        purchases_not_completed(incomplete),
     ]
 
 

@@ -11,13 +11,30 @@ from cdp.profile.config import Rfm
 SECONDS_PER_DAY = 86_400.0
 
 
+def inter_purchase_days(purchase_times: Column) -> tuple[Column, Column]:
+    """Mean and sample deviation of the days between consecutive purchases, from their sorted times (micros)."""
+    # sample deviation: one gap (two purchases) has a mean but no spread, so it needs three purchases
+    gaps = F.zip_with(F.slice(purchase_times, 2, F.size(purchase_times)), purchase_times,
+                      lambda later, earlier: (later - earlier) / (SECONDS_PER_DAY * 1_000_000))
+    gaps = F.filter(gaps, lambda g: g.isNotNull())   # zip_with pads the shorter array with NULL
+    n = F.size(gaps)
+    mean = F.aggregate(gaps, F.lit(0.0), lambda acc, g: acc + g) / n
+    squares = F.aggregate(gaps, F.lit(0.0), lambda acc, g: acc + (g - mean) * (g - mean))
+    return F.when(n >= 1, mean), F.when(n >= 2, F.sqrt(squares / (n - 1)))
+
+
 def rfm_values(purchases: DataFrame, as_of: Column) -> DataFrame:
-    """(customer_id, recency_days, frequency, monetary, average_order_value) of the customers with a purchase."""
+    """(customer_id, recency_days, frequency, monetary, average_order_value, inter_purchase_days_mean and _stddev)
+    of the customers with a purchase, in one aggregation (the purchase times sorted per customer: a customer's
+    purchases, not all events)."""
+    mean_gap, gap_deviation = inter_purchase_days(F.col("_times"))
     return (purchases.groupBy("customer_id")
             .agg(F.max("event_ts").alias("_last_purchase_ts"), F.count(F.lit(1)).alias("frequency"),
-                 F.sum("amount").alias("monetary"))
+                 F.sum("amount").alias("monetary"),
+                 F.array_sort(F.collect_list(F.unix_micros("event_ts"))).alias("_times"))
             .select("customer_id", F.datediff(F.to_date(as_of), F.to_date("_last_purchase_ts")).alias("recency_days"),
-                    "frequency", "monetary", (F.col("monetary") / F.col("frequency")).alias("average_order_value")))
+                    "frequency", "monetary", (F.col("monetary") / F.col("frequency")).alias("average_order_value"),
+                    mean_gap.alias("inter_purchase_days_mean"), gap_deviation.alias("inter_purchase_days_stddev")))
 
 
 def _quintile(*order: Column) -> Column:
@@ -48,20 +65,8 @@ def rfm_segment(config: Rfm, r_score: Column | str = "r_score", fm_score: Column
     return segment
 
 
-def inter_purchase_days(purchases: DataFrame) -> DataFrame:
-    """(customer_id, inter_purchase_days_mean, inter_purchase_days_stddev) of the days between purchases."""
-    # sample deviation: one gap (two purchases) has a mean but no spread, so it needs three purchases
-    previous = F.lag("event_ts").over(Window.partitionBy("customer_id").orderBy("event_ts", "interaction_id"))
-    gap = (F.col("event_ts").cast("double") - previous.cast("double")) / SECONDS_PER_DAY
-    return (purchases.select("customer_id", gap.alias("_gap_days"))
-            .groupBy("customer_id")
-            .agg(F.avg("_gap_days").alias("inter_purchase_days_mean"),
-                 F.stddev_samp("_gap_days").alias("inter_purchase_days_stddev")))
-
-
 def rfm(purchases: DataFrame, config: Rfm, as_of: Column) -> DataFrame:
     """One row per purchasing customer: RFM values, scores, segment and inter-purchase time."""
     return (rfm_values(purchases, as_of)
             .transform(with_rfm_scores)
-            .withColumn("rfm_segment", rfm_segment(config))
-            .join(inter_purchase_days(purchases), "customer_id", "left"))
+            .withColumn("rfm_segment", rfm_segment(config)))

@@ -3,7 +3,7 @@ English with negation, built from Spark built-ins only (no UDF, no explode, no m
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from cdp.profile.config import Sentiment
@@ -65,16 +65,3 @@ def sentiment_score(text: Column | str, config: Sentiment | None = None) -> Colu
     start = F.struct(F.lit(0).alias("negated_for"), F.lit(0.0).alias("total"), F.lit(0).alias("scored"))
     # a NULL text splits into a NULL array, so its score is NULL too
     return F.aggregate(values, start, step, lambda acc: F.when(acc["scored"] > 0, acc["total"] / acc["scored"]))
-
-
-def text_sentiment(touchpoints: DataFrame, config: Sentiment) -> DataFrame:
-    """(customer_id, event_ts, sentiment) of each touchpoint text written by the customer (config.channels)."""
-    return (touchpoints.where(F.col("channel").isin(config.channels) & F.col("text").isNotNull())
-            .select("customer_id", "event_ts", sentiment_score("text", config).alias("sentiment")))
-
-
-def customer_sentiment(touchpoints: DataFrame, config: Sentiment) -> DataFrame:
-    """(customer_id, sentiment_score): the mean score of the customer's texts."""
-    # a text with no lexicon word has a NULL score: avg leaves it out rather than counting it as neutral
-    return (text_sentiment(touchpoints, config).groupBy("customer_id")
-            .agg(F.avg("sentiment").alias("sentiment_score")))

@@ -16,16 +16,16 @@ from pyspark.sql import functions as F
 
 from cdp.config import Settings
 from cdp.io import Lakehouse
-from cdp.journey.config import checked_journey_config
+from cdp.journey.config import JourneyConfig, checked_journey_config
 from cdp.journey.touchpoints import customer_touchpoints
-from cdp.profile.config import load_profile_config
+from cdp.profile.config import ProfileConfig, load_profile_config
 from cdp.profile.history import merge_profile_history
 from cdp.profile.kpis import kpi_marts
 from cdp.profile.profile import customer_profile, resolve_as_of
 from cdp.profile.segments import check_segment_conditions, load_segments, segment_membership, segments_path
 from cdp.quality import load_contract, record_quality, validate
 from cdp.quality.gold import gate_tables
-from cdp.spark import cut_lineage
+from cdp.spark import cache_columns, uncache
 from cdp.tables import (
     CUSTOMER_PROFILE,
     CUSTOMER_PROFILE_HISTORY,
@@ -53,21 +53,35 @@ def build_profiles(lake: Lakehouse, settings: Settings, sources, run_id: str, no
     same frame, not built twice); None reads them from silver.interactions and gold.identity_map."""
     journey_config = checked_journey_config(settings, sources)
     config = load_profile_config(settings)
-    if touchpoints is None:
-        touchpoints = customer_touchpoints(lake.read(INTERACTIONS), lake.read(IDENTITY_MAP)).transform(cut_lineage)
+    own = touchpoints is None
+    if own:
+        touchpoints = customer_touchpoints(lake.read(INTERACTIONS), lake.read(IDENTITY_MAP)).transform(cache_columns)
+    try:
+        return _profile_tables(lake, settings, touchpoints, journey_config, config, run_id, now)
+    finally:
+        if own:
+            uncache(touchpoints)
+
+
+def _profile_tables(lake: Lakehouse, settings: Settings, touchpoints: DataFrame, journey_config: JourneyConfig,
+                    config: ProfileConfig, run_id: str, now: datetime) -> ProfileResult:
+    """build_profiles' work on touchpoints: the profile and KPI marts gated and written, the history MERGEd."""
     as_of = resolve_as_of(touchpoints, config, now)
     profile = customer_profile(touchpoints, lake.read(CUSTOMERS), lake.read(INCOMPLETE_PURCHASES), journey_config,
                                config, as_of)
     frames = {CUSTOMER_PROFILE: profile, **kpi_marts(touchpoints, journey_config)}
     gated = gate_tables(lake, settings, frames, run_id, "profiles")
-    for table, frame in gated.items():
-        lake.overwrite(frame, table)
-    result = ProfileResult(customers=gated[CUSTOMER_PROFILE].count(), as_of=as_of)
-    result.history = merge_profile_history(lake, gated[CUSTOMER_PROFILE], config.history.tracked_columns,
-                                           as_of, run_id)
+    try:
+        for table, frame in gated.items():
+            lake.overwrite(frame, table)
+        result = ProfileResult(customers=gated[CUSTOMER_PROFILE].count(), as_of=as_of)
+        result.history = merge_profile_history(lake, gated[CUSTOMER_PROFILE], config.history.tracked_columns,
+                                               as_of, run_id)
+    finally:
+        uncache(*gated.values())
     # the history is MERGEd, not overwritten: its verdicts are taken on the table as written
     history = lake.read(CUSTOMER_PROFILE_HISTORY)
-    report = validate(history, load_contract(settings, CUSTOMER_PROFILE_HISTORY), run_id)
+    report = validate(history, load_contract(settings, CUSTOMER_PROFILE_HISTORY), run_id, samples_on_failure=True)
     record_quality(lake, report)
     report.raise_for_critical()
     return result
@@ -85,4 +99,5 @@ def build_segments(lake: Lakehouse, settings: Settings, run_id: str, now: dateti
             lake.replace_where(frame, table, f"run_id = '{run_id}'")
         else:
             lake.overwrite(frame, table)
+    uncache(*gated.values())
     return {r.segment: r.customers for r in lake.read(SEGMENT_SIZES).where(F.col("run_id") == run_id).collect()}

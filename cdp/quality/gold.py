@@ -4,6 +4,8 @@ Verdicts go to audit.quality_results and the quality docs; a critical failure st
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import DataFrame
 
 from cdp.config import Settings
@@ -11,16 +13,20 @@ from cdp.io import Lakehouse
 from cdp.quality.contracts import load_contract
 from cdp.quality.docs import render_quality_docs
 from cdp.quality.gx_runner import QualityReport, record_quality, validate
-from cdp.spark import cut_lineage, is_materialised
+from cdp.spark import cache_columns, is_materialised, uncache
 from cdp.tables import Table
 
 
 def gate_tables(lake: Lakehouse, settings: Settings, frames: dict[Table, DataFrame], run_id: str,
-                step: str) -> dict[Table, DataFrame]:
+                step: str, materialise: Callable[[DataFrame], DataFrame] = cache_columns) -> dict[Table, DataFrame]:
     """Validate each frame against its table's contract and return the frames, materialised once (so the check
-    and the write read the same rows). A relationship names another table: the frame of it given here, or the
-    table as it stands in the lakehouse. QualityGateFailed (one line) on a critical failure, nothing written."""
-    done = {t: df if is_materialised(df) else df.transform(cut_lineage) for t, df in frames.items()}
+    and the write read the same rows). By default in the columnar cache, so each check reads only its columns:
+    release them with cdp.spark.uncache once written. A step whose frames read a table it overwrites passes
+    materialise=cut_lineage (a checkpoint is never recomputed from the table's newer version).
+    A relationship names another table: the frame of it given here, or the table as it stands in the lakehouse.
+    QualityGateFailed (one line) on a critical failure, nothing written."""
+    made_here = [t for t, df in frames.items() if not is_materialised(df)]
+    done = {t: df.transform(materialise) if t in made_here else df for t, df in frames.items()}
     related = {t.qualified: df for t, df in done.items()}
     reports: list[QualityReport] = []
     for table, df in done.items():
@@ -29,9 +35,11 @@ def gate_tables(lake: Lakehouse, settings: Settings, frames: dict[Table, DataFra
             target = (e.to or "").rpartition(".")[0]
             if target and target not in related:
                 related[target] = lake.read(target)
-        reports.append(validate(df, contract, run_id, related))
+        reports.append(validate(df, contract, run_id, related, samples_on_failure=True))
     docs = render_quality_docs(reports, settings.path(settings.paths.reports), lake.spark, step)
     record_quality(lake, reports)
+    if not all(r.success for r in reports):
+        uncache(*(done[t] for t in made_here))   # nothing will be written
     for report in reports:
         report.raise_for_critical(docs)
     return done

@@ -256,26 +256,42 @@ def relationship_result(df: DataFrame, spec: ExpectationSpec, related: Mapping[s
                              details={"partial_unexpected_list": [_jsonable(v) for v in sample], "to": spec.to})
 
 
+def _run_suite(df: DataFrame, contract: TableContract, run_id: str, validated_at: datetime,
+               samples: int) -> dict[str | None, Any]:
+    """The GX results of the contract's suite on df by expectation name, each with up to `samples` failing values."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    vd = _validation_definition(contract)
+    with _LOCK:  # GX's context and validators are not documented as thread-safe
+        outcome = vd.run(
+            batch_parameters={"dataframe": df},
+            result_format={"result_format": "BASIC", "partial_unexpected_count": samples},
+            run_id=RunIdentifier(run_name=run_id, run_time=validated_at),
+        )
+    return {(r.expectation_config.meta or {}).get("name"): r for r in outcome.results}
+
+
 def validate(df: DataFrame, contract: TableContract, run_id: str, related: Mapping[str, DataFrame] | None = None,
-             internal: Sequence[str] = ()) -> QualityReport:
+             internal: Sequence[str] = (), samples_on_failure: bool = False) -> QualityReport:
     """Run the contract's whole suite on df: its schema, the Great Expectations suite and the relationships
     (`related`: 'layer.table' -> that table's frame). success = every critical one passed.
 
-    GX runs several Spark jobs over df: persist df first when it is expensive to recompute.
-    """
-    from great_expectations.core.run_identifier import RunIdentifier
+    Each failing expectation reports up to SAMPLE_SIZE failing values, which GX finds with one extra Spark job
+    per expectation, failing or not. samples_on_failure (for suites expected to pass, like the gold gates): the
+    suite runs without them, and again with them only when an expectation failed; the verdicts and counts are
+    the same either way.
 
+    GX runs several Spark jobs over df and caches it for them (released here unless df was cached before).
+    """
     validated_at = datetime.now(timezone.utc)
     by_name = {}
     if contract.gx_expectations:
-        vd = _validation_definition(contract)
-        with _LOCK:  # GX's context and validators are not documented as thread-safe
-            outcome = vd.run(
-                batch_parameters={"dataframe": df},
-                result_format={"result_format": "BASIC", "partial_unexpected_count": SAMPLE_SIZE},
-                run_id=RunIdentifier(run_name=run_id, run_time=validated_at),
-            )
-        by_name = {(r.expectation_config.meta or {}).get("name"): r for r in outcome.results}
+        cached = df.storageLevel.useMemory or df.storageLevel.useDisk
+        by_name = _run_suite(df, contract, run_id, validated_at, 0 if samples_on_failure else SAMPLE_SIZE)
+        if samples_on_failure and not all(r.success for r in by_name.values()):
+            by_name = _run_suite(df, contract, run_id, validated_at, SAMPLE_SIZE)
+        if not cached:   # GX caches the frame it validates and never releases it
+            df.unpersist()
     results = [schema_result(df, contract, internal)] if contract.columns else []
     results += [relationship_result(df, spec, related or {}) if spec.type in SPARK_TYPES
                 else _result(spec, by_name.get(spec.name)) for spec in contract.expectations]
