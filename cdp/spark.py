@@ -399,16 +399,22 @@ def cache_columns(df):
     return df
 
 
+def is_cached(df) -> bool:
+    """df is in Spark's cache (cache_columns, persist): reading it reads the cached rows."""
+    level = df.storageLevel
+    return level.useMemory or level.useDisk
+
+
 def uncache(*frames) -> None:
     """Release the cache of frames made by cache_columns (None and uncached frames are skipped)."""
     for df in frames:
-        if df is not None and (df.storageLevel.useMemory or df.storageLevel.useDisk):
+        if df is not None and is_cached(df):
             df.unpersist()
 
 
 def is_materialised(df) -> bool:
     """df reads rows already computed (a cut_lineage frame, a cache_columns frame, Python rows), so materialising it
     again only copies."""
-    if df.storageLevel.useMemory or df.storageLevel.useDisk:
+    if is_cached(df):
         return True
     return df._jdf.queryExecution().analyzed().getClass().getSimpleName() in ("LogicalRDD", "LocalRelation")

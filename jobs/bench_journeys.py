@@ -50,8 +50,9 @@ def run(base: Path, steps: str) -> dict[str, float]:
     return step_seconds(log.read_text())
 
 
-def prepare(base: Path, customers: int) -> None:
-    """Generate the data and run bronze, silver and identity once; silver's time goes to <base>/prepared.txt."""
+def prepare(base: Path, customers: int) -> float:
+    """Generate the data and run bronze, silver and identity once; silver's time (returned) is kept in
+    <base>/prepared.txt."""
     if not (base / "data" / "ground_truth" / "persons").is_dir():
         subprocess.run([*CDP, "generate", "--customers", str(customers), "--seed", "7", "--out", str(base / "data"),
                         "--workers", "2"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -59,23 +60,25 @@ def prepare(base: Path, customers: int) -> None:
     if not prepared.exists():
         before = run(base, "bronze,silver,identity")
         prepared.write_text(str(before["silver"]))
+    return float(prepared.read_text())
 
 
 def reset_new_steps(base: Path) -> None:
     """Remove the tables the new steps write, so each timed run is the first one after identity (an earlier
     run's table versions, history and appended segments would make it a different run)."""
+    from cdp.io import Lakehouse
     from cdp.tables import JOURNEY_TABLES, KPI_TABLES, PROFILE_TABLES, UNATTRIBUTED
 
+    lake = Lakehouse(None, str(base / "lakehouse"))   # only its table locations: no Spark session
     for t in (*JOURNEY_TABLES, *PROFILE_TABLES, *KPI_TABLES, UNATTRIBUTED):
-        shutil.rmtree(base / "lakehouse" / t.layer / t.name, ignore_errors=True)
+        shutil.rmtree(lake.location(t), ignore_errors=True)
 
 
 def measure(base: Path, customers: int) -> dict:
-    prepare(base, customers)
-    prepared = base / "prepared.txt"
+    silver = prepare(base, customers)
     reset_new_steps(base)
     timed = run(base, ",".join(NEW_STEPS))
-    return {"customers": customers, "silver": float(prepared.read_text()), **{s: timed[s] for s in NEW_STEPS},
+    return {"customers": customers, "silver": silver, **{s: timed[s] for s in NEW_STEPS},
             "new_steps": sum(timed[s] for s in NEW_STEPS)}
 
 

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from cdp.errors import QualityGateFailed
 from cdp.quality.contracts import SPARK_TYPES, ExpectationSpec, TableContract
+from cdp.spark import is_cached
 from cdp.tables import QUALITY_RESULTS
 
 DATASOURCE = "cdp_spark"
@@ -286,7 +287,7 @@ def validate(df: DataFrame, contract: TableContract, run_id: str, related: Mappi
     validated_at = datetime.now(timezone.utc)
     by_name = {}
     if contract.gx_expectations:
-        cached = df.storageLevel.useMemory or df.storageLevel.useDisk
+        cached = is_cached(df)
         by_name = _run_suite(df, contract, run_id, validated_at, 0 if samples_on_failure else SAMPLE_SIZE)
         if samples_on_failure and not all(r.success for r in by_name.values()):
             by_name = _run_suite(df, contract, run_id, validated_at, SAMPLE_SIZE)
