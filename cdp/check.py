@@ -30,6 +30,9 @@ def check_configuration(settings: Settings) -> list[tuple[str, str]]:
     attribution = load_attribution_config(settings)
     profile = load_profile_config(settings)
     segments = load_segments(settings)
+    from cdp.ml.config import checked_churn_config, churn_config_path
+
+    churn = checked_churn_config(settings, sources)
     contracts = {}
     for table in REGISTERED:
         path = contract_path(settings, table)
@@ -59,5 +62,8 @@ def check_configuration(settings: Settings) -> list[tuple[str, str]]:
         ("attribution", f"models {', '.join(attribution.models)}, lookback {attribution.lookback_days} days"),
         ("profile", f"RFM in {len(profile.rfm.segments)} segments, as of {profile.as_of}"),
         ("segments", f"{len(segments.segments)} segments"),
+        ("churn", f"{churn_config_path(settings)}: {len(churn.features)} features, {churn.snapshots.count} snapshots, "
+                  f"{churn.definition.horizon_days}-day horizon, model {churn.model.name}, "
+                  f"{len(churn.actions.rules)} action rules"),
         ("contracts", f"{len(contracts)} tables, each with its contract under {settings.conf_dir}/tables"),
     ]

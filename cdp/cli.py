@@ -30,6 +30,15 @@ def _steps_help() -> str:
     return "steps, in order:\n" + "\n".join(f"  {s.name:<{width}}  {s.description}" for s in STEPS)
 
 
+def _as_of_date(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; give YYYY-MM-DD, e.g. 2025-06-30") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(prog="cdp", description="Open lakehouse Customer Data Platform on Spark + Delta",
@@ -41,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="run the pipeline end to end (or --steps)",
                          epilog=_steps_help() + "\n\nexample: cdp run --steps bronze,silver", formatter_class=raw)
     run.add_argument("--steps", help="comma-separated step names to run (default: all, in order)")
+    run.add_argument("--as-of", type=_as_of_date, metavar="YYYY-MM-DD",
+                     help="score churn and value with the touchpoints before this day (backtest on your own history; "
+                          "default: conf/churn.yaml scoring.as_of)")
 
     gen = sub.add_parser("generate", parents=[common], help="write synthetic multi-channel landing files + ground truth",
                          epilog="example: cdp generate --customers 1000 --seed 7 --out /tmp/demo")
@@ -137,7 +149,7 @@ def cmd_run(args, settings) -> int:
     steps = [s.strip() for s in args.steps.split(",")] if args.steps else None
     plan(steps)
     check_configuration(settings)  # every configuration mistake is one line before a JVM starts
-    ctx = run_pipeline(settings, _spark(args, settings, "cdp"), steps)
+    ctx = run_pipeline(settings, _spark(args, settings, "cdp"), steps, as_of=args.as_of)
     if ctx.problems:
         print(f"error: {len(ctx.problems)} file(s) could not land: {ctx.problems[0]}"
               + (f" (and {len(ctx.problems) - 1} more above)" if len(ctx.problems) > 1 else ""), file=sys.stderr)

@@ -19,3 +19,7 @@ class SourceError(CdpError):
 
 class QualityGateFailed(CdpError):
     """A critical data-quality expectation failed; the run stops."""
+
+
+class InsufficientData(CdpError):
+    """The data cannot support what the configuration asks (too little history for the churn snapshots)."""

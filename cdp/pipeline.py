@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -28,6 +28,7 @@ class RunContext:
     outputs: dict[str, object] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)   # what makes the run exit non-zero (files not landed)
     summary: list[str] = field(default_factory=list)    # what the closing summary adds (interactions with no customer)
+    as_of: date | None = None                            # scoring and value date (cdp run --as-of), else conf
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,72 @@ def assign_segments(ctx: RunContext) -> object:
     return sizes
 
 
+def _journey_touchpoints(ctx: RunContext):
+    """This run's journeys step's touchpoints (already materialised), or None (the step reads them itself)."""
+    return getattr(ctx.outputs.get("journeys"), "touchpoint_frame", None)
+
+
+def build_churn_features(ctx: RunContext) -> object:
+    from cdp.ingest.sources import load_sources
+    from cdp.ml.step import build_churn_features as build
+
+    res = build(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, _journey_touchpoints(ctx))
+    ctx.console.print(f"  {res.rows:,} customer snapshots ({res.snapshots[0]} to {res.snapshots[-1]}, "
+                      f"{len(res.snapshots)} dates), {res.churn_rate:.1%} churned in the horizon after them")
+    return res
+
+
+def train_churn(ctx: RunContext) -> object:
+    from cdp.ingest.sources import load_sources
+    from cdp.ml.step import train_churn_model
+
+    result, reg = train_churn_model(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id)
+    for c in result.candidates:
+        e = c.evaluation
+        ctx.console.print(f"  {c.kind}: ROC-AUC {e.roc_auc:.3f}, PR-AUC {e.pr_auc:.3f}, top-decile lift "
+                          f"{e.top_decile_lift:.2f} on the held-out snapshots")
+    ctx.console.print(f"  recency alone: ROC-AUC {result.baseline.roc_auc:.3f}, PR-AUC {result.baseline.pr_auc:.3f}")
+    if result.dropped_features:
+        ctx.console.print(f"  left out (no value in the training data): {', '.join(result.dropped_features)}")
+    ctx.console.print(f"  registered {result.best.kind} as version {reg.version}, alias {reg.alias}: {reg.reason} "
+                      f"(MLflow run {reg.run_id})")
+    return reg
+
+
+def score_churn(ctx: RunContext) -> object:
+    from cdp.ingest.sources import load_sources
+    from cdp.ml.step import score_churn as score
+
+    res = score(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at, ctx.as_of,
+                _journey_touchpoints(ctx))
+    bands = ", ".join(f"{n:,} {band}" for band, n in sorted(res.bands.items()))
+    ctx.console.print(f"  {res.customers:,} active customers scored as of {res.as_of} by model version "
+                      f"{res.model_version}: {bands}")
+    return res
+
+
+def value_customers(ctx: RunContext) -> object:
+    from cdp.ingest.sources import load_sources
+    from cdp.ml.step import build_customer_value
+
+    res = build_customer_value(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at,
+                               ctx.as_of, _journey_touchpoints(ctx))
+    m, g = res.bgnbd, res.gamma_gamma
+    ctx.console.print(f"  {res.customers:,} customers valued as of {res.as_of}; BG/NBD r={m.r:.3f} alpha={m.alpha:.3f} "
+                      f"a={m.a:.3f} b={m.b:.3f}; Gamma-Gamma p={g.p:.3f} q={g.q:.3f} v={g.v:.3f}")
+    return res
+
+
+def choose_actions(ctx: RunContext) -> object:
+    from cdp.ingest.sources import load_sources
+    from cdp.ml.step import choose_actions as choose
+
+    counts = choose(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, _journey_touchpoints(ctx))
+    for action, n in sorted(counts.items()):
+        ctx.console.print(f"  {action}: {n:,} customers")
+    return counts
+
+
 def publish_to_catalog(ctx: RunContext) -> object:
     """Register the lakehouse tables in the metastore catalog (catalog.database), so BI tools query them by name."""
     from cdp.catalog import register_tables
@@ -218,8 +285,18 @@ STEPS: list[Step] = [
     Step("profiles", "Customer 360 profiles, their history (SCD2) and the KPI marts", build_customer_profiles,
          ("journeys",)),
     Step("segments", "assign customers to the segments of conf/segments.yaml", assign_segments, ("profiles",)),
+    Step("churn_features", "point-in-time churn features and labels for the configured snapshot dates",
+         build_churn_features, ("journeys",)),
+    Step("churn_model", "train GBT and logistic-regression churn models, track and register them in MLflow "
+         "(champion only if better)", train_churn, ("churn_features",)),
+    Step("churn_scores", "score the active customers with models:/<name>@champion, risk bands and drivers",
+         score_churn, ("churn_model",)),
+    Step("customer_value", "BG/NBD + Gamma-Gamma customer value: P(alive), expected purchases and value",
+         value_customers, ("journeys",)),
+    Step("next_best_action", "one consented retention action per at-risk customer", choose_actions,
+         ("churn_scores", "customer_value", "profiles")),
     Step("publish", "register the gold tables in the metastore catalog named by catalog.database (if set)",
-         publish_to_catalog, ("segments",)),
+         publish_to_catalog, ("next_best_action",)),
 ]
 
 
@@ -254,11 +331,13 @@ def closing_summary(ctx: RunContext) -> None:
         ctx.console.print("  every row of this run went forward: nothing quarantined, no file rejected")
 
 
-def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, console: Console | None = None) -> RunContext:
+def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, console: Console | None = None,
+                 as_of: date | None = None) -> RunContext:
     """Run the steps in order; a step failing on something not a user error is StepFailed (step named)."""
     console = console or Console(width=None if Console().is_terminal else 140)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    ctx = RunContext(settings, spark, Lakehouse.from_settings(spark, settings), new_run_id(now), now, console)
+    ctx = RunContext(settings, spark, Lakehouse.from_settings(spark, settings), new_run_id(now), now, console,
+                     as_of=as_of)
     console.print(f"[b]cdp run[/b] {ctx.run_id} env={settings.env} lakehouse={ctx.lake.root}")
     bootstrap(ctx.lake)
     try:

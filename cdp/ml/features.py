@@ -1,0 +1,205 @@
+"""Point-in-time churn features and labels: one row per (customer, snapshot date), every feature computed from the
+touchpoints strictly before the snapshot and the label from the activity in the horizon after it.
+
+Pure: frames and config in, frames out. The touchpoints are first reduced to one narrow row of flags per event
+(`event_signals`, computed once: sentiment scoring is the costly part), then paired with each snapshot after them
+(a broadcast join against the few snapshot dates) and aggregated once per (customer, snapshot). An event at or
+after a snapshot never reaches that snapshot's features: the join condition is the whole leakage guard, and
+tests/test_churn.py proves it by changing the future.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from cdp.errors import InsufficientData
+from cdp.journey.config import JourneyConfig, is_purchase
+from cdp.ml.config import FEATURES, ChurnConfig
+from cdp.profile.config import ProfileConfig
+from cdp.profile.sentiment import sentiment_score
+
+SECONDS_PER_DAY = 86_400.0
+KEY = ("customer_id", "snapshot_date")
+
+
+# ---------------------------------------------------------------- snapshots
+
+def snapshot_dates(latest_event: datetime | None, config: ChurnConfig, earliest_event: datetime | None = None
+                   ) -> list[date]:
+    """The training snapshots, oldest first: `count` dates `every_days` apart, the last one `horizon_days` before
+    the day of the latest event (its label is then fully observed) unless snapshots.last fixes it. ValueError
+    InsufficientData
+    (one line, with the history there is and the history needed) when the data cannot hold them."""
+    s, horizon = config.snapshots, config.definition.horizon_days
+    if latest_event is None:
+        raise InsufficientData("there are no touchpoints yet: churn training needs purchase history; run the earlier "
+                         "steps on some data first")
+    last = s.last or (latest_event.date() - timedelta(days=horizon))
+    dates = [last - timedelta(days=s.every_days * i) for i in reversed(range(s.count))]
+    needed = (s.count - 1) * s.every_days + horizon + config.definition.active_days
+    if earliest_event is not None:
+        have = (latest_event.date() - earliest_event.date()).days
+        if dates[0] - timedelta(days=config.definition.active_days) < earliest_event.date() or \
+                dates[-1] + timedelta(days=horizon) > latest_event.date() + timedelta(days=1):
+            raise InsufficientData(
+                f"too little history for the configured snapshots: the touchpoints span {have} days "
+                f"({earliest_event:%Y-%m-%d} to {latest_event:%Y-%m-%d}), and {s.count} snapshots {s.every_days} days "
+                f"apart with {config.definition.active_days} active days before and a {horizon}-day horizon after "
+                f"need {needed}; lower snapshots.count or snapshots.every_days in conf/churn.yaml")
+    return dates
+
+
+def snapshot_frame(spark: SparkSession, dates: list[date]) -> DataFrame:
+    """(snapshot_date, snapshot_ts): the snapshot is the start of its day, UTC; features see what came before."""
+    return (spark.createDataFrame([(d,) for d in dates], "snapshot_date date")
+            .withColumn("snapshot_ts", F.col("snapshot_date").cast("timestamp")))
+
+
+# ---------------------------------------------------------------- one narrow row per event
+
+def event_signals(touchpoints: DataFrame, journey: JourneyConfig, profile: ProfileConfig, config: ChurnConfig
+                  ) -> DataFrame:
+    """(customer_id, event_ts, channel, flags and values) per touchpoint: what every feature counts, decided once."""
+    events, a = profile.events, journey.abandonment
+    contact = F.col("event_type").isin(events.contact)
+    own_text = F.col("channel").isin(profile.sentiment.channels) & F.col("text").isNotNull()
+    purchase = is_purchase(journey)
+    return touchpoints.select(
+        "customer_id", "event_ts",
+        F.when(~F.col("event_type").isin(events.company_initiated), F.col("channel")).alias("own_channel"),
+        purchase.alias("is_purchase"),
+        F.when(purchase, F.col("amount")).alias("purchase_amount"),
+        (F.col("event_type").isin(config.definition.activity_event_types) | purchase).alias("is_activity"),
+        F.col("event_type").isin(a.cart_event_types).alias("is_cart"),
+        F.col("event_type").isin(a.completing_event_types).alias("is_completion"),
+        F.col("event_type").isin(a.failed_payment_event_types).alias("is_failed_payment"),
+        F.col("event_type").isin(a.cancelled_order_event_types).alias("is_cancelled_order"),
+        contact.alias("is_contact"),
+        (contact & F.lower("reason").isin([r.lower() for r in profile.complaint_reasons])).alias("is_complaint"),
+        F.col("event_type").isin(events.email_sent).alias("is_email_sent"),
+        F.col("event_type").isin(events.email_open).alias("is_email_open"),
+        F.col("event_type").isin(profile.consent.unsubscribe_event_types).alias("is_unsubscribe"),
+        F.col("csat").cast("double").alias("csat"), F.col("nps").cast("double").alias("nps"),
+        F.when(own_text, sentiment_score("text", profile.sentiment)).alias("sentiment"),
+    )
+
+
+# ---------------------------------------------------------------- features
+
+def _days(ts: Column) -> Column:
+    return (F.unix_micros(F.col("snapshot_ts")) - F.unix_micros(ts)) / (SECONDS_PER_DAY * 1_000_000)
+
+
+def _n(condition: Column) -> Column:
+    return F.count(F.when(condition, F.lit(1))).cast("double")
+
+
+def _sum(condition: Column, value: str) -> Column:
+    return F.coalesce(F.sum(F.when(condition, F.col(value))), F.lit(0.0))
+
+
+def _latest(value: str) -> Column:
+    return F.max_by(value, F.when(F.col(value).isNotNull(), F.col("event_ts")))
+
+
+def _rate(num: Column, den: Column) -> Column:
+    return F.when(den > 0, F.least(F.lit(1.0), num / den))
+
+
+def snapshot_aggregates(signals: DataFrame, snapshots: DataFrame) -> DataFrame:
+    """Every event-based feature of every (customer, snapshot), from the events strictly before the snapshot, in
+    one aggregation (the snapshot dates are few: broadcast, each event paired with the snapshots after it)."""
+    paired = signals.join(F.broadcast(snapshots), signals.event_ts < snapshots.snapshot_ts)
+    d = F.col("_days")
+    last30, prior60 = d <= 30, (d > 30) & (d <= 90)
+    last90, prior90 = d <= 90, (d > 90) & (d <= 180)
+    p, act = F.col("is_purchase"), F.col("is_activity")
+    complaint, sent, opened = F.col("is_complaint"), F.col("is_email_sent"), F.col("is_email_open")
+    agg = (paired.withColumn("_days", _days(F.col("event_ts")))
+           .groupBy(*KEY, "snapshot_ts")
+           .agg(F.min("_days").alias("_days_since_first"),
+                F.min(F.when(p, d)).alias("days_since_last_purchase"),
+                F.min(F.when(act, d)).alias("days_since_last_activity"),
+                F.max(F.when(p, d)).alias("_days_since_first_purchase"),
+                _n(p).alias("purchases_total"), _sum(p, "purchase_amount").alias("spend_total"),
+                _n(p & last30).alias("purchases_30d"), _n(p & prior60).alias("purchases_prior_60d"),
+                _sum(p & last30, "purchase_amount").alias("spend_30d"),
+                _sum(p & prior60, "purchase_amount").alias("_spend_prior_60d"),
+                _n(act & last30).alias("activity_30d"), _n(act & prior60).alias("_activity_prior_60d"),
+                _n(F.col("is_cart") & last90).alias("_carts_90d"),
+                _n(F.col("is_completion") & last90).alias("_completions_90d"),
+                _n(F.col("is_failed_payment") & last90).alias("failed_payments_90d"),
+                _n(F.col("is_cancelled_order") & last90).alias("cancelled_orders_90d"),
+                _n(complaint).alias("complaints_total"), _n(complaint & last90).alias("complaints_90d"),
+                F.min(F.when(complaint, d)).alias("days_since_last_complaint"),
+                _n(F.col("is_contact") & last90).alias("contact_center_calls_90d"),
+                _latest("csat").alias("csat_latest"),
+                F.avg(F.when(last90, F.col("csat"))).alias("_csat_90d"),
+                F.avg(F.when(d > 90, F.col("csat"))).alias("_csat_before"),
+                _latest("nps").alias("nps_latest"),
+                F.avg(F.when(last90, F.col("nps"))).alias("_nps_90d"),
+                F.avg(F.when(d > 90, F.col("nps"))).alias("_nps_before"),
+                _n(sent & last90).alias("emails_received_90d"), _n(opened & last90).alias("_opens_90d"),
+                _n(sent & prior90).alias("_emails_prior_90d"), _n(opened & prior90).alias("_opens_prior_90d"),
+                F.max(F.col("is_unsubscribe").cast("double")).alias("email_unsubscribed"),
+                F.size(F.collect_set(F.when(last90, F.col("own_channel")))).cast("double").alias("channels_used_90d"),
+                F.avg("sentiment").alias("sentiment_score")))
+    ipt = F.when(F.col("purchases_total") >= 2,
+                 (F.col("_days_since_first_purchase") - F.col("days_since_last_purchase")) / (F.col("purchases_total") - 1))
+    open_rate = _rate(F.col("_opens_90d"), F.col("emails_received_90d"))
+    return (agg
+            .withColumn("average_order_value",
+                        F.when(F.col("purchases_total") > 0, F.col("spend_total") / F.col("purchases_total")))
+            .withColumn("purchase_trend", F.col("purchases_30d") - F.col("purchases_prior_60d") / 2)
+            .withColumn("spend_trend", F.col("spend_30d") - F.col("_spend_prior_60d") / 2)
+            .withColumn("activity_trend", F.col("activity_30d") - F.col("_activity_prior_60d") / 2)
+            .withColumn("inter_purchase_days_mean", ipt)
+            .withColumn("purchase_overdue_ratio",
+                        F.when(ipt > 0, F.col("days_since_last_purchase") / ipt))
+            .withColumn("abandoned_carts_90d", F.greatest(F.lit(0.0), F.col("_carts_90d") - F.col("_completions_90d")))
+            .withColumn("csat_change", F.col("_csat_90d") - F.col("_csat_before"))
+            .withColumn("nps_change", F.col("_nps_90d") - F.col("_nps_before"))
+            .withColumn("email_open_rate_90d", open_rate)
+            .withColumn("email_engagement_change",
+                        open_rate - _rate(F.col("_opens_prior_90d"), F.col("_emails_prior_90d")))
+            .withColumn("tenure_days", F.col("_days_since_first")))
+
+
+def demographic_features(customers: DataFrame, snapshots: DataFrame) -> DataFrame:
+    """(customer_id, snapshot_date, age, gender, country): the golden record's slowly changing attributes, the
+    age counted at each snapshot."""
+    years = F.floor(F.months_between(F.col("snapshot_date"), F.col("birth_date")) / 12)
+    return (customers.select("customer_id", "birth_date", "gender", "country")
+            .crossJoin(F.broadcast(snapshots.select("snapshot_date")))
+            .select(*KEY, F.when(years >= 0, years).cast("double").alias("age"), "gender", "country"))
+
+
+# ---------------------------------------------------------------- labels and the training frame
+
+def activity_after(signals: DataFrame, snapshots: DataFrame, horizon_days: int) -> DataFrame:
+    """(customer_id, snapshot_date, activity_in_horizon): activity events in [snapshot, snapshot + horizon)."""
+    act = signals.where("is_activity").select("customer_id", "event_ts")
+    end = F.col("snapshot_ts") + F.make_interval(days=F.lit(horizon_days))
+    return (act.join(F.broadcast(snapshots), (act.event_ts >= F.col("snapshot_ts")) & (act.event_ts < end))
+            .groupBy(*KEY).agg(F.count(F.lit(1)).alias("activity_in_horizon")))
+
+
+def churn_features(touchpoints: DataFrame, customers: DataFrame, snapshots: DataFrame, journey: JourneyConfig,
+                   profile: ProfileConfig, config: ChurnConfig, labelled: bool = True) -> DataFrame:
+    """gold.churn_features: one row per customer active at a snapshot (activity in the active_days before it),
+    the configured features, and (labelled) `churned`: no activity in the horizon_days after the snapshot.
+    A label is only known once its horizon has passed; unlabelled frames (scoring as of a date) leave it NULL."""
+    signals = event_signals(touchpoints, journey, profile, config)
+    aggregates = snapshot_aggregates(signals, snapshots)
+    active = aggregates.where(F.col("days_since_last_activity") <= config.definition.active_days)
+    frame = active.join(demographic_features(customers, snapshots), list(KEY), "left")
+    if labelled:
+        after = activity_after(signals, snapshots, config.definition.horizon_days)
+        churned = F.coalesce(F.col("activity_in_horizon"), F.lit(0)) == 0
+        frame = frame.join(after, list(KEY), "left").withColumn("churned", churned.cast("int"))
+    else:
+        frame = frame.withColumn("churned", F.lit(None).cast("int"))
+    return frame.select(*KEY, *FEATURES, "churned")

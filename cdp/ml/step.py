@@ -1,0 +1,225 @@
+"""The prediction steps, the writers: gold.churn_features (point-in-time training data), the churn model (trained,
+tracked, registered and aliased in MLflow), gold.churn_scores (from models:/<name>@champion), gold.customer_value
+(BG/NBD + Gamma-Gamma) and gold.next_best_action. Each core is pure (cdp.ml.features, train, scoring, value,
+actions); here frames are read, gated on their contracts and written whole. Re-running a step on the same input
+writes the same rows (training registers a new version, whose alias follows the champion/challenger rule)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from cdp.config import Settings
+from cdp.errors import InsufficientData
+from cdp.io import Lakehouse
+from cdp.journey.config import checked_journey_config, is_purchase
+from cdp.journey.touchpoints import customer_touchpoints
+from cdp.ml.config import ChurnConfig, checked_churn_config
+from cdp.ml.features import churn_features, event_signals, snapshot_dates, snapshot_frame
+from cdp.profile.config import load_profile_config
+from cdp.quality.gold import gate_tables
+from cdp.spark import cache_columns, uncache
+from cdp.tables import (
+    CHURN_FEATURES,
+    CHURN_SCORES,
+    CUSTOMER_PROFILE,
+    CUSTOMER_VALUE,
+    CUSTOMERS,
+    IDENTITY_MAP,
+    INTERACTIONS,
+    NEXT_BEST_ACTION,
+)
+
+
+def _touchpoints(lake: Lakehouse, touchpoints: DataFrame | None) -> DataFrame:
+    return touchpoints if touchpoints is not None else customer_touchpoints(lake.read(INTERACTIONS),
+                                                                            lake.read(IDENTITY_MAP))
+
+
+def _event_span(touchpoints: DataFrame) -> tuple[datetime | None, datetime | None]:
+    row = touchpoints.agg(F.min("event_ts"), F.max("event_ts")).first()
+    return row[0], row[1]
+
+
+def resolve_scoring_date(config: ChurnConfig, latest_event: datetime | None, now: datetime,
+                         as_of: date | None = None) -> date:
+    """The day scoring sees the touchpoints before: --as-of, else scoring.as_of (a date, the run's day, or the day
+    after the latest touchpoint, so that touchpoint counts)."""
+    from datetime import timedelta
+
+    if as_of is not None:
+        return as_of
+    setting = config.scoring.as_of
+    if isinstance(setting, date):
+        return setting
+    if setting == "run_time" or latest_event is None:
+        return now.date()
+    return latest_event.date() + timedelta(days=1)
+
+
+# ---------------------------------------------------------------- gold.churn_features
+
+@dataclass
+class FeaturesResult:
+    snapshots: list[date] = field(default_factory=list)
+    rows: int = 0
+    churn_rate: float = 0.0
+
+
+def build_churn_features(lake: Lakehouse, settings: Settings, sources, run_id: str,
+                         touchpoints: DataFrame | None = None) -> FeaturesResult:
+    """gold.churn_features for the configured snapshots, gated and overwritten."""
+    journey, profile = checked_journey_config(settings, sources), load_profile_config(settings)
+    config = checked_churn_config(settings, sources)
+    tp = _touchpoints(lake, touchpoints)
+    earliest, latest = _event_span(tp)
+    dates = snapshot_dates(latest, config, earliest)
+    frame = churn_features(tp, lake.read(CUSTOMERS), snapshot_frame(lake.spark, dates), journey, profile, config)
+    gated = gate_tables(lake, settings, {CHURN_FEATURES: frame}, run_id, "churn_features")
+    try:
+        lake.overwrite(gated[CHURN_FEATURES], CHURN_FEATURES)
+        stats = gated[CHURN_FEATURES].agg(F.count(F.lit(1)), F.avg("churned")).first()
+    finally:
+        uncache(*gated.values())
+    return FeaturesResult(dates, stats[0], float(stats[1] or 0.0))
+
+
+# ---------------------------------------------------------------- the model
+
+def train_churn_model(lake: Lakehouse, settings: Settings, sources, run_id: str):
+    """Train on gold.churn_features, track and register in MLflow; (TrainingResult, Registration)."""
+    from cdp.ml.registry import log_and_register
+    from cdp.ml.train import train_churn_models
+
+    config = checked_churn_config(settings, sources)
+    features = lake.read(CHURN_FEATURES).transform(cache_columns)
+    try:
+        dates = sorted(r[0] for r in features.select("snapshot_date").distinct().collect())   # a few dates
+        if len(dates) <= config.snapshots.held_out:
+            raise InsufficientData(f"gold.churn_features holds {len(dates)} snapshot date(s) and snapshots.held_out is "
+                             f"{config.snapshots.held_out}: run the churn_features step with more snapshots")
+        result = train_churn_models(features, dates, config)
+        registration = log_and_register(settings, config, result, run_name=f"churn-{run_id}")
+    finally:
+        uncache(features)
+    return result, registration
+
+
+# ---------------------------------------------------------------- gold.churn_scores
+
+@dataclass
+class ScoringResult:
+    as_of: date
+    customers: int
+    model_version: str
+    bands: dict[str, int] = field(default_factory=dict)
+
+
+def score_churn(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime,
+                as_of: date | None = None, touchpoints: DataFrame | None = None) -> ScoringResult:
+    """gold.churn_scores as of a date, by models:/<name>@champion (NoChampion if there is none)."""
+    from cdp.ml.registry import DRIVERS_TAG, load_champion
+    from cdp.ml.scoring import churn_scores
+
+    journey, profile = checked_journey_config(settings, sources), load_profile_config(settings)
+    config = checked_churn_config(settings, sources)
+    model, version = load_champion(settings, config)
+    tp = _touchpoints(lake, touchpoints)
+    day = resolve_scoring_date(config, _event_span(tp)[1], now, as_of)
+    features = churn_features(tp, lake.read(CUSTOMERS), snapshot_frame(lake.spark, [day]), journey, profile, config,
+                              labelled=False).transform(cache_columns)
+    try:
+        candidates = [f for f in (version.tags.get(DRIVERS_TAG) or "").split(",") if f]
+        scores = churn_scores(model, features, config.scoring, config.model.name, version.version, candidates, day)
+        gated = gate_tables(lake, settings, {CHURN_SCORES: scores}, run_id, "churn_scores")
+        try:
+            lake.overwrite(gated[CHURN_SCORES], CHURN_SCORES)
+        finally:
+            uncache(*gated.values())
+    finally:
+        uncache(features)
+    bands = {r.risk_band: r[1] for r in lake.read(CHURN_SCORES).groupBy("risk_band").count().collect()}
+    return ScoringResult(day, sum(bands.values()), version.version, bands)
+
+
+# ---------------------------------------------------------------- gold.customer_value
+
+@dataclass
+class ValueResult:
+    as_of: date
+    customers: int
+    bgnbd: object
+    gamma_gamma: object
+    mlflow_run: str | None = None
+
+
+def build_customer_value(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime,
+                         as_of: date | None = None, touchpoints: DataFrame | None = None) -> ValueResult:
+    """gold.customer_value: BG/NBD and Gamma-Gamma fitted on the purchase summary as of the scoring date."""
+    from cdp.ml.value import customer_value, fit_value_models, purchase_summary
+
+    journey = checked_journey_config(settings, sources)
+    config = checked_churn_config(settings, sources)
+    tp = _touchpoints(lake, touchpoints)
+    day = resolve_scoring_date(config, _event_span(tp)[1], now, as_of)
+    purchases = (tp.where(is_purchase(journey)).join(lake.read(CUSTOMERS).select("customer_id"), "customer_id",
+                                                     "left_semi")
+                 .select("customer_id", "event_ts", F.col("amount").cast("double").alias("amount")))
+    cutoff = datetime.combine(day, datetime.min.time())
+    summary = purchase_summary(purchases.where(F.col("event_ts") < F.lit(cutoff)), cutoff,
+                               config.value.time_unit_days).transform(cache_columns)
+    try:
+        try:
+            bgnbd, gg = fit_value_models(summary)
+        except ValueError as exc:   # too few repeat buyers, or a fit that does not converge on these data
+            raise InsufficientData(f"customer value as of {day}: {exc}") from None
+        horizon = config.value.horizon_days / config.value.time_unit_days
+        value = customer_value(summary, bgnbd, gg, horizon).withColumn("as_of", F.lit(day).cast("date"))
+        value = value.select("customer_id", "as_of", "frequency", "recency", "T", "monetary_value", "p_alive",
+                             "expected_purchases", "expected_spend", "expected_value")
+        gated = gate_tables(lake, settings, {CUSTOMER_VALUE: value}, run_id, "customer_value")
+        try:
+            lake.overwrite(gated[CUSTOMER_VALUE], CUSTOMER_VALUE)
+            customers = gated[CUSTOMER_VALUE].count()
+        finally:
+            uncache(*gated.values())
+    finally:
+        uncache(summary)
+    return ValueResult(day, customers, bgnbd, gg, _log_value_fit(settings, config, run_id, day, bgnbd, gg))
+
+
+def _log_value_fit(settings: Settings, config: ChurnConfig, run_id: str, day: date, bgnbd, gg) -> str | None:
+    from dataclasses import asdict
+
+    from cdp.tracking import log_evaluation
+
+    params = {"time_unit_days": config.value.time_unit_days, "horizon_days": config.value.horizon_days,
+              "as_of": str(day)}
+    metrics = {**{f"bgnbd_{k}": v for k, v in asdict(bgnbd).items()},
+               **{f"gamma_gamma_{k}": v for k, v in asdict(gg).items()}}
+    return log_evaluation(settings, config.model.experiment, f"customer-value-{run_id}", params, metrics)
+
+
+# ---------------------------------------------------------------- gold.next_best_action
+
+def choose_actions(lake: Lakehouse, settings: Settings, sources, run_id: str,
+                   touchpoints: DataFrame | None = None) -> dict[str, int]:
+    """gold.next_best_action from the scores, the value and the profile's consent; rows per action."""
+    from cdp.ml.actions import next_best_action
+
+    journey, profile = checked_journey_config(settings, sources), load_profile_config(settings)
+    config = checked_churn_config(settings, sources)
+    tp = _touchpoints(lake, touchpoints)
+    complaints = (event_signals(tp, journey, profile, config).where("is_complaint")
+                  .groupBy("customer_id").agg(F.max("event_ts").alias("last_complaint_at")))
+    actions = next_best_action(lake.read(CHURN_SCORES), lake.read(CUSTOMER_VALUE), lake.read(CUSTOMER_PROFILE),
+                               complaints, config.actions, config.scoring)
+    gated = gate_tables(lake, settings, {NEXT_BEST_ACTION: actions}, run_id, "next_best_action")
+    try:
+        lake.overwrite(gated[NEXT_BEST_ACTION], NEXT_BEST_ACTION)
+    finally:
+        uncache(*gated.values())
+    return {r.action: r[1] for r in lake.read(NEXT_BEST_ACTION).groupBy("action").count().collect()}

@@ -1,0 +1,179 @@
+"""Churn features (point in time, no leakage), the configuration's one-line errors, and retention actions (never
+on a channel without consent), on hand-built touchpoints and real Spark."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+from frame_asserts import assert_frame_equal
+from touchpoints import DAY, touch, touchpoints
+
+from cdp.errors import ConfigError, InsufficientData
+from cdp.journey.config import load_journey_config
+from cdp.ml.actions import next_best_action
+from cdp.ml.config import FEATURES, load_churn_config
+from cdp.ml.features import churn_features, snapshot_dates, snapshot_frame
+from cdp.profile.config import load_profile_config
+from cdp.quality import load_contract
+from cdp.quality.gx_runner import schema_result
+from cdp.tables import CHURN_FEATURES
+
+SNAPSHOT = date(2025, 5, 1)          # T0 is 2025-03-01 09:00: day 61 is 2025-05-01 09:00
+CUSTOMERS = "customer_id string, birth_date date, gender string, country string"
+
+
+@pytest.fixture(scope="module")
+def configs(settings):
+    return load_journey_config(settings), load_profile_config(settings), load_churn_config(settings)
+
+
+def history() -> list[dict]:
+    """A buys on days 0, 20 and 50, complains on day 55 and answers an NPS of 3; B browses and opens emails."""
+    return [
+        touch("A", "order_placed", 0, amount=100.0), touch("A", "order_placed", 20 * DAY, amount=40.0),
+        touch("A", "order_placed", 50 * DAY, amount=60.0),
+        touch("A", "call_inbound", 55 * DAY, reason="complaint"), touch("A", "survey_nps", 56 * DAY, nps=3),
+        touch("B", "page_view", 10 * DAY), touch("B", "email_sent", 30 * DAY, campaign_id="C1"),
+        touch("B", "email_open", 31 * DAY, campaign_id="C1"), touch("B", "store_visit", 59 * DAY, amount=25.0),
+    ]
+
+
+def features_at(spark, rows, configs, snapshots=(SNAPSHOT,)):
+    journey, profile, churn = configs
+    customers = spark.createDataFrame([("A", date(1980, 6, 1), "F", "ES"), ("B", None, "M", "GB")], CUSTOMERS)
+    return churn_features(touchpoints(spark, rows), customers, snapshot_frame(spark, list(snapshots)), journey,
+                          profile, churn)
+
+
+def test_features_count_only_the_past(spark, configs):
+    got = features_at(spark, history(), configs).where("customer_id = 'A'").first()
+    # snapshot 2025-05-01 00:00; A's last order 2025-04-20 09:00 = 10.6 days before; gaps 20 and 30 days
+    assert got.purchases_total == 3 and got.spend_total == 200.0 and got.average_order_value == pytest.approx(200 / 3)
+    assert got.days_since_last_purchase == pytest.approx(10.625)
+    assert got.inter_purchase_days_mean == pytest.approx(25.0)
+    assert got.purchase_overdue_ratio == pytest.approx(10.625 / 25)
+    assert (got.complaints_total, got.complaints_90d, got.nps_latest) == (1.0, 1.0, 3.0)
+    assert (got.age, got.gender, got.country) == (44.0, "F", "ES")
+    assert got.churned == 1          # nothing after the snapshot: no activity in the horizon
+
+
+# Each change happens at or after the snapshot: none may move a feature of that snapshot.
+FUTURE_CHANGES = {
+    "a new purchase": lambda rows: rows + [touch("A", "order_placed", 61 * DAY, amount=999.0)],
+    "a purchase exactly at the snapshot": lambda rows: rows + [touch("B", "order_placed", 61 * DAY - 9 * 60,
+                                                                     amount=5.0)],
+    "a complaint and a bad survey": lambda rows: rows + [touch("B", "call_inbound", 70 * DAY, reason="complaint"),
+                                                         touch("B", "survey_csat", 71 * DAY, csat=1)],
+    "an event months later": lambda rows: [*rows, touch("A", "order_placed", 300 * DAY, amount=1.0)],
+}
+
+
+@pytest.mark.parametrize("change", list(FUTURE_CHANGES), ids=list(FUTURE_CHANGES))
+def test_no_leakage_from_after_the_snapshot(spark, configs, change):
+    before = features_at(spark, history(), configs).drop("churned")
+    after = features_at(spark, FUTURE_CHANGES[change](history()), configs).drop("churned")
+    assert_frame_equal(after, before)
+
+
+def test_the_label_looks_only_at_the_horizon(spark, configs):
+    rows = history() + [touch("A", "page_view", 61 * DAY), touch("B", "page_view", 245 * DAY)]  # B: past 180 days
+    got = {r.customer_id: r.churned for r in features_at(spark, rows, configs).collect()}
+    assert got == {"A": 0, "B": 1}
+
+
+def test_features_match_their_contract(spark, configs, settings):
+    frame = features_at(spark, history(), configs, snapshots=(SNAPSHOT, SNAPSHOT + timedelta(days=30)))
+    assert schema_result(frame, load_contract(settings, CHURN_FEATURES)).success
+    assert frame.columns == ["customer_id", "snapshot_date", *FEATURES, "churned"]
+
+
+def test_snapshots_need_enough_history(configs):
+    churn = configs[2]
+    latest = datetime(2025, 12, 31)
+    dates = snapshot_dates(latest, churn, datetime(2024, 1, 1))
+    assert dates[-1] == latest.date() - timedelta(days=churn.definition.horizon_days)
+    assert [b - a for a, b in zip(dates, dates[1:], strict=False)] == [timedelta(days=30)] * 5
+    with pytest.raises(InsufficientData, match=r"^too little history .* span 120 days .* need 420; lower snapshots"):
+        snapshot_dates(latest, churn, latest - timedelta(days=120))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("features", "[days_since_last_purchse]",
+     r"key 'features' .*unknown feature 'days_since_last_purchse'; did you mean 'days_since_last_purchase'\?"),
+    ("definition", "{activity_event_types: [order_placed], horizon_days: 0}", r"key 'definition.horizon_days'"),
+    ("scoring", "{risk_bands: [{name: high, min_probability: 0.5}]}", r"min_probability 0"),
+])
+def test_config_mistakes_are_one_line(tmp_path, key, value, message):
+    from cdp.config import DEFAULT_CONF_DIR
+
+    text = (DEFAULT_CONF_DIR / "churn.yaml").read_text()
+    lines, out, skipping = text.splitlines(), [], False
+    for line in lines:            # replace the top-level block `key:` with `key: value`
+        if line.startswith(f"{key}:"):
+            out.append(f"{key}: {value}")
+            skipping = True
+        elif skipping and (line.startswith((" ", "#")) or not line.strip()):
+            continue
+        else:
+            skipping = False
+            out.append(line)
+    path = tmp_path / "churn.yaml"
+    path.write_text("\n".join(out) + "\n")
+    with pytest.raises(ConfigError, match=message) as err:
+        load_churn_config(path=path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
+def test_unknown_activity_event_type_names_the_key(settings, tmp_path):
+    import shutil
+
+    from cdp.config import load_settings
+    from cdp.ingest.sources import load_sources
+    from cdp.ml.config import checked_churn_config
+
+    conf = tmp_path / "conf"
+    shutil.copytree(settings.conf_dir, conf)
+    path = conf / "churn.yaml"
+    path.write_text(path.read_text().replace("activity_event_types: [order_placed,", "activity_event_types: [order_placd,"))
+    custom = load_settings("local", conf_dir=conf)
+    with pytest.raises(ConfigError, match=r"key 'definition.activity_event_types' names event type 'order_placd', "
+                                          r"which no source produces; did you mean 'order_placed'"):
+        checked_churn_config(custom, load_sources(custom))
+
+
+# ---------------------------------------------------------------- next best action
+
+SCORES = "customer_id string, as_of date, churn_probability double, risk_band string, model_name string, " \
+         "model_version string, top_drivers array<string>"
+
+
+@pytest.mark.parametrize("consent, complained, value, expected", [
+    (True, False, 500.0, ("retention_call", "phone")),            # high risk, high value, consented
+    (True, True, 500.0, ("complaint_follow_up_survey", "email")),  # a complaint first
+    (True, False, 50.0, ("email_win_back_offer", "email")),
+    (False, False, 500.0, ("no_consented_channel", None)),        # every rule matches; none may contact
+    (None, True, 500.0, ("no_consented_channel", None)),          # unknown consent is no consent
+], ids=["call", "complaint", "win-back", "no consent", "unknown consent"])
+def test_actions_never_use_a_channel_without_consent(spark, configs, consent, complained, value, expected):
+    churn = configs[2]
+    as_of = date(2025, 6, 1)
+    scores = spark.createDataFrame([("A", as_of, 0.9, "high", "m", "1", []), ("L", as_of, 0.1, "low", "m", "1", [])],
+                                   SCORES)
+    value_df = spark.createDataFrame([("A", value), ("L", 10.0)], "customer_id string, expected_value double")
+    profile = spark.createDataFrame([("A", "email", consent), ("L", "email", True)],
+                                    "customer_id string, preferred_channel string, marketing_consent boolean")
+    complaints = spark.createDataFrame([("A", datetime(2025, 5, 20))] if complained else [],
+                                       "customer_id string, last_complaint_at timestamp")
+    got = next_best_action(scores, value_df, profile, complaints, churn.actions, churn.scoring).collect()
+    assert [(r.customer_id, r.action, r.channel) for r in got] == [("A", *expected)]   # L is low risk: no row
+    if expected[1] is None:
+        assert got[0].reason == "a rule matched, but the customer has not consented to its channel"
+    else:
+        assert got[0].reason.endswith(f"consented to {expected[1]}")
+
+
+def test_channel_diversity_leaves_out_what_the_company_sent(spark, configs):
+    got = features_at(spark, history(), configs).where("customer_id = 'B'").first()
+    assert got.channels_used_90d == 3.0   # clickstream, email (the open; the send is ours) and store
+    assert (got.emails_received_90d, got.email_open_rate_90d) == (1.0, 1.0)
