@@ -105,7 +105,8 @@ class Stages(Strict):
 class Abandonment(Strict):
     window_hours: float = Field(24, gt=0, description=(
         "A cart is abandoned when no completing event of the customer follows its last cart event within this time"))
-    cart_event_types: list[str] = Field(default_factory=lambda: ["add_to_cart", "checkout_start"], min_length=1,
+    # empty: the company has no carts (an order history alone), so no cart is ever abandoned
+    cart_event_types: list[str] = Field(default_factory=lambda: ["add_to_cart", "checkout_start"],
                                         description="Events that fill a cart or start a checkout")
     completing_event_types: list[str] = Field(default_factory=lambda: ["purchase", "order_placed"], min_length=1,
                                               description="Events that complete a cart (web purchase, an order)")
@@ -125,7 +126,7 @@ class Abandonment(Strict):
 
 class Funnel(Strict):
     steps: list[str] = Field(default_factory=lambda: ["product_view", "add_to_cart", "checkout_start", "purchase"],
-                             min_length=2, description="Event types a session must reach in this order")
+                             min_length=1, description="Event types a session must reach in this order")
     period: Literal["day", "week", "month"] = Field("month", description="Sessions are counted by the period they start in")
 
     @field_validator("steps")

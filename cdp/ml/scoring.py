@@ -36,7 +36,7 @@ def risk_band(config: Scoring, probability: Column) -> Column:
 def shown_value(feature: str) -> Column:
     """A feature's value as a person reads it: whole days and counts, money with cents, rates in percent,
     changes with their sign."""
-    v = F.col(feature)
+    v = F.col(feature) if feature in CATEGORICAL else F.col(feature).cast("double")
     if feature in CATEGORICAL:
         text = v.cast("string")
     elif feature == "email_open_rate_90d":

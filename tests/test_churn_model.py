@@ -1,0 +1,94 @@
+"""The churn model through real Spark ML and a real MLflow tracking store and registry: the champion/challenger
+rule on the same held-out rows, scoring from models:/<name>@champion, and the error when there is no champion."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+from pyspark.sql import functions as F
+
+from cdp.ml.config import CATEGORICAL, FEATURES, load_churn_config
+from cdp.ml.registry import CHALLENGER, CHAMPION, NoChampion, load_champion, log_and_register
+from cdp.ml.scoring import churn_scores
+from cdp.ml.train import train_churn_models
+
+pytestmark = pytest.mark.slow
+
+DATES = [date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1), date(2025, 4, 1)]
+PER_SNAPSHOT = 150
+
+
+@pytest.fixture(scope="module")
+def features(spark):
+    """Customer snapshots whose churn follows inactivity and complaints (plus noise); every other feature is noise."""
+    snapshot = F.element_at(F.array(*[F.lit(d) for d in DATES]), (F.col("id") / PER_SNAPSHOT).cast("int") + 1)
+    cols = {f: (F.rand(seed=i) * 100) for i, f in enumerate(FEATURES) if f not in CATEGORICAL}
+    cols["complaints_90d"] = F.floor(F.rand(seed=101) * 3)
+    cols["gender"] = F.when(F.rand(seed=102) < 0.5, "F").otherwise("M")
+    cols["country"] = F.when(F.rand(seed=103) < 0.7, "ES").otherwise("GB")
+    frame = spark.range(PER_SNAPSHOT * len(DATES)).select(
+        F.concat(F.lit("C"), (F.col("id") % PER_SNAPSHOT).cast("string")).alias("customer_id"),
+        snapshot.alias("snapshot_date"), *[cols[f].alias(f) for f in FEATURES])
+    signal = F.col("days_since_last_activity") / 50 + F.col("complaints_90d") + F.randn(seed=104) * 0.4
+    return frame.withColumn("churned", (signal > 2.2).cast("int")).cache()
+
+
+@pytest.fixture(scope="module")
+def base_config(settings):
+    config = load_churn_config(settings)
+    model = config.model.model_copy(update={
+        "name": f"test_churn_{uuid.uuid4().hex[:8]}",
+        "grid": config.model.grid.model_copy(update={"max_depth": [2], "max_iter": [8], "reg_param": [0.01]}),
+    })
+    return config.model_copy(update={"model": model,
+                                     "snapshots": config.snapshots.model_copy(update={"held_out": 1})})
+
+
+def with_features(config, names: list[str]):
+    return config.model_copy(update={"features": names})
+
+
+def test_champion_only_when_better_and_scoring_from_the_alias(spark, settings, features, base_config):
+    from mlflow import MlflowClient
+
+    good = with_features(base_config, ["days_since_last_activity", "complaints_90d", "age", "gender"])
+    first = train_churn_models(features, DATES, good)
+    reg1 = log_and_register(settings, good, first, "test-1")
+    assert (reg1.alias, reg1.champion_metric) == (CHAMPION, None)
+
+    # noise alone, judged on the same held-out rows as the champion: it cannot beat it
+    weak = with_features(base_config, ["age", "tenure_days"])
+    reg2 = log_and_register(settings, weak, train_churn_models(features, DATES, weak), "test-2")
+    assert reg2.alias == CHALLENGER and reg2.metric < reg2.champion_metric
+    assert reg2.champion_metric == pytest.approx(reg1.metric)
+
+    client = MlflowClient()
+    name = good.model.name
+    assert str(client.get_model_version_by_alias(name, CHAMPION).version) == reg1.version
+    assert str(client.get_model_version_by_alias(name, CHALLENGER).version) == reg2.version
+    artifacts = {a.path for a in client.list_artifacts(reg1.run_id, "evaluation")}
+    assert {f"evaluation/{n}" for n in ("roc_curve.png", "pr_curve.png", "calibration.png",
+                                       "feature_importance.png", "features.json")} <= artifacts
+    run = client.get_run(reg1.run_id)
+    assert run.data.metrics["best_roc_auc"] > run.data.metrics["recency_baseline_roc_auc"]
+
+    model, version = load_champion(settings, good)
+    assert str(version.version) == reg1.version
+    unlabelled = features.where(F.col("snapshot_date") == DATES[-1]).drop("churned")
+    candidates = version.tags["driver_candidates"].split(",")
+    assert candidates[0] in ("days_since_last_activity", "complaints_90d")
+    scores = churn_scores(model, unlabelled, good.scoring, name, version.version, candidates, DATES[-1])
+    rows = scores.collect()
+    assert len(rows) == PER_SNAPSHOT and {r.model_version for r in rows} == {reg1.version}
+    riskiest = max(rows, key=lambda r: r.churn_probability)
+    assert riskiest.risk_band == good.scoring.risk_bands[0].name
+    assert any(("complaints" in d or "last active" in d) for d in riskiest.top_drivers), riskiest.top_drivers
+
+
+def test_scoring_without_a_champion_says_how_to_train_one(settings, base_config):
+    config = base_config.model_copy(update={"model": base_config.model.model_copy(update={"name": "never_trained"})})
+    with pytest.raises(NoChampion, match=r"^no 'champion' model named never_trained .*: train one with "
+                                         r"`cdp run --steps churn_features,churn_model`"):
+        load_champion(settings, config)
