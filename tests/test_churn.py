@@ -83,7 +83,7 @@ def test_no_leakage_from_after_the_snapshot(spark, configs, base_rows, change):
 
 
 def test_the_label_looks_only_at_the_horizon(spark, configs):
-    rows = history() + [touch("A", "page_view", 61 * DAY), touch("B", "page_view", 245 * DAY)]  # B: past 180 days
+    rows = history() + [touch("A", "page_view", 61 * DAY), touch("B", "page_view", 430 * DAY)]  # B: past a year
     got = {r.customer_id: r.churned for r in features_at(spark, rows, configs).collect()}
     assert got == {"A": 0, "B": 1}
 
@@ -100,7 +100,7 @@ def test_snapshots_need_enough_history(configs):
     dates = snapshot_dates(latest, churn, datetime(2024, 1, 1))
     assert dates[-1] == latest.date() - timedelta(days=churn.definition.horizon_days)
     assert [b - a for a, b in zip(dates, dates[1:], strict=False)] == [timedelta(days=30)] * 5
-    with pytest.raises(InsufficientData, match=r"^too little history .* span 120 days .* need 420; lower snapshots"):
+    with pytest.raises(InsufficientData, match=r"^too little history .* span 120 days .* need 605; lower snapshots"):
         snapshot_dates(latest, churn, latest - timedelta(days=120))
 
 

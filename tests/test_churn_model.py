@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from cdp.ml.config import CATEGORICAL, FEATURES, load_churn_config
-from cdp.ml.registry import CHALLENGER, CHAMPION, NoChampion, load_champion, log_and_register
+from cdp.ml.registry import CHALLENGER, CHAMPION, NoChampion, churner_weight, load_champion, log_and_register
 from cdp.ml.scoring import churn_scores
 from cdp.ml.train import train_churn_models
 
@@ -79,7 +79,9 @@ def test_champion_only_when_better_and_scoring_from_the_alias(spark, settings, f
     unlabelled = features.where(F.col("snapshot_date") == DATES[-1]).drop("churned")
     candidates = version.tags["driver_candidates"].split(",")
     assert candidates[0] in ("days_since_last_activity", "complaints_90d")
-    scores = churn_scores(model, unlabelled, good.scoring, name, version.version, candidates, DATES[-1])
+    assert churner_weight(version) == pytest.approx(first.churner_weight)
+    scores = churn_scores(model, unlabelled, good.scoring, name, version.version, candidates, DATES[-1],
+                          churner_weight(version))
     rows = scores.collect()
     assert len(rows) == PER_SNAPSHOT and {r.model_version for r in rows} == {reg1.version}
     riskiest = max(rows, key=lambda r: r.churn_probability)

@@ -129,6 +129,8 @@ def snapshot_aggregates(signals: DataFrame, snapshots: DataFrame) -> DataFrame:
                 _sum(p & last30, "purchase_amount").alias("spend_30d"),
                 _sum(p & prior60, "purchase_amount").alias("_spend_prior_60d"),
                 _n(act & last30).alias("activity_30d"), _n(act & prior60).alias("_activity_prior_60d"),
+                _n(act & last90).alias("activity_90d"), _n(act & (d <= 365)).alias("activity_365d"),
+                _n(p & (d <= 365)).alias("purchases_365d"),
                 _n(F.col("is_cart") & last90).alias("_carts_90d"),
                 _n(F.col("is_completion") & last90).alias("_completions_90d"),
                 _n(F.col("is_failed_payment") & last90).alias("failed_payments_90d"),
@@ -165,7 +167,11 @@ def snapshot_aggregates(signals: DataFrame, snapshots: DataFrame) -> DataFrame:
             .withColumn("email_open_rate_90d", open_rate)
             .withColumn("email_engagement_change",
                         open_rate - _rate(F.col("_opens_prior_90d"), F.col("_emails_prior_90d")))
-            .withColumn("tenure_days", F.col("_days_since_first")))
+            .withColumn("tenure_days", F.col("_days_since_first"))
+            # the activities the customer's own pace over the last year (or their tenure) says they would have
+            # done since the last one: a quiet customer is not overdue after a month, a weekly one is
+            .withColumn("activity_overdue", F.col("days_since_last_activity") * F.col("activity_365d")
+                        / F.greatest(F.lit(1.0), F.least(F.lit(365.0), F.col("tenure_days")))))
 
 
 def demographic_features(customers: DataFrame, snapshots: DataFrame) -> DataFrame:

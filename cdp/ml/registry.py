@@ -20,6 +20,7 @@ from cdp.tracking import tracking_uri, use_tracking
 CHAMPION, CHALLENGER = "champion", "challenger"
 DRIVERS_TAG = "driver_candidates"     # model version tag: the features tried as a customer's drivers
 FEATURES_TAG = "features"
+WEIGHT_TAG = "churner_weight"         # the class weight the model was trained with (its odds are corrected by it)
 
 
 class NoChampion(CdpError):
@@ -62,6 +63,11 @@ def load_champion(settings: Settings, config: ChurnConfig):
                          f"{tracking_uri(settings)}: train one with `cdp run --steps churn_features,churn_model` "
                          "(or a whole `cdp run`)")
     return mlflow.spark.load_model(model_uri(config), dfs_tmpdir=tempfile.mkdtemp(prefix="cdp-mlflow-")), version
+
+
+def churner_weight(version) -> float:
+    """The class weight a registered version was trained with (1.0 for a version without the tag)."""
+    return float(version.tags.get(WEIGHT_TAG, "1.0"))
 
 
 def _plots(result: TrainingResult, importances: dict[str, float], folder: Path) -> None:
@@ -124,7 +130,8 @@ def log_and_register(settings: Settings, config: ChurnConfig, result: TrainingRe
     held_out = result.split.held_out
     importances = feature_importances(result.best, held_out, result.features)
     example = held_out.select(*result.features).limit(5).toPandas()
-    output = score_frame(result.best.model, held_out.limit(5)).select("churn_probability").toPandas()
+    output = score_frame(result.best.model, held_out.limit(5), result.churner_weight).select(
+        "churn_probability").toPandas()
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params({
             "model_kind": result.best.kind, "features": ",".join(result.features),
@@ -152,6 +159,7 @@ def log_and_register(settings: Settings, config: ChurnConfig, result: TrainingRe
         drivers = [f for f in importances if importances[f] > 0][:config.scoring.driver_candidates]
         client.set_model_version_tag(config.model.name, version, DRIVERS_TAG, ",".join(drivers))
         client.set_model_version_tag(config.model.name, version, FEATURES_TAG, ",".join(result.features))
+        client.set_model_version_tag(config.model.name, version, WEIGHT_TAG, repr(result.churner_weight))
         registration = _promote(settings, config, result, run.info.run_id, version)
         mlflow.set_tags({"alias": registration.alias, "promotion": registration.reason})
         client.set_model_version_tag(config.model.name, version, "promotion", registration.reason)
@@ -173,8 +181,9 @@ def _promote(settings: Settings, config: ChurnConfig, result: TrainingResult, ru
         alias, reason = CHAMPION, "first model: no champion yet"
     else:
         try:
-            model, _ = load_champion(settings, config)
-            old: Evaluation = evaluate_score(score_frame(model, result.split.held_out), "churn_probability")
+            model, champion = load_champion(settings, config)
+            old: Evaluation = evaluate_score(score_frame(model, result.split.held_out, churner_weight(champion)),
+                                             "churn_probability")
             champion_metric = getattr(old, metric)
         except Exception as exc:   # the champion was trained on features that no longer exist
             reason = f"the champion (version {current.version}) cannot score the current features: {type(exc).__name__}"

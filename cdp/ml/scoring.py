@@ -67,8 +67,9 @@ def typical_values(frame: DataFrame, features: list[str]) -> dict[str, object]:
 
 
 def churn_scores(model: PipelineModel, features: DataFrame, config: Scoring, model_name: str, model_version: str,
-                 candidates: list[str], as_of: date) -> DataFrame:
-    """gold.churn_scores from unlabelled features (cdp.ml.features.churn_features(..., labelled=False))."""
+                 candidates: list[str], as_of: date, churner_weight: float = 1.0) -> DataFrame:
+    """gold.churn_scores from unlabelled features (cdp.ml.features.churn_features(..., labelled=False));
+    churner_weight: the class weight the model was trained with (cdp.ml.train.score_frame)."""
     typical = typical_values(features, candidates)
     base = features.withColumn("_driver", F.lit(None).cast("string")).withColumn("_phrase", F.lit(None).cast("string"))
     copies = [base]
@@ -76,7 +77,7 @@ def churn_scores(model: PipelineModel, features: DataFrame, config: Scoring, mod
         phrase = F.format_string(FEATURES[f], shown_value(f))
         copy = features.withColumn("_phrase", phrase).withColumn(f, F.lit(typical[f]).cast(features.schema[f].dataType))
         copies.append(copy.withColumn("_driver", F.lit(f)).select(*base.columns))
-    scored = score_frame(model, _union(copies))
+    scored = score_frame(model, _union(copies), churner_weight)
     p = F.col("churn_probability")
     per_customer = scored.groupBy("customer_id").agg(
         F.max(F.when(F.col("_driver").isNull(), p)).alias("churn_probability"),

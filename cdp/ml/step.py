@@ -121,7 +121,7 @@ class ScoringResult:
 def score_churn(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime,
                 as_of: date | None = None, touchpoints: DataFrame | None = None) -> ScoringResult:
     """gold.churn_scores as of a date, by models:/<name>@champion (NoChampion if there is none)."""
-    from cdp.ml.registry import DRIVERS_TAG, load_champion
+    from cdp.ml.registry import DRIVERS_TAG, churner_weight, load_champion
     from cdp.ml.scoring import churn_scores
 
     journey, profile = checked_journey_config(settings, sources), load_profile_config(settings)
@@ -133,7 +133,8 @@ def score_churn(lake: Lakehouse, settings: Settings, sources, run_id: str, now: 
                               labelled=False).transform(cache_columns)
     try:
         candidates = [f for f in (version.tags.get(DRIVERS_TAG) or "").split(",") if f]
-        scores = churn_scores(model, features, config.scoring, config.model.name, version.version, candidates, day)
+        scores = churn_scores(model, features, config.scoring, config.model.name, version.version, candidates, day,
+                              churner_weight(version))
         gated = gate_tables(lake, settings, {CHURN_SCORES: scores}, run_id, "churn_scores")
         try:
             lake.overwrite(gated[CHURN_SCORES], CHURN_SCORES)

@@ -146,7 +146,7 @@ def train_churn_models(features: DataFrame, snapshots: list[date], config: Churn
     candidates = [_search(Pipeline(stages=[*pre, gbt]), gbt_grid, train, config, "gbt"),
                   _search(Pipeline(stages=[*pre, scaler, lr]), lr_grid, train, config, "logistic_regression")]
     for c in candidates:
-        c.evaluation = evaluate_score(score_frame(c.model, split.held_out), "churn_probability")
+        c.evaluation = evaluate_score(score_frame(c.model, split.held_out, weight), "churn_probability")
     baseline = evaluate_score(split.held_out.withColumn("_recency", F.coalesce(F.col(RECENCY_BASELINE),
                                                                                F.lit(1e9))),
                               "_recency", is_probability=False)
@@ -155,10 +155,14 @@ def train_churn_models(features: DataFrame, snapshots: list[date], config: Churn
     return TrainingResult(best, candidates, baseline, usable, dropped, split, weight, rows)
 
 
-def score_frame(model: PipelineModel, frame: DataFrame) -> DataFrame:
-    """frame with churn_probability (P(churned)) by `model`; the model's working columns dropped."""
-    return model.transform(frame).withColumn("churn_probability", churn_probability()).select(
-        *frame.columns, "churn_probability")
+def score_frame(model: PipelineModel, frame: DataFrame, churner_weight: float = 1.0) -> DataFrame:
+    """frame with churn_probability (P(churned)) by `model`, the model's working columns dropped. A model trained
+    with churners weighted w states odds w times too high: they are divided by w (the prior correction), so the
+    probability is a probability again (the ranking, hence every AUC, is unchanged)."""
+    p = churn_probability()
+    corrected = p / (p + (1 - p) * F.lit(churner_weight)) if churner_weight != 1.0 else p
+    return model.transform(frame).withColumn("churn_probability", corrected).select(*frame.columns,
+                                                                                       "churn_probability")
 
 
 def feature_importances(candidate: Candidate, frame: DataFrame, features: list[str]) -> dict[str, float]:
