@@ -223,8 +223,9 @@ def value_customers(ctx: RunContext) -> object:
     res = build_customer_value(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at,
                                ctx.as_of, _journey_touchpoints(ctx))
     m, g = res.bgnbd, res.gamma_gamma
+    spend = f"Gamma-Gamma p={g.p:.3f} q={g.q:.3f} v={g.v:.3f}" if g is not None else res.note
     ctx.console.print(f"  {res.customers:,} customers valued as of {res.as_of}; BG/NBD r={m.r:.3f} alpha={m.alpha:.3f} "
-                      f"a={m.a:.3f} b={m.b:.3f}; Gamma-Gamma p={g.p:.3f} q={g.q:.3f} v={g.v:.3f}")
+                      f"a={m.a:.3f} b={m.b:.3f}; {spend}")
     return res
 
 

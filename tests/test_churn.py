@@ -154,20 +154,22 @@ SCORES = "customer_id string, as_of date, churn_probability double, risk_band st
          "model_version string, top_drivers array<string>"
 
 
-@pytest.mark.parametrize("consent, complained, value, expected", [
-    (True, False, 500.0, ("retention_call", "phone")),            # high risk, high value, consented
-    (True, True, 500.0, ("complaint_follow_up_survey", "email")),  # a complaint first
-    (True, False, 50.0, ("email_win_back_offer", "email")),
-    (False, False, 500.0, ("no_consented_channel", None)),        # every rule matches; none may contact
-    (None, True, 500.0, ("no_consented_channel", None)),          # unknown consent is no consent
-], ids=["call", "complaint", "win-back", "no consent", "unknown consent"])
-def test_actions_never_use_a_channel_without_consent(spark, configs, consent, complained, value, expected):
+@pytest.mark.parametrize("consent, complained, value, preferred, expected", [
+    (True, False, 500.0, "email", ("retention_call", "phone")),            # high risk, high value, consented
+    (True, True, 500.0, "email", ("complaint_follow_up_survey", "email")),  # a complaint first
+    (True, False, 50.0, "callcenter", ("service_check_in_call", "phone")),  # comes to us by phone
+    (True, False, 50.0, "email", ("email_win_back_offer", "email")),
+    (False, False, 500.0, "callcenter", ("no_consented_channel", None)),   # rules match; none may contact
+    (None, True, 500.0, "email", ("no_consented_channel", None)),          # unknown consent is no consent
+], ids=["call", "complaint", "check-in", "win-back", "no consent", "unknown consent"])
+def test_actions_never_use_a_channel_without_consent(spark, configs, consent, complained, value, preferred,
+                                                     expected):
     churn = configs[2]
     as_of = date(2025, 6, 1)
     scores = spark.createDataFrame([("A", as_of, 0.9, "high", "m", "1", []), ("L", as_of, 0.1, "low", "m", "1", [])],
                                    SCORES)
     value_df = spark.createDataFrame([("A", value), ("L", 10.0)], "customer_id string, expected_value double")
-    profile = spark.createDataFrame([("A", "email", consent), ("L", "email", True)],
+    profile = spark.createDataFrame([("A", preferred, consent), ("L", "email", True)],
                                     "customer_id string, preferred_channel string, marketing_consent boolean")
     complaints = spark.createDataFrame([("A", datetime(2025, 5, 20))] if complained else [],
                                        "customer_id string, last_complaint_at timestamp")

@@ -27,6 +27,7 @@ from cdp.ml.value import (
     fit_value_models,
     p_alive,
     purchase_summary,
+    repeat_spend_mean,
     summary_grid,
 )
 
@@ -173,6 +174,13 @@ def test_customer_value(spark):
                                                                        r.recency, r.T), rel=1e-9)
 
 
+def test_without_gamma_gamma_each_customer_is_expected_to_spend_their_own_mean(spark):
+    summary = spark.createDataFrame([("A", 2, 30.43, 38.86, 22.35), ("B", 0, 0.0, 38.86, 0.0)], SUMMARY_SCHEMA)
+    got = {r.customer_id: r.expected_spend for r in customer_value(summary, PUBLISHED_BGNBD, None, 39.0,
+                                                                    fallback_spend=30.0).collect()}
+    assert got == {"A": 22.35, "B": 30.0}   # B has no repeat purchase: the repeat customers' mean
+
+
 # ------------------------------------------------------------------------------------------------ by hand
 def test_purchase_summary_by_hand(spark):
     day = datetime(2025, 1, 1)
@@ -198,6 +206,7 @@ def test_grid_collapses_customers_and_rounds_spend(spark):
     assert bgnbd == [(0, 0.0, 2.0, 1), (1, 1.0, 2.0, 1), (2, 4.0, 8.0, 2)]
     # 30.004 is 30.00 to 4 significant digits; D's negative spend (returns) has no place in Gamma-Gamma
     assert list(zip(grid.spend_frequency, grid.spend_value, grid.spend_customers, strict=True)) == [(2, 30.0, 2)]
+    assert repeat_spend_mean(grid) == 30.0
     with pytest.raises(ValueError, match=re.escape("the BG/NBD grid has more than 2 cells: fit on a sample")):
         summary_grid(summary, max_cells=2)
 

@@ -153,14 +153,22 @@ class ValueResult:
     as_of: date
     customers: int
     bgnbd: object
-    gamma_gamma: object
+    gamma_gamma: object | None       # None: not identified by the data (see note)
     mlflow_run: str | None = None
+    note: str | None = None
 
 
 def build_customer_value(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime,
                          as_of: date | None = None, touchpoints: DataFrame | None = None) -> ValueResult:
     """gold.customer_value: BG/NBD and Gamma-Gamma fitted on the purchase summary as of the scoring date."""
-    from cdp.ml.value import customer_value, fit_value_models, purchase_summary
+    from cdp.ml.value import (
+        customer_value,
+        fit_bgnbd,
+        fit_gamma_gamma,
+        purchase_summary,
+        repeat_spend_mean,
+        summary_grid,
+    )
 
     journey = checked_journey_config(settings, sources)
     config = checked_churn_config(settings, sources)
@@ -173,14 +181,21 @@ def build_customer_value(lake: Lakehouse, settings: Settings, sources, run_id: s
     summary = purchase_summary(purchases.where(F.col("event_ts") < F.lit(cutoff)), cutoff,
                                config.value.time_unit_days).transform(cache_columns)
     try:
+        grid = summary_grid(summary)
         try:
-            bgnbd, gg = fit_value_models(summary)
-        except ValueError as exc:   # too few repeat buyers, or a fit that does not converge on these data
+            bgnbd = fit_bgnbd(grid.frequency, grid.recency, grid.T, grid.customers)
+        except ValueError as exc:   # too few customers, or a fit that does not converge on these data
             raise InsufficientData(f"customer value as of {day}: {exc}") from None
+        gg, note = None, None
+        try:
+            gg = fit_gamma_gamma(grid.spend_frequency, grid.spend_value, grid.spend_customers)
+        except ValueError as exc:   # spend heterogeneity the data do not identify: each customer's own mean
+            note = f"Gamma-Gamma not used ({exc}); expected spend is each customer's own mean"
         horizon = config.value.horizon_days / config.value.time_unit_days
-        value = customer_value(summary, bgnbd, gg, horizon).withColumn("as_of", F.lit(day).cast("date"))
-        value = value.select("customer_id", "as_of", "frequency", "recency", "T", "monetary_value", "p_alive",
-                             "expected_purchases", "expected_spend", "expected_value")
+        value = (customer_value(summary, bgnbd, gg, horizon, repeat_spend_mean(grid))
+                 .withColumn("as_of", F.lit(day).cast("date"))
+                 .select("customer_id", "as_of", "frequency", "recency", "T", "monetary_value", "p_alive",
+                         "expected_purchases", "expected_spend", "expected_value"))
         gated = gate_tables(lake, settings, {CUSTOMER_VALUE: value}, run_id, "customer_value")
         try:
             lake.overwrite(gated[CUSTOMER_VALUE], CUSTOMER_VALUE)
@@ -189,18 +204,20 @@ def build_customer_value(lake: Lakehouse, settings: Settings, sources, run_id: s
             uncache(*gated.values())
     finally:
         uncache(summary)
-    return ValueResult(day, customers, bgnbd, gg, _log_value_fit(settings, config, run_id, day, bgnbd, gg))
+    return ValueResult(day, customers, bgnbd, gg, _log_value_fit(settings, config, run_id, day, bgnbd, gg, note),
+                       note)
 
 
-def _log_value_fit(settings: Settings, config: ChurnConfig, run_id: str, day: date, bgnbd, gg) -> str | None:
+def _log_value_fit(settings: Settings, config: ChurnConfig, run_id: str, day: date, bgnbd, gg,
+                   note: str | None) -> str | None:
     from dataclasses import asdict
 
     from cdp.tracking import log_evaluation
 
     params = {"time_unit_days": config.value.time_unit_days, "horizon_days": config.value.horizon_days,
-              "as_of": str(day)}
+              "as_of": str(day), "spend_model": note or "gamma_gamma"}
     metrics = {**{f"bgnbd_{k}": v for k, v in asdict(bgnbd).items()},
-               **{f"gamma_gamma_{k}": v for k, v in asdict(gg).items()}}
+               **({f"gamma_gamma_{k}": v for k, v in asdict(gg).items()} if gg is not None else {})}
     return log_evaluation(settings, config.model.experiment, f"customer-value-{run_id}", params, metrics)
 
 

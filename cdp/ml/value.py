@@ -276,13 +276,29 @@ def expected_spend(g: GammaGamma, frequency: Column | str = "frequency",
             .otherwise(g.p * (g.v + x * mean_spend) / (g.p * x + g.q - 1)))
 
 
-def customer_value(summary: DataFrame, m: BgNbd, g: GammaGamma, horizon_units: float) -> DataFrame:
+def own_mean_spend(fallback: float, frequency: Column | str = "frequency",
+                   monetary_value: Column | str = "monetary_value") -> Column:
+    """The spend expected when Gamma-Gamma is not identified by the data: the customer's own mean repeat spend,
+    `fallback` (the repeat customers' mean) without a repeat purchase."""
+    return F.when(_col(frequency) > 0, _col(monetary_value)).otherwise(F.lit(fallback))
+
+
+def repeat_spend_mean(grid: SummaryGrid) -> float:
+    """The mean spend per repeat purchase over the repeat customers of a grid (their cells weighted by count)."""
+    total = float(grid.spend_customers.sum())
+    return float(grid.spend_value @ grid.spend_customers / total) if total else 0.0
+
+
+def customer_value(summary: DataFrame, m: BgNbd, g: GammaGamma | None, horizon_units: float,
+                   fallback_spend: float = 0.0) -> DataFrame:
     """(customer_id, frequency, recency, T, monetary_value, p_alive, expected_purchases, expected_spend,
     expected_value) per customer of `summary`: expected_value is the undiscounted spend expected over the next
-    horizon_units (the summary's time unit), expected_purchases times expected_spend."""
+    horizon_units (the summary's time unit), expected_purchases times expected_spend. Without a Gamma-Gamma
+    model (g None: not identified), the expected spend is own_mean_spend(fallback_spend)."""
+    spend = expected_spend(g) if g is not None else own_mean_spend(fallback_spend)
     return (summary
             .select("customer_id", "frequency", "recency", "T", "monetary_value",
                     p_alive(m).alias("p_alive"),
                     expected_purchases(m, horizon_units).alias("expected_purchases"),
-                    expected_spend(g).alias("expected_spend"))
+                    spend.alias("expected_spend"))
             .withColumn("expected_value", F.col("expected_purchases") * F.col("expected_spend")))
