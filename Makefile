@@ -5,6 +5,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 JARS    := .ivy2/.warm
 ARGS    ?=
+MLFLOW_DB   ?= $(CURDIR)/mlflow.db
+MLFLOW_PORT ?= 5000
 
 .PHONY: setup run test test-fast lint docs generate bench mlflow-ui clean clean-data
 
@@ -46,7 +48,7 @@ bench: setup  ## journeys/profiles and churn/value 10k -> 100k customers, identi
 	$(BIN)/python jobs/bench_identity.py $(ARGS)
 
 mlflow-ui: $(STAMP)  ## the MLflow UI over the local tracking store (churn runs and plots, registered models, identity)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(MLFLOW_DB) --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 clean-data:  ## remove generated landing data and the local lakehouse
 	rm -rf data lakehouse

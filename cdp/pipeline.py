@@ -235,7 +235,7 @@ def choose_actions(ctx: RunContext) -> object:
 
     counts = choose(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, _journey_touchpoints(ctx))
     for action, n in sorted(counts.items()):
-        ctx.console.print(f"  {action}: {n:,} customers")
+        ctx.console.print(f"  {action}: {n:,} customer{'' if n == 1 else 's'}")
     return counts
 
 
