@@ -67,21 +67,24 @@ def registered(settings, features, base_config):
     reg1 = log_and_register(settings, good, first, "test-1")
     weak = with_features(base_config, ["age", "tenure_days"])
     reg2 = log_and_register(settings, weak, train_churn_models(features, DATES, weak), "test-2")
-    return good, first, reg1, reg2
+    again = log_and_register(settings, good, train_churn_models(features, DATES, good), "test-3")
+    return good, first, reg1, reg2, again
 
 
 def test_champion_only_when_better(registered):
     from mlflow import MlflowClient
 
-    good, _, reg1, reg2 = registered
+    good, _, reg1, reg2, again = registered
     assert (reg1.alias, reg1.champion_metric) == (CHAMPION, None)
     # noise alone, judged on the same held-out rows as the champion: it cannot beat it
     assert reg2.alias == CHALLENGER and reg2.metric < reg2.champion_metric
     assert reg2.champion_metric == pytest.approx(reg1.metric)
+    # the same model retrained on the same data does not beat it by the margin: a re-run keeps the champion
+    assert again.alias == CHALLENGER and again.metric == pytest.approx(reg1.metric)
     client = MlflowClient()
     name = good.model.name
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == reg1.version
-    assert str(client.get_model_version_by_alias(name, CHALLENGER).version) == reg2.version
+    assert str(client.get_model_version_by_alias(name, CHALLENGER).version) == again.version   # the latest
     artifacts = {a.path for a in client.list_artifacts(reg1.run_id, "evaluation")}
     assert {f"evaluation/{n}" for n in ("roc_curve.png", "pr_curve.png", "calibration.png",
                                        "feature_importance.png", "features.json")} <= artifacts
@@ -90,7 +93,7 @@ def test_champion_only_when_better(registered):
 
 
 def test_scoring_from_the_champion_alias(settings, features, registered):
-    good, first, reg1, _ = registered
+    good, first, reg1, _, _ = registered
     model, version = load_champion(settings, good)
     assert str(version.version) == reg1.version
     unlabelled = features.where(F.col("snapshot_date") == DATES[-1]).drop("churned")
@@ -125,7 +128,7 @@ def test_make_mlflow_ui_shows_the_run_its_plots_and_the_aliased_model(settings, 
     from mlflow import MlflowClient
 
     _browser()
-    good, _, reg1, reg2 = registered
+    good, _, reg1, reg2, _ = registered
     port = _free_port()
     server = subprocess.Popen(["make", "-s", "mlflow-ui", f"MLFLOW_DB={settings.path(settings.mlflow.tracking_uri)}",
                                f"MLFLOW_PORT={port}"], cwd=PROJECT_ROOT, start_new_session=True,

@@ -96,6 +96,8 @@ class Model(Strict):
     class_weights: bool = True
     train_ratio: float = Field(0.75, gt=0.1, lt=1.0, description="TrainValidationSplit's share for fitting")
     compare_on: Literal["pr_auc", "roc_auc"] = "pr_auc"
+    # a challenger must beat the champion by this much: the same model retrained on the same data stays challenger
+    min_improvement: float = Field(0.001, ge=0, lt=1)
     seed: int = 7
     grid: Grid = Grid()
 

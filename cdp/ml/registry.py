@@ -169,7 +169,7 @@ def log_and_register(settings: Settings, config: ChurnConfig, result: TrainingRe
 def _promote(settings: Settings, config: ChurnConfig, result: TrainingResult, run_id: str, version: str
              ) -> Registration:
     """champion when there is none, when the champion cannot score today's features, or when the new model's
-    compare_on figure beats the champion's on the same held-out rows; challenger otherwise."""
+    compare_on figure beats the champion's on the same held-out rows by min_improvement; challenger otherwise."""
     from mlflow import MlflowClient
 
     metric = config.model.compare_on
@@ -189,9 +189,10 @@ def _promote(settings: Settings, config: ChurnConfig, result: TrainingResult, ru
             reason = f"the champion (version {current.version}) cannot score the current features: {type(exc).__name__}"
             alias = CHAMPION
         else:
-            better = new > champion_metric
+            better = new > champion_metric + config.model.min_improvement
             alias = CHAMPION if better else CHALLENGER
             reason = (f"{metric} {new:.4f} vs the champion's (version {current.version}) {champion_metric:.4f} "
-                      f"on the same held-out rows: {'better' if better else 'not better'}")
+                      f"on the same held-out rows: {'better' if better else 'not better'} by the "
+                      f"{config.model.min_improvement:g} margin")
     client.set_registered_model_alias(config.model.name, alias, version)
     return Registration(run_id, version, alias, new, champion_metric, reason)
