@@ -100,7 +100,7 @@ def test_snapshots_need_enough_history(configs):
     dates = snapshot_dates(latest, churn, datetime(2024, 1, 1))
     assert dates[-1] == latest.date() - timedelta(days=churn.definition.horizon_days)
     assert [b - a for a, b in zip(dates, dates[1:], strict=False)] == [timedelta(days=30)] * 5
-    with pytest.raises(InsufficientData, match=r"^too little history .* span 120 days .* need 605; lower snapshots"):
+    with pytest.raises(InsufficientData, match=r"^too little history .* spans 120 days .* need 605; lower snapshots"):
         snapshot_dates(latest, churn, latest - timedelta(days=120))
 
 

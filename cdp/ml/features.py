@@ -45,7 +45,7 @@ def snapshot_dates(latest_event: datetime | None, config: ChurnConfig, earliest_
         if dates[0] - timedelta(days=config.definition.active_days) < earliest_event.date() or \
                 dates[-1] + timedelta(days=horizon) > latest_event.date() + timedelta(days=1):
             raise InsufficientData(
-                f"too little history for the configured snapshots: the touchpoints span {have} days "
+                f"too little history for the configured snapshots: the activity spans {have} days "
                 f"({earliest_event:%Y-%m-%d} to {latest_event:%Y-%m-%d}), and {s.count} snapshots {s.every_days} days "
                 f"apart with {config.definition.active_days} active days before and a {horizon}-day horizon after "
                 f"need {needed}; lower snapshots.count or snapshots.every_days in conf/churn.yaml")
@@ -60,6 +60,11 @@ def snapshot_frame(spark: SparkSession, dates: list[date]) -> DataFrame:
 
 # ---------------------------------------------------------------- one narrow row per event
 
+def is_activity(journey: JourneyConfig, config: ChurnConfig) -> Column:
+    """True for what a retained customer does: a purchase, or an event of definition.activity_event_types."""
+    return F.col("event_type").isin(config.definition.activity_event_types) | is_purchase(journey)
+
+
 def event_signals(touchpoints: DataFrame, journey: JourneyConfig, profile: ProfileConfig, config: ChurnConfig
                   ) -> DataFrame:
     """(customer_id, event_ts, channel, flags and values) per touchpoint: what every feature counts, decided once."""
@@ -72,7 +77,7 @@ def event_signals(touchpoints: DataFrame, journey: JourneyConfig, profile: Profi
         F.when(~F.col("event_type").isin(events.company_initiated), F.col("channel")).alias("own_channel"),
         purchase.alias("is_purchase"),
         F.when(purchase, F.col("amount")).alias("purchase_amount"),
-        (F.col("event_type").isin(config.definition.activity_event_types) | purchase).alias("is_activity"),
+        is_activity(journey, config).alias("is_activity"),
         F.col("event_type").isin(a.cart_event_types).alias("is_cart"),
         F.col("event_type").isin(a.completing_event_types).alias("is_completion"),
         F.col("event_type").isin(a.failed_payment_event_types).alias("is_failed_payment"),

@@ -18,7 +18,7 @@ from cdp.io import Lakehouse
 from cdp.journey.config import checked_journey_config, is_purchase
 from cdp.journey.touchpoints import customer_touchpoints
 from cdp.ml.config import ChurnConfig, checked_churn_config
-from cdp.ml.features import churn_features, event_signals, snapshot_dates, snapshot_frame
+from cdp.ml.features import churn_features, event_signals, is_activity, snapshot_dates, snapshot_frame
 from cdp.profile.config import load_profile_config
 from cdp.quality.gold import gate_tables
 from cdp.spark import cache_columns, uncache
@@ -75,7 +75,8 @@ def build_churn_features(lake: Lakehouse, settings: Settings, sources, run_id: s
     journey, profile = checked_journey_config(settings, sources), load_profile_config(settings)
     config = checked_churn_config(settings, sources)
     tp = _touchpoints(lake, touchpoints)
-    earliest, latest = _event_span(tp)
+    # the history is the span of the activity (a CRM record from years back says nothing about activity then)
+    earliest, latest = _event_span(tp.where(is_activity(journey, config)))
     dates = snapshot_dates(latest, config, earliest)
     frame = churn_features(tp, lake.read(CUSTOMERS), snapshot_frame(lake.spark, dates), journey, profile, config)
     gated = gate_tables(lake, settings, {CHURN_FEATURES: frame}, run_id, "churn_features")
@@ -99,8 +100,8 @@ def train_churn_model(lake: Lakehouse, settings: Settings, sources, run_id: str)
     try:
         dates = sorted(r[0] for r in features.select("snapshot_date").distinct().collect())   # a few dates
         if len(dates) <= config.snapshots.held_out:
-            raise InsufficientData(f"gold.churn_features holds {len(dates)} snapshot date(s) and snapshots.held_out is "
-                             f"{config.snapshots.held_out}: run the churn_features step with more snapshots")
+            raise InsufficientData(f"gold.churn_features holds {len(dates)} snapshot date(s) and snapshots.held_out "
+                                   f"is {config.snapshots.held_out}: run the churn_features step with more snapshots")
         result = train_churn_models(features, dates, config)
         registration = log_and_register(settings, config, result, run_name=f"churn-{run_id}")
     finally:
