@@ -61,6 +61,9 @@ def test_features_count_only_the_past(base_rows):
     assert got.purchase_overdue_ratio == pytest.approx(10.625 / 25)
     assert (got.complaints_total, got.complaints_90d, got.nps_latest) == (1.0, 1.0, 3.0)
     assert (got.age, got.gender, got.country) == (44.0, "F", "ES")
+    assert got.tenure_days == pytest.approx(60.625)        # since the first touchpoint, 2025-03-01 09:00
+    # activity is the three orders (the complaint and the survey are contact): every 25 days, quiet for 10.625
+    assert (got.activity_gap_days_mean, got.activity_gap_overdue_ratio) == pytest.approx((25.0, 10.625 / 25))
     assert got.churned == 1          # nothing after the snapshot: no activity in the horizon
 
 

@@ -33,6 +33,8 @@ FEATURES: dict[str, str] = {
     "activity_365d": "%s visits, opens and purchases in the last year",
     "activity_overdue": "%s activities missed since the last one, at the customer's own pace",
     "purchases_365d": "%s purchases in the last year",
+    "activity_gap_days_mean": "usually %s days between visits, opens and purchases",
+    "activity_gap_overdue_ratio": "quiet for %s times the customer's usual gap between activities",
     "inter_purchase_days_mean": "usually %s days between purchases",
     "purchase_overdue_ratio": "next purchase overdue: %s times the customer's usual gap",
     "abandoned_carts_90d": "%s carts or checkouts without a purchase in 90 days",

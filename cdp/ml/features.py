@@ -125,9 +125,10 @@ def snapshot_aggregates(signals: DataFrame, snapshots: DataFrame) -> DataFrame:
     complaint, sent, opened = F.col("is_complaint"), F.col("is_email_sent"), F.col("is_email_open")
     agg = (paired.withColumn("_days", _days(F.col("event_ts")))
            .groupBy(*KEY, "snapshot_ts")
-           .agg(F.min("_days").alias("_days_since_first"),
+           .agg(F.max("_days").alias("_days_since_first"),
                 F.min(F.when(p, d)).alias("days_since_last_purchase"),
                 F.min(F.when(act, d)).alias("days_since_last_activity"),
+                F.max(F.when(act, d)).alias("_days_since_first_activity"), _n(act).alias("_activities"),
                 F.max(F.when(p, d)).alias("_days_since_first_purchase"),
                 _n(p).alias("purchases_total"), _sum(p, "purchase_amount").alias("spend_total"),
                 _n(p & last30).alias("purchases_30d"), _n(p & prior60).alias("purchases_prior_60d"),
@@ -164,6 +165,11 @@ def snapshot_aggregates(signals: DataFrame, snapshots: DataFrame) -> DataFrame:
             .withColumn("spend_trend", F.col("spend_30d") - F.col("_spend_prior_60d") / 2)
             .withColumn("activity_trend", F.col("activity_30d") - F.col("_activity_prior_60d") / 2)
             .withColumn("inter_purchase_days_mean", ipt)
+            .withColumn("activity_gap_days_mean", F.when(
+                F.col("_activities") >= 2,
+                (F.col("_days_since_first_activity") - F.col("days_since_last_activity")) / (F.col("_activities") - 1)))
+            .withColumn("activity_gap_overdue_ratio", F.when(
+                F.col("activity_gap_days_mean") > 0, F.col("days_since_last_activity") / F.col("activity_gap_days_mean")))
             .withColumn("purchase_overdue_ratio",
                         F.when(ipt > 0, F.col("days_since_last_purchase") / ipt))
             .withColumn("abandoned_carts_90d", F.greatest(F.lit(0.0), F.col("_carts_90d") - F.col("_completions_90d")))
