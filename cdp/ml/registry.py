@@ -5,7 +5,11 @@ example, registered, and aliased `champion` only when it beats the current champ
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import io
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +66,20 @@ def load_champion(settings: Settings, config: ChurnConfig):
         raise NoChampion(f"no '{CHAMPION}' model named {config.model.name} in the MLflow registry at "
                          f"{tracking_uri(settings)}: train one with `cdp run --steps churn_features,churn_model` "
                          "(or a whole `cdp run`)")
-    return mlflow.spark.load_model(model_uri(config), dfs_tmpdir=tempfile.mkdtemp(prefix="cdp-mlflow-")), version
+    return mlflow.spark.load_model(model_uri(config), dfs_tmpdir=tempfile.mkdtemp(dir=_load_dir())), version
+
+
+def _load_dir() -> str:
+    """A temporary folder for the models this process loads, removed when it exits (Spark reads parts of a
+    loaded model, such as the imputer's medians, only when it first transforms)."""
+    global _LOAD_DIR
+    if _LOAD_DIR is None:
+        _LOAD_DIR = tempfile.mkdtemp(prefix="cdp-mlflow-")
+        atexit.register(shutil.rmtree, _LOAD_DIR, True)
+    return _LOAD_DIR
+
+
+_LOAD_DIR: str | None = None
 
 
 def churner_weight(version) -> float:
@@ -150,10 +167,11 @@ def log_and_register(settings: Settings, config: ChurnConfig, result: TrainingRe
                 {"features": result.features, "features_without_values": result.dropped_features,
                  "importance": importances}, indent=2))
             mlflow.log_artifacts(tmp, "evaluation")
-        info = mlflow.spark.log_model(result.best.model, "model", signature=infer_signature(example, output),
-                                      input_example=example, registered_model_name=config.model.name,
-                                      pip_requirements=[f"pyspark=={pyspark.__version__}"],
-                                      dfs_tmpdir=tempfile.mkdtemp(prefix="cdp-mlflow-"))
+        # MLflow prints "Successfully registered model ..." to stderr; the step reports the registration itself
+        with contextlib.redirect_stderr(io.StringIO()), tempfile.TemporaryDirectory(prefix="cdp-mlflow-") as dfs:
+            info = mlflow.spark.log_model(result.best.model, "model", signature=infer_signature(example, output),
+                                          input_example=example, registered_model_name=config.model.name,
+                                          pip_requirements=[f"pyspark=={pyspark.__version__}"], dfs_tmpdir=dfs)
         version = str(info.registered_model_version)
         client = MlflowClient()
         drivers = [f for f in importances if importances[f] > 0][:config.scoring.driver_candidates]
