@@ -13,8 +13,6 @@ in this process, BG/NBD fitted as of each held-out snapshot and its 1 - P(alive)
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import re
 import shutil
 import sys
@@ -23,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench_journeys import ROOT, run
-from bench_report import replace_section, scaling_exponent
+from bench_report import customer_size_args, machine, replace_section, scaling_exponent
 
 STEPS = ("churn_features", "churn_model", "churn_scores", "customer_value", "next_best_action")
 MODELS = ("gbt", "logistic_regression")
@@ -102,13 +100,12 @@ def palive_and_baselines(spark, base: Path) -> dict[str, dict[str, float]]:
 
 
 def report(rows: list[dict]) -> str:
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     sizes = [r["customers"] for r in rows]
     b = scaling_exponent(sizes, [r["total"] for r in rows])
     lines = [
         "## Churn, customer value and retention actions: 10k to 100k customers",
         "",
-        f"Machine: {os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}; local Spark "
+        f"Machine: {machine()}; local Spark "
         f"with the project's local settings and conf/churn.yaml. Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
         "by `make bench` (`jobs/bench_churn.py`), on the lakehouses of `jobs/bench_journeys.py` (seed 7).",
         "",
@@ -160,9 +157,7 @@ def report(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dir", default=str(ROOT / "bench_data" / "journeys"))
-    ap.add_argument("--customers", default="10000,30000,100000")
-    ap.add_argument("--report", default=str(ROOT / "docs" / "benchmarks.md"))
+    customer_size_args(ap, ROOT)
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     sizes = sorted(int(c) for c in args.customers.split(","))

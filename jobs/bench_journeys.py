@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_report import replace_section, scaling_exponent
+from bench_report import customer_size_args, machine, replace_section, scaling_exponent
 
 ROOT = Path(__file__).resolve().parents[1]
 CDP = [sys.executable, "-m", "cdp.cli"]
@@ -86,11 +85,10 @@ def report(rows: list[dict]) -> str:
     sizes = [r["customers"] for r in rows]
     b = scaling_exponent(sizes, [r["new_steps"] for r in rows])
     b_silver = scaling_exponent(sizes, [r["silver"] for r in rows])
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [
         "## Journeys, Customer 360 and segments: 10k to 100k customers",
         "",
-        f"Machine: {os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}; local Spark "
+        f"Machine: {machine()}; local Spark "
         f"with the project's local settings. Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `make bench` "
         "(`jobs/bench_journeys.py`).",
         "",
@@ -119,9 +117,7 @@ def report(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dir", default=str(ROOT / "bench_data" / "journeys"))
-    ap.add_argument("--customers", default="10000,30000,100000")
-    ap.add_argument("--report", default=str(ROOT / "docs" / "benchmarks.md"))
+    customer_size_args(ap, ROOT)
     ap.add_argument("--prepare-only", action="store_true",
                     help="only generate the data and time silver (once per size); no report")
     args = ap.parse_args(argv)

@@ -3,8 +3,24 @@ section and leaves the others (and the hand-written notes) as they are."""
 
 from __future__ import annotations
 
+import argparse
 import math
+import os
+import platform
 from pathlib import Path
+
+
+def machine() -> str:
+    """'2 cores, 24 GiB RAM, Linux 6.1': what a benchmark's figures were measured on."""
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def customer_size_args(ap: argparse.ArgumentParser, root: Path) -> None:
+    """--dir, --customers and --report of the benchmarks over the prepared customer lakehouses."""
+    ap.add_argument("--dir", default=str(root / "bench_data" / "journeys"))
+    ap.add_argument("--customers", default="10000,30000,100000")
+    ap.add_argument("--report", default=str(root / "docs" / "benchmarks.md"))
 
 
 def scaling_exponent(sizes: list[float], seconds: list[float]) -> float:

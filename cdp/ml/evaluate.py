@@ -11,6 +11,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from cdp.spark import cache_columns, uncache
+
 LABEL = "label"
 CURVE_BINS = 200
 CALIBRATION_BINS = 10
@@ -41,9 +43,17 @@ def churn_probability(probability: str = "probability") -> Column:
 
 
 def evaluate_score(scored: DataFrame, score: str, is_probability: bool = True) -> Evaluation:
-    """Figures of `score` (higher = more likely to churn) against `label` (1.0 = churned) on `scored`."""
-    frame = scored.select(F.col(score).cast("double").alias("_score"), F.col(LABEL).cast("double").alias(LABEL))
-    frame = frame.where(F.col("_score").isNotNull())
+    """Figures of `score` (higher = more likely to churn) against `label` (1.0 = churned) on `scored`. The two
+    columns are materialised once: every figure below is its own job, and `scored` is often a model's transform."""
+    frame = (scored.select(F.col(score).cast("double").alias("_score"), F.col(LABEL).cast("double").alias(LABEL))
+             .where(F.col("_score").isNotNull()).transform(cache_columns))
+    try:
+        return _figures(frame, is_probability)
+    finally:
+        uncache(frame)
+
+
+def _figures(frame: DataFrame, is_probability: bool) -> Evaluation:
     evaluator = BinaryClassificationEvaluator(rawPredictionCol="_score", labelCol=LABEL)
     roc_auc = evaluator.setMetricName("areaUnderROC").evaluate(frame)
     pr_auc = evaluator.setMetricName("areaUnderPR").evaluate(frame)

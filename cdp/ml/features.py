@@ -30,13 +30,12 @@ KEY = ("customer_id", "snapshot_date")
 def snapshot_dates(latest_event: datetime | None, config: ChurnConfig, earliest_event: datetime | None = None
                    ) -> list[date]:
     """The training snapshots, oldest first: `count` dates `every_days` apart, the last one `horizon_days` before
-    the day of the latest event (its label is then fully observed) unless snapshots.last fixes it. ValueError
-    InsufficientData
+    the day of the latest event (its label is then fully observed) unless snapshots.last fixes it. InsufficientData
     (one line, with the history there is and the history needed) when the data cannot hold them."""
     s, horizon = config.snapshots, config.definition.horizon_days
     if latest_event is None:
-        raise InsufficientData("there are no touchpoints yet: churn training needs purchase history; run the earlier "
-                         "steps on some data first")
+        raise InsufficientData("there are no touchpoints yet: churn training needs purchase history; run the "
+                               "earlier steps on some data first")
     last = s.last or (latest_event.date() - timedelta(days=horizon))
     dates = [last - timedelta(days=s.every_days * i) for i in reversed(range(s.count))]
     needed = (s.count - 1) * s.every_days + horizon + config.definition.active_days

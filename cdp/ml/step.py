@@ -7,7 +7,7 @@ writes the same rows (training registers a new version, whose alias follows the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -48,8 +48,6 @@ def resolve_scoring_date(config: ChurnConfig, latest_event: datetime | None, now
                          as_of: date | None = None) -> date:
     """The day scoring sees the touchpoints before: --as-of, else scoring.as_of (a date, the run's day, or the day
     after the latest touchpoint, so that touchpoint counts)."""
-    from datetime import timedelta
-
     if as_of is not None:
         return as_of
     setting = config.scoring.as_of
