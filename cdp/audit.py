@@ -1,4 +1,7 @@
-"""Run accounting: per source and step, rows in = rows out + quarantined + duplicates (audit.reconciliation)."""
+"""Run accounting: per source and step, rows in = rows out + quarantined + duplicates (audit.reconciliation).
+
+rows_flagged is not a term of that sum: it counts the rows of rows_out that went on with values set to NULL
+(null_and_flag), whose values are also in quarantine.records as `bad_value:<column>`."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ class Reconciliation:
     rows_out: int
     rows_quarantined: int
     rows_duplicate: int = 0
+    rows_flagged: int = 0
 
     @property
     def balanced(self) -> bool:
@@ -26,6 +30,9 @@ class Reconciliation:
 
 def record_reconciliation(lake: Lakehouse, rows: list[Reconciliation], run_id: str, now: datetime) -> None:
     if rows:
-        lake.append(lake.rows(RECONCILIATION, [
+        df = lake.rows(RECONCILIATION, [
             (run_id, r.source, r.stage, r.target_table, r.rows_in, r.rows_out, r.rows_quarantined, r.rows_duplicate,
-             r.balanced, now) for r in rows]), RECONCILIATION)
+             r.balanced, r.rows_flagged, now) for r in rows])
+        if lake.exists(RECONCILIATION):
+            lake.add_new_columns(df, RECONCILIATION)   # a table written before rows_flagged existed
+        lake.append(df, RECONCILIATION)

@@ -90,9 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
                              epilog="example: cdp explain C129a0f89694fb6bd")
     explain.add_argument("customer_id", help="a customer_id of gold.identity_map")
 
-    ev = sub.add_parser("eval", parents=[common], help="evaluate against ground truth and log to MLflow",
-                        epilog="needs the generator's ground truth at paths.ground_truth (cdp generate writes it)")
+    ev = sub.add_parser("eval", parents=[common], help="evaluate identity resolution against your labels (or the generator's "
+                        "ground truth), by match-probability threshold, and log to MLflow",
+                        epilog="labels: a CSV (or a folder of them) with a header, either record pairs "
+                        "(source_l,record_key_l,source_r,record_key_r,is_match) or each record's entity "
+                        "(source,record_key,entity_id); without --labels, the generator's ground truth at "
+                        "paths.ground_truth (cdp generate writes it). example: cdp eval identity --labels review.csv")
     ev.add_argument("what", choices=["identity"], help="what to evaluate")
+    ev.add_argument("--labels", metavar="FILE", help="your labels file or folder (default: the generator's ground truth)")
+    ev.add_argument("--thresholds", metavar="P,P,...", help="match probabilities to report (default: 0.5,0.8,0.9,"
+                    "0.95,0.99,0.995,0.999,0.9999; the configured probabilistic.threshold is always added)")
     return parser
 
 

@@ -134,7 +134,9 @@ def cmd_explain(args, settings) -> int:
     for c in ("record", "observed at (UTC)", "identifiers"):
         t.add_column(c, overflow="fold")
     for r in rows:
-        ids = ", ".join(f"{c}={r[c]}" for c in shown if r[c] is not None)
+        custom = r.asDict().get("custom_attributes")
+        ids = ", ".join([*(f"{c}={r[c]}" for c in shown if r[c] is not None),
+                         *(f"{k}={v}" for k, v in sorted((custom or {}).items()))])
         t.add_row(r.record_id, str(r.observed_at)[:19], ids)
     console.print(t)
     lt = Table(title="links (rule and evidence)", title_justify="left")
@@ -146,24 +148,50 @@ def cmd_explain(args, settings) -> int:
     return 0
 
 
+def _thresholds(text: str | None) -> tuple[float, ...] | None:
+    """--thresholds 0.9,0.99 -> (0.9, 0.99); a one-line error for anything but numbers between 0 and 1."""
+    if not text:
+        return None
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        values = ()
+    if not values or not all(0 < v < 1 for v in values):
+        raise CdpError(f"--thresholds {text!r}: give match probabilities between 0 and 1, comma-separated "
+                       "(e.g. 0.9,0.99,0.999)")
+    return values
+
+
 def cmd_eval(args, settings) -> int:
     from rich.console import Console
 
+    from cdp.identity.evaluate import check_labels
     from cdp.identity.report import (
-        evaluate_resolution,
+        DEFAULT_THRESHOLDS,
+        evaluate_identity,
         evaluation_table,
         has_ground_truth,
         log_identity_evaluation,
+        threshold_table,
     )
     from cdp.io import Lakehouse
     from cdp.tables import IDENTITY_MAP
 
-    if not has_ground_truth(settings):
+    labels = args.labels
+    thresholds = _thresholds(args.thresholds) or DEFAULT_THRESHOLDS
+    if labels:
+        check_labels(labels)   # a missing file or a wrong header is one line before a JVM starts
+    elif not has_ground_truth(settings):
         raise CdpError(f"no ground truth at {settings.path(settings.paths.ground_truth)}: `cdp eval identity` compares "
-                       "the resolution with the generator's answers, which `cdp generate` (or `cdp run` on the demo) writes")
+                       "the resolution with the generator's answers, which `cdp generate` (or `cdp run` on the demo) "
+                       "writes; give your own with --labels FILE")
     lake = Lakehouse.from_settings(_spark(args, settings, "cdp-eval"), settings)
     if not lake.exists(IDENTITY_MAP):
         raise CdpError(f"no {IDENTITY_MAP} yet: run `cdp run` first")
-    metrics = evaluate_resolution(lake, settings)
-    Console().print(evaluation_table(metrics, log_identity_evaluation(settings, "cli", metrics)))
+    evaluation = evaluate_identity(lake, settings, labels, thresholds)
+    mlflow_run = log_identity_evaluation(settings, "cli", evaluation.metrics, evaluation)
+    console = Console(width=None if Console().is_terminal else 160)
+    against = f"{labels} ({evaluation.form})" if labels else "ground truth"
+    console.print(evaluation_table(evaluation.metrics, mlflow_run, against))
+    console.print(threshold_table(evaluation) if evaluation.thresholds else f"[dim]{evaluation.note}[/dim]")
     return 0

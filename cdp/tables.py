@@ -49,7 +49,7 @@ FILE_REJECTIONS = Table("audit", "file_rejections", ("run_id", "source", "file_p
 RECONCILIATION = Table("audit", "reconciliation", ("run_id", "source", "stage", "target_table"),
                        "run_id string, source string, stage string, target_table string, rows_in long, "
                        "rows_out long, rows_quarantined long, rows_duplicate long, balanced boolean, "
-                       "recorded_at timestamp")
+                       "rows_flagged long, recorded_at timestamp")
 QUALITY_RESULTS = Table("audit", "quality_results", ("run_id", "table_name", "expectation"),
                         "run_id string, table_name string, expectation string, type string, column string, "
                         "level string, success boolean, element_count long, unexpected_count long, "
@@ -73,6 +73,7 @@ IDENTITY_JUNK_VALUES = Table("gold", "identity_junk_values", ("attribute", "valu
 IDENTITY_CAPPED_VALUES = Table("gold", "identity_capped_values", ("component", "attribute", "value"))
 IDENTITY_REVIEW = Table("gold", "identity_review", ("cluster_root", "reason"))
 IDENTITY_CLUSTER_SIZES = Table("gold", "identity_cluster_sizes", ("size",))
+IDENTITY_MATCH_SCORES = Table("gold", "identity_match_scores", ("src", "dst"))
 CUSTOMERS = Table("gold", "customers", ("customer_id",))
 
 # ---------------------------------------------------------------- gold: journeys
@@ -100,7 +101,7 @@ NEXT_BEST_ACTION = Table("gold", "next_best_action", ("customer_id",))
 
 SILVER_TABLES = (INTERACTIONS, IDENTITY_RECORDS, ORDERS, ORDER_LINES)
 IDENTITY_TABLES = (IDENTITY_MAP, IDENTITY_LINKS, IDENTITY_CHANGES, IDENTITY_JUNK_VALUES, IDENTITY_CAPPED_VALUES,
-                   IDENTITY_REVIEW, IDENTITY_CLUSTER_SIZES, CUSTOMERS)
+                   IDENTITY_REVIEW, IDENTITY_CLUSTER_SIZES, IDENTITY_MATCH_SCORES, CUSTOMERS)
 JOURNEY_TABLES = (CUSTOMER_JOURNEY, INCOMPLETE_PURCHASES, FUNNELS, JOURNEY_PATHS, ATTRIBUTION)
 PROFILE_TABLES = (CUSTOMER_PROFILE, CUSTOMER_PROFILE_HISTORY, SEGMENTS, SEGMENT_SIZES)
 KPI_TABLES = (KPI_DAILY_CHANNEL, KPI_COHORT_RETENTION, KPI_SATISFACTION, KPI_COMPLAINTS)

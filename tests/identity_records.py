@@ -9,8 +9,10 @@ from cdp.tables import LINEAGE
 
 NOW = datetime(2025, 7, 1, tzinfo=timezone.utc)
 T0 = datetime(2025, 1, 1)
-TYPES = {"observed_at": "timestamp", "birth_date": "date", "_ingested_at": "timestamp"}
-COLUMNS = ["record_id", "source", "channel", "source_record_key", "observed_at", *IDENTITY_ATTRIBUTES, *LINEAGE]
+TYPES = {"observed_at": "timestamp", "birth_date": "date", "_ingested_at": "timestamp",
+         "custom_attributes": "map<string,string>"}
+COLUMNS = ["record_id", "source", "channel", "source_record_key", "observed_at", *IDENTITY_ATTRIBUTES,
+           "custom_attributes", *LINEAGE]
 SCHEMA = ", ".join(f"`{c}` {TYPES.get(c, 'string')}" for c in COLUMNS)
 
 

@@ -21,13 +21,13 @@ MAP_SCHEMA = ("record_id string, source string, source_record_key string, custom
               "run_id string, resolved_at timestamp")
 CUSTOMER_COLUMNS = ("customer_id string, first_name string, last_name string, email string, phone string, "
                     "birth_date date, gender string, street string, postal_code string, city string, country string, "
-                    "loyalty_id string, records long, sources array<string>, first_seen timestamp, last_seen timestamp, "
-                    "run_id string, updated_at timestamp")
+                    "loyalty_id string, custom_attributes map<string,string>, records long, sources array<string>, "
+                    "first_seen timestamp, last_seen timestamp, run_id string, updated_at timestamp")
 ANN = "C0123456789abcdef"
 
 
 def customer(customer_id: str) -> tuple:
-    return (customer_id, "Ann", None, None, None, None, None, None, None, None, None, None, 1, ["crm"], T, T, "r", T)
+    return (customer_id, "Ann", None, None, None, None, None, None, None, None, None, None, {}, 1, ["crm"], T, T, "r", T)
 
 
 def map_row(record_id: str, customer_id: str) -> tuple:

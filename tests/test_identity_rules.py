@@ -282,7 +282,7 @@ def test_guards_on_the_suspect_clusters_alone_give_the_whole_graph_result(suspec
 def test_vetoes_separate_relatives_but_not_typos(spark, config):
     from splink import SparkAPI
 
-    from cdp.identity.probabilistic import veto_disagreements
+    from cdp.identity.probabilistic import mark_vetoes
 
     SparkAPI(spark_session=spark)  # registers Splink's similarity functions (jaro_winkler), as a matching run does
     todo = spark.createDataFrame([
@@ -295,7 +295,7 @@ def test_vetoes_separate_relatives_but_not_typos(spark, config):
     ], "record_id string, first_name_canonical string, last_name_match string, birth_date date")
     pairs = spark.createDataFrame([("laura", "sarah"), ("pilar", "pliar"), ("a", "ana"), ("cox", "chap"),
                                    ("ben65", "ben94"), ("d1", "d2")], "record_id_l string, record_id_r string")
-    kept = {(r.record_id_l, r.record_id_r) for r in veto_disagreements(pairs, todo, config.matching).collect()}
+    kept = {(r.record_id_l, r.record_id_r) for r in mark_vetoes(pairs, todo, config.matching).where("NOT vetoed").collect()}
     assert kept == {("pilar", "pliar"), ("a", "ana"), ("d1", "d2")}
 
 

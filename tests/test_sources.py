@@ -84,6 +84,14 @@ CASES = {
                            "did you mean 'event_time'"),
     "missing_key": (re.sub(r"^record_key:.*\n", "", POS, flags=re.M), "record_key", "conf/sources/crm_customers.yaml"),
     "bad_name": (broken("name: pos_sales", "name: POS Sales"), "name", "lowercase letters"),
+    "null_and_flag_on_record_key": (broken("{name: ticket_id, type: string, required: true}",
+                                           "{name: ticket_id, type: string, required: true, on_bad_value: null_and_flag}"),
+                                    "columns.0.on_bad_value", "the record key"),
+    "null_and_flag_on_required": (broken("{name: sold_at, type: timestamp, required: true}",
+                                         "{name: sold_at, type: timestamp, required: true, on_bad_value: null_and_flag}"),
+                                  "columns.1.on_bad_value", "set quarantine_row"),
+    "on_bad_value_unknown": (broken("{name: total, type: double}", "{name: total, type: double, on_bad_value: drop}"),
+                             "columns.3.on_bad_value", "null_and_flag"),
 }
 
 
@@ -127,6 +135,24 @@ def test_load_sources_reads_the_shipped_folder():
 def test_a_time_zone_typo_suggests_the_right_name(tmp_path):
     message, _ = load_error(tmp_path, broken("timezone: Europe/Madrid", "timezone: Europe/Madird"))
     assert "did you mean 'Europe/Madrid'?" in message
+
+
+def test_on_bad_value_defaults_to_quarantine_row_for_the_record_key_and_required_columns(tmp_path):
+    path = tmp_path / "pos_sales.yaml"
+    path.write_text(broken("{name: currency, type: string}", "{name: currency, type: string, on_bad_value: quarantine_row}"),
+                    encoding="utf-8")
+    spec = load_source(path)
+    assert {c.name: c.bad_value_action(spec.record_key) for c in spec.columns} == {
+        "ticket_id": "quarantine_row", "sold_at": "quarantine_row", "store_code": "null_and_flag",
+        "total": "null_and_flag", "currency": "quarantine_row", "customer_phone": "null_and_flag",
+        "customer_name": "null_and_flag"}
+
+
+def test_the_record_key_needs_no_required_flag_to_refuse_null_and_flag(tmp_path):
+    text = broken("{name: ticket_id, type: string, required: true}", "{name: ticket_id, on_bad_value: null_and_flag}")
+    message, path = load_error(tmp_path, text)
+    assert message == (f"{path}: key 'columns.0.on_bad_value' is null_and_flag on 'ticket_id', the record key, which "
+                       "a row cannot go on without; remove the key (its default is quarantine_row) or set quarantine_row")
 
 
 def test_no_mapping_or_list_is_printed(tmp_path):

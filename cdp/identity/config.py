@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 
@@ -33,12 +36,58 @@ DEFAULT_FREQUENCY_EXEMPT = ["first_name", "last_name", "first_name_match", "last
                             "birth_date", "gender", "street", "postal_code", "city", "region", "country"]
 
 
+# The custom attributes of the file being validated (IdentityConfig sets them before its sections are checked).
+_DECLARED: ContextVar[tuple[str, ...]] = ContextVar("custom_identity_attributes", default=())
+
+
+@contextmanager
+def _declared(names: tuple[str, ...]) -> Iterator[None]:
+    token = _DECLARED.set(names)
+    try:
+        yield
+    finally:
+        _DECLARED.reset(token)
+
+
 def _check_attribute(name: str, what: str, derived: bool = False) -> str:
-    known = IDENTITY_ATTRIBUTES + (DERIVED_ATTRIBUTES if derived else ())
+    custom = _DECLARED.get()
+    known = IDENTITY_ATTRIBUTES + (DERIVED_ATTRIBUTES if derived else ()) + custom
     if name not in known:
-        raise ValueError(f"{what} '{name}' is not a column of silver.identity_records "
-                         f"(choose from {', '.join(known)})")
+        raise ValueError(f"{what} '{name}' is not a column of silver.identity_records nor a custom attribute; "
+                         f"declare it under custom_attributes (kind, normalize) or choose from {', '.join(known)}")
     return name
+
+
+AttributeKind = Literal["identifier", "name", "date", "postal_code", "text"]
+Normalization = Literal["trim", "upper", "lower", "digits_only", "strip_punctuation", "fold_accents",
+                        "collapse_spaces"]
+# What a kind does to a value when `normalize` is not given (cdp.identity.attributes applies them).
+DEFAULT_NORMALIZATION: dict[str, list[str]] = {
+    "identifier": ["trim", "collapse_spaces"], "name": ["fold_accents", "lower", "strip_punctuation", "collapse_spaces"],
+    "date": ["trim"], "postal_code": ["trim", "upper", "collapse_spaces"],
+    "text": ["fold_accents", "lower", "collapse_spaces"],
+}
+
+
+class CustomAttribute(Strict):
+    """An identity attribute the project does not know (national id, passport, membership number, ...): a source
+    maps a column onto it under silver.identity.fields, and rules, comparisons, blocking, junk guards, caps and
+    survivorship name it like a built-in attribute."""
+
+    kind: AttributeKind = Field("identifier", description=(
+        "identifier: an id that names one person (identifying, never frequency-exempt); name, date (parsed to a "
+        "date: yyyy-MM-dd, yyyyMMdd or d/M/yyyy), postal_code, text: shared by many people by nature"))
+    normalize: list[Normalization] | None = Field(None, description="Steps applied in order; default per kind")
+    identifying: bool | None = Field(None, description="Does holding it make a record identifiable? Default: kind identifier")
+    description: str = ""
+
+    @property
+    def steps(self) -> list[str]:
+        return list(self.normalize) if self.normalize is not None else DEFAULT_NORMALIZATION[self.kind]
+
+    @property
+    def is_identifying(self) -> bool:
+        return self.kind == "identifier" if self.identifying is None else self.identifying
 
 
 class Rule(Strict):
@@ -67,19 +116,68 @@ class HouseholdGuard(Strict):
         return _check_attribute(value, "household_guard.name_attribute")
 
 
-ComparisonMethod = Literal["name", "exact", "date", "email", "jaro_winkler", "levenshtein"]
+# Comparison methods, named after Splink's comparison library (splink.comparison_library) in snake case; the
+# short names of earlier versions of this file are kept as aliases.
+COMPARISON_METHODS = {
+    "exact_match": "ExactMatch: equal or not (term_frequency: a rare value counts more)",
+    "levenshtein_at_thresholds": "LevenshteinAtThresholds: equal, then within each edit distance in thresholds",
+    "damerau_levenshtein_at_thresholds": ("DamerauLevenshteinAtThresholds: like levenshtein, a transposition "
+                                          "(12345 / 12354) is one edit: ids keyed by hand"),
+    "jaro_winkler_at_thresholds": "JaroWinklerAtThresholds: equal, then Jaro-Winkler at or above each threshold",
+    "jaro_at_thresholds": "JaroAtThresholds: equal, then Jaro similarity at or above each threshold",
+    "name_comparison": "NameComparison: equal, then Jaro-Winkler levels (thresholds) for personal names",
+    "forename_surname_comparison": ("ForenameSurnameComparison: `attribute` is the forename, `surname` the "
+                                    "surname; both equal, swapped, then Jaro-Winkler levels"),
+    "date_of_birth_comparison": "DateOfBirthComparison: equal, one typo, within a month, a year, ten years",
+    "postcode_comparison": "postcodes: equal, then the same first N characters for each N in thresholds",
+    "email_comparison": "EmailComparison: equal, equal user name, Jaro-Winkler on the address",
+}
+METHOD_ALIASES = {"exact": "exact_match", "levenshtein": "levenshtein_at_thresholds",
+                  "damerau_levenshtein": "damerau_levenshtein_at_thresholds", "jaro_winkler": "jaro_winkler_at_thresholds",
+                  "jaro": "jaro_at_thresholds", "name": "name_comparison", "date": "date_of_birth_comparison",
+                  "postcode": "postcode_comparison", "email": "email_comparison",
+                  "forename_surname": "forename_surname_comparison"}
+ComparisonMethod = Literal[tuple(COMPARISON_METHODS)]  # type: ignore[valid-type]
+_EDIT_METHODS = ("levenshtein_at_thresholds", "damerau_levenshtein_at_thresholds", "postcode_comparison")
+_SIMILARITY_METHODS = ("jaro_winkler_at_thresholds", "jaro_at_thresholds", "name_comparison",
+                       "forename_surname_comparison")
 
 
 class Comparison(Strict):
     attribute: str
-    method: ComparisonMethod = "exact"
-    thresholds: list[float] = Field(default_factory=list, description="jaro_winkler (0-1) or levenshtein (edits) levels")
+    method: ComparisonMethod = "exact_match"
+    thresholds: list[float] = Field(default_factory=list, description=(
+        "similarity levels (0-1) for jaro/jaro_winkler/name methods, edit distances for (damerau_)levenshtein, "
+        "prefix lengths for postcode_comparison; empty: Splink's defaults"))
     term_frequency: bool = Field(False, description="Agreement on a rare value counts more than on a common one")
+    surname: str | None = Field(None, description="forename_surname_comparison: the surname attribute")
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _alias(cls, value):
+        return METHOD_ALIASES.get(value, value) if isinstance(value, str) else value
 
     @field_validator("attribute")
     @classmethod
     def _known(cls, value: str) -> str:
         return _check_attribute(value, "comparison attribute", derived=True)
+
+    @model_validator(mode="after")
+    def _levels(self) -> Comparison:
+        if self.method in _EDIT_METHODS and any(t < 1 or t != int(t) for t in self.thresholds):
+            raise ValueError(f"{self.method} thresholds are whole numbers of edits or characters, at least 1")
+        if self.method in _SIMILARITY_METHODS and any(not 0 < t < 1 for t in self.thresholds):
+            raise ValueError(f"{self.method} thresholds are similarities between 0 and 1 (exclusive)")
+        if (self.method == "forename_surname_comparison") != (self.surname is not None):
+            raise ValueError("give 'surname' exactly with method forename_surname_comparison")
+        if self.surname is not None:
+            _check_attribute(self.surname, "comparison surname", derived=True)
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        """The attributes the comparison reads."""
+        return [self.attribute, *([self.surname] if self.surname else [])]
 
 
 class Training(Strict):
@@ -102,6 +200,9 @@ class Probabilistic(Strict):
     blocking: list[list[str]] = Field(min_length=1, description="Candidate pairs share all attributes of one of these")
     training: Training
     threshold: float = Field(0.99, gt=0, lt=1, description="match_probability at or above which a pair links")
+    scores_floor: float = Field(0.5, gt=0, lt=1, description=(
+        "Scored pairs at or above this probability are kept in gold.identity_match_scores (links and near "
+        "misses), for `cdp eval identity` at other thresholds and for review"))
     weight: float = Field(0.5, gt=0, le=1, description="Edge strength in (0, 1] next to the deterministic rules (cluster cap)")
     must_not_disagree: list[str] = Field(default_factory=list, description="Comparisons whose outright disagreement vetoes a link")
     veto_similarity: float = Field(0.88, gt=0, le=1, description=(
@@ -177,7 +278,13 @@ class Survivorship(Strict):
         return self
 
 
+_RESERVED_NAMES = frozenset({"record_id", "source", "channel", "source_record_key", "observed_at", "custom_attributes",
+                             "defects", "customer_id", "component", "cluster", "full_name"})
+
+
 class IdentityConfig(Strict):
+    custom_attributes: dict[str, CustomAttribute] = Field(default_factory=dict, description=(
+        "name -> kind and normalization of an identity attribute the project does not know"))
     deterministic_rules: list[Rule] = Field(min_length=1)
     probabilistic: Probabilistic | None = None
     identifying_attributes: list[str] = Field(default_factory=lambda: list(DEFAULT_IDENTIFYING), min_length=1)
@@ -186,7 +293,23 @@ class IdentityConfig(Strict):
     junk: Junk = Junk()
     max_identifiers_per_customer: dict[str, int] = Field(default_factory=dict)
     max_cluster_size: int = Field(50, ge=2)
+    birth_date_guard: bool = Field(True, description=(
+        "Split a cluster holding two birth dates no typo explains (its name, address and probabilistic links "
+        "dropped): a father and son of one name at one address. Off where birth dates carry large keying errors"))
     survivorship: dict[str, Survivorship] = Field(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_custom_attributes(cls, data, handler):
+        """The sections are checked knowing the file's custom attributes (they may name them)."""
+        names = tuple(data.get("custom_attributes") or {}) if isinstance(data, dict) else ()
+        for name in names:
+            if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"custom attribute name {name!r} must be lower case letters, digits and _")
+            if name in IDENTITY_ATTRIBUTES + DERIVED_ATTRIBUTES or name in _RESERVED_NAMES or name.endswith("_key"):
+                raise ValueError(f"custom attribute '{name}' clashes with a built-in column; give it another name")
+        with _declared(names):
+            return handler(data)
 
     @field_validator("max_identifiers_per_customer")
     @classmethod
@@ -216,8 +339,9 @@ class IdentityConfig(Strict):
     @classmethod
     def _golden(cls, value: dict[str, Survivorship]) -> dict[str, Survivorship]:
         for key in value:
-            if key not in GOLDEN_ATTRIBUTES:
-                raise ValueError(f"survivorship attribute '{key}' is not in gold.customers ({', '.join(GOLDEN_ATTRIBUTES)})")
+            if key not in GOLDEN_ATTRIBUTES + _DECLARED.get():
+                raise ValueError(f"survivorship attribute '{key}' is neither in gold.customers "
+                                 f"({', '.join(GOLDEN_ATTRIBUTES)}) nor a custom attribute")
         return value
 
     @model_validator(mode="after")
@@ -246,14 +370,31 @@ class IdentityConfig(Strict):
 
     def rule_attributes(self) -> list[str]:
         """Every stored attribute an enabled rule uses, in first-use order."""
-        return list(dict.fromkeys(a for r in self.enabled_rules for a in r.attributes if a in IDENTITY_ATTRIBUTES))
+        return list(dict.fromkeys(a for r in self.enabled_rules for a in r.attributes if a in self.stored_attributes))
 
     def junk_attributes(self) -> list[str]:
         """Stored attributes whose junk values are nulled before matching: rules, comparisons, identifying ones."""
         used = [*self.rule_attributes(), *self.identifying_attributes, self.household_guard.name_attribute]
         if self.matching:
-            used += [c.attribute for c in self.matching.comparisons] + [a for b in self.matching.blocking for a in b]
-        return list(dict.fromkeys(a for a in used if a in IDENTITY_ATTRIBUTES))
+            used += [a for c in self.matching.comparisons for a in c.columns] + [a for b in self.matching.blocking for a in b]
+        return list(dict.fromkeys(a for a in used if a in self.stored_attributes))
+
+    @property
+    def stored_attributes(self) -> tuple[str, ...]:
+        """Attributes a record holds: silver.identity_records' columns and the custom attributes."""
+        return IDENTITY_ATTRIBUTES + tuple(self.custom_attributes)
+
+    @property
+    def identifying(self) -> list[str]:
+        """identifying_attributes and the custom attributes that identify (kind identifier by default)."""
+        extra = [n for n, a in self.custom_attributes.items() if a.is_identifying]
+        return list(dict.fromkeys([*self.identifying_attributes, *extra]))
+
+    @property
+    def frequency_exempt(self) -> list[str]:
+        """junk.frequency_exempt and the custom attributes shared by many people by nature (not identifiers)."""
+        extra = [n for n, a in self.custom_attributes.items() if a.kind != "identifier"]
+        return list(dict.fromkeys([*self.junk.frequency_exempt, *extra]))
 
     @property
     def matching(self) -> Probabilistic | None:

@@ -21,17 +21,22 @@ def _order(attribute: str, rule: Survivorship) -> Column:
     return F.when(F.col(attribute).isNotNull(), key)
 
 
+def _chosen(attribute: str, config: IdentityConfig) -> Column:
+    return F.max_by(F.col(attribute), _order(attribute, config.survivorship.get(attribute, Survivorship())))
+
+
 def golden_records(records: DataFrame, identity_map: DataFrame, config: IdentityConfig) -> DataFrame:
-    """records (clean identity records) + identity_map(record_id, customer_id) -> gold.customers rows."""
+    """records (clean identity records, custom attributes as columns) + identity_map(record_id, customer_id)
+    -> gold.customers rows; the custom attributes are chosen one by one too and kept as a map (as text)."""
     joined = records.join(identity_map.select("record_id", "customer_id"), "record_id")
-    chosen = [
-        F.max_by(F.col(a), _order(a, config.survivorship.get(a, Survivorship()))).alias(a)
-        for a in GOLDEN_ATTRIBUTES
-    ]
+    custom = list(config.custom_attributes)
+    chosen_custom = (F.map_filter(F.create_map(*[x for a in custom for x in (F.lit(a), _chosen(a, config).cast("string"))]),
+                                  lambda _k, v: v.isNotNull()) if custom else F.create_map().cast("map<string,string>"))
     return joined.groupBy("customer_id").agg(
-        *chosen,
+        *[_chosen(a, config).alias(a) for a in GOLDEN_ATTRIBUTES],
+        chosen_custom.alias("custom_attributes"),
         F.count("*").alias("records"),
         F.array_sort(F.collect_set("source")).alias("sources"),
         F.min("observed_at").alias("first_seen"),
         F.max("observed_at").alias("last_seen"),
-    ).select("customer_id", *GOLDEN_ATTRIBUTES, "records", "sources", "first_seen", "last_seen")
+    ).select("customer_id", *GOLDEN_ATTRIBUTES, "custom_attributes", "records", "sources", "first_seen", "last_seen")

@@ -227,8 +227,10 @@ def _split(graph: IdentityGraph, conflicted: DataFrame, drop: DataFrame, reason:
 # ------------------------------------------------------------------------------------- birth-date conflicts
 def relatives_rules(config: IdentityConfig) -> list[str]:
     """Rules whose evidence relatives share by nature (names, address; no identifier, no birth date), and the
-    probabilistic rule: the links a birth-date conflict distrusts."""
-    shared = set(config.junk.frequency_exempt) | {"first_name_canonical"}
+    probabilistic rule: the links a birth-date conflict distrusts (none when birth_date_guard is off)."""
+    if not config.birth_date_guard:
+        return []
+    shared = set(config.frequency_exempt) | {"first_name_canonical"}
     names = [r.name for r in config.enabled_rules if set(r.attributes) <= shared and "birth_date" not in r.attributes]
     return [*names, PROBABILISTIC_RULE] if config.matching else names
 

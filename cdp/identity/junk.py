@@ -21,7 +21,7 @@ def mark_junk(records: DataFrame, config: IdentityConfig) -> tuple[DataFrame, Da
     """
     junk = config.junk
     attrs = [a for a in config.junk_attributes() if a in records.columns]
-    frequent = [a for a in attrs if a not in junk.frequency_exempt]
+    frequent = [a for a in attrs if a not in config.frequency_exempt]
     pairs = records.select("record_id", F.explode(F.array(*[
         F.when(F.col(a).isNotNull(), F.struct(F.lit(a).alias("attribute"), F.col(a).cast("string").alias("value"),
                                               is_blocklisted(a, junk).alias("blocklisted")))

@@ -36,21 +36,40 @@ class MatchingRun:
     trained: bool = False
 
 
-def comparison(c: Comparison):
+def postcode_comparison(column: str, prefixes: list[int]):
+    """Postcodes of any country: equal, then the same first N characters for each N (longest first), else
+    different. (Splink's PostcodeComparison parses UK postcodes into sector, district and area.)"""
+    import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
-    if c.method == "name":
-        made = cl.NameComparison(c.attribute, **({"jaro_winkler_thresholds": c.thresholds} if c.thresholds else {}))
-    elif c.method == "date":
-        made = cl.DateOfBirthComparison(c.attribute, input_is_string=False)
-    elif c.method == "email":
-        made = cl.EmailComparison(c.attribute)
-    elif c.method == "jaro_winkler":
-        made = cl.JaroWinklerAtThresholds(c.attribute, c.thresholds or [0.9, 0.7])
-    elif c.method == "levenshtein":
-        made = cl.LevenshteinAtThresholds(c.attribute, [int(t) for t in c.thresholds] or [1, 2])
-    else:
-        made = cl.ExactMatch(c.attribute)
+    levels = [cll.NullLevel(column), cll.ExactMatchLevel(column)]
+    for n in sorted({int(p) for p in prefixes}, reverse=True):
+        # unquoted: attribute names are lower-case identifiers, and a double-quoted name is a string in Spark SQL
+        levels.append(cll.CustomLevel(f"substr({column}_l, 1, {n}) = substr({column}_r, 1, {n})",
+                                      f"first {n} characters equal"))
+    return cl.CustomComparison([*levels, cll.ElseLevel()], output_column_name=column,
+                               comparison_description=f"{column}: exact, then common prefix of {prefixes}")
+
+
+def comparison(c: Comparison):
+    """The Splink comparison a conf/identity.yaml comparison names (see config.COMPARISON_METHODS)."""
+    import splink.comparison_library as cl
+
+    t = c.thresholds
+    edits = [int(x) for x in t]
+    made = {
+        "name_comparison": lambda: cl.NameComparison(c.attribute, **({"jaro_winkler_thresholds": t} if t else {})),
+        "forename_surname_comparison": lambda: cl.ForenameSurnameComparison(
+            c.attribute, c.surname, **({"jaro_winkler_thresholds": t} if t else {})),
+        "date_of_birth_comparison": lambda: cl.DateOfBirthComparison(c.attribute, input_is_string=False),
+        "email_comparison": lambda: cl.EmailComparison(c.attribute),
+        "jaro_winkler_at_thresholds": lambda: cl.JaroWinklerAtThresholds(c.attribute, t or [0.9, 0.7]),
+        "jaro_at_thresholds": lambda: cl.JaroAtThresholds(c.attribute, t or [0.9, 0.7]),
+        "levenshtein_at_thresholds": lambda: cl.LevenshteinAtThresholds(c.attribute, edits or [1, 2]),
+        "damerau_levenshtein_at_thresholds": lambda: cl.DamerauLevenshteinAtThresholds(c.attribute, edits or [1, 2]),
+        "postcode_comparison": lambda: postcode_comparison(c.attribute, edits or [3, 2]),
+        "exact_match": lambda: cl.ExactMatch(c.attribute),
+    }[c.method]()
     return made.configure(term_frequency_adjustments=True) if c.term_frequency else made
 
 
@@ -85,7 +104,7 @@ def candidates(records: DataFrame, p: Probabilistic, across: str | None = None) 
     cond = reduce(lambda a, b: a & b, [F.col(a).isNotNull() for a in p.require], F.lit(True))
     if p.require_any:
         cond = cond & reduce(lambda a, b: a | b, [F.col(a).isNotNull() for a in p.require_any])
-    used = list(dict.fromkeys([c.attribute for c in p.comparisons] + [a for b in p.blocking for a in b]))
+    used = list(dict.fromkeys([a for c in p.comparisons for a in c.columns] + [a for b in p.blocking for a in b]))
     return records.where(cond).select("record_id", *used, *([across] if across else []))
 
 
@@ -106,39 +125,47 @@ def agrees(c: Comparison, left: F.Column, right: F.Column, veto_similarity: floa
            max_edit_distance: int = 1) -> F.Column:
     """True unless the two values disagree outright for this comparison (null on either side: no evidence, True).
 
-    name: Jaro-Winkler (Splink's function) at least `veto_similarity`, or names the household guard calls
-    compatible (equal, same first token, an initial, `max_edit_distance` typos): laura / sarah and steven /
-    kevin disagree, pilar / pliar and a / ana do not; jaro_winkler: at least the lowest threshold; date: equal,
-    one typo or under a month apart; levenshtein: within the largest distance; exact / email: equal.
+    name (and a forename-surname's forename): Jaro-Winkler (Splink's function) at least `veto_similarity`, or
+    names the household guard calls compatible (equal, same first token, an initial, `max_edit_distance`
+    typos): laura / sarah and steven / kevin disagree, pilar / pliar and a / ana do not; jaro_winkler / jaro: at
+    least the lowest threshold; date: equal, one typo or under a month apart; (damerau_)levenshtein: within the
+    largest distance; postcode: the shortest prefix equal; exact / email: equal.
     """
-    if c.method == "name":
+    lowest = min(c.thresholds) if c.thresholds else 0.7   # Splink's lowest default similarity level
+    if c.method in ("name_comparison", "forename_surname_comparison"):
         ok = ((F.call_function("jaro_winkler", left, right) >= veto_similarity)
               | names_compatible(left, right, max_edit_distance))
-    elif c.method == "jaro_winkler":
-        lowest = min(c.thresholds) if c.thresholds else 0.7  # Splink's lowest default level for both
+    elif c.method == "jaro_winkler_at_thresholds":
         ok = F.call_function("jaro_winkler", left, right) >= lowest
-    elif c.method == "date":
+    elif c.method == "jaro_at_thresholds":
+        ok = F.call_function("jaro_sim", left, right) >= lowest
+    elif c.method == "date_of_birth_comparison":
         ok = dates_compatible(left, right)
-    elif c.method == "levenshtein":
+    elif c.method == "levenshtein_at_thresholds":
         ok = F.levenshtein(left, right) <= int(max(c.thresholds or [2]))
+    elif c.method == "damerau_levenshtein_at_thresholds":
+        ok = F.call_function("damerau_levenshtein", left, right) <= int(max(c.thresholds or [2]))
+    elif c.method == "postcode_comparison":
+        n = int(min(c.thresholds or [2]))
+        ok = F.substring(left, 1, n) == F.substring(right, 1, n)
     else:
         ok = left == right
     return F.coalesce(ok, F.lit(True))
 
 
-def veto_disagreements(pairs: DataFrame, todo: DataFrame, p: Probabilistic, max_edit_distance: int = 1) -> DataFrame:
-    """Drop scored pairs that disagree outright on a must_not_disagree attribute (two lookups of the pair's
-    records; pairs are only those above the threshold)."""
+def mark_vetoes(pairs: DataFrame, todo: DataFrame, p: Probabilistic, max_edit_distance: int = 1) -> DataFrame:
+    """Adds `vetoed`: the pair disagrees outright on a must_not_disagree attribute, so it never links (two
+    lookups of the pair's records; the pairs are only those over the scores floor)."""
     vetoed = [c for c in p.comparisons if c.attribute in p.must_not_disagree]
     if not vetoed:
-        return pairs
+        return pairs.withColumn("vetoed", F.lit(False))
     cols = [c.attribute for c in vetoed]
     left = todo.select(F.col("record_id").alias("record_id_l"), *[F.col(a).alias(f"{a}__l") for a in cols])
     right = todo.select(F.col("record_id").alias("record_id_r"), *[F.col(a).alias(f"{a}__r") for a in cols])
     joined = pairs.join(left, "record_id_l").join(right, "record_id_r")
     keep = reduce(lambda x, y: x & y, [agrees(c, F.col(f"{c.attribute}__l"), F.col(f"{c.attribute}__r"),
                                               p.veto_similarity, max_edit_distance) for c in vetoed])
-    return joined.where(keep).drop(*[f"{a}__{side}" for a in cols for side in ("l", "r")])
+    return joined.withColumn("vetoed", ~keep).drop(*[f"{a}__{side}" for a in cols for side in ("l", "r")])
 
 
 def _quiet_splink() -> None:
@@ -161,9 +188,14 @@ def train_model(linker, p: Probabilistic) -> None:
             block_on(*block), estimate_without_term_frequencies=True, max_pairs=p.training.em_max_pairs)
 
 
+SCORE_SCHEMA = ("src string, dst string, match_probability double, match_weight double, vetoed boolean, "
+                "evidence string")
+
+
 def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance: int = 1,
-                        across: str | None = None) -> tuple[DataFrame, MatchingRun]:
-    """records (identity columns incl. derived ones) -> (edges src < dst with evidence, the run's model and counts).
+                        across: str | None = None) -> tuple[DataFrame, MatchingRun, DataFrame]:
+    """records (identity columns incl. derived ones) -> (edges src < dst with evidence, the run's model and
+    counts, the scored pairs: every pair at or above p.scores_floor, vetoed or not: SCORE_SCHEMA).
     max_edit_distance: the household guard's, for the name vetoes (see `agrees`). across: a column (the
     deterministic cluster) whose equal values mean "already linked": such pairs are trained on, never predicted.
 
@@ -182,7 +214,7 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance:
     todo = candidates(records, p, across).transform(cut_lineage)
     run.candidates = todo.count()
     if run.candidates < 2:
-        return spark.createDataFrame([], EDGE_SCHEMA), run
+        return spark.createDataFrame([], EDGE_SCHEMA), run, spark.createDataFrame([], SCORE_SCHEMA)
     db_api = eager_spark_api(spark)
     if p.model:  # a saved model's parameters, with this conf's candidate pairs
         model_source = json.loads(Path(p.model).read_text())
@@ -195,17 +227,20 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance:
         train_model(linker, p)
         run.trained = True
     run.model = linker.misc.save_model_to_json()
-    scored = linker.inference.predict(threshold_match_probability=p.threshold, warning_mode="never")
-    pairs = scored.as_spark_dataframe()
-    pairs = veto_disagreements(pairs, todo, p, max_edit_distance)
-    edges = pairs.select(
+    floor = min(p.scores_floor, p.threshold)
+    scored = linker.inference.predict(threshold_match_probability=floor, warning_mode="never")
+    scores = mark_vetoes(scored.as_spark_dataframe(), todo, p, max_edit_distance).select(
         F.least("record_id_l", "record_id_r").alias("src"), F.greatest("record_id_l", "record_id_r").alias("dst"),
-        F.lit(PROBABILISTIC_RULE).alias("rule"), evidence_column(run.model).alias("attribute_values"),
-        F.lit(float(p.weight)).alias("weight"),
+        F.col("match_probability").cast("double").alias("match_probability"),
+        F.col("match_weight").cast("double").alias("match_weight"), "vetoed",
+        evidence_column(run.model).alias("evidence"),
     ).dropDuplicates(["src", "dst"]).transform(cut_lineage)
+    edges = scores.where((F.col("match_probability") >= p.threshold) & ~F.col("vetoed")).select(
+        "src", "dst", F.lit(PROBABILISTIC_RULE).alias("rule"), F.col("evidence").alias("attribute_values"),
+        F.lit(float(p.weight)).alias("weight")).transform(cut_lineage)
     run.links = edges.count()
     _release(db_api)
-    return edges, run
+    return edges, run, scores
 
 
 def eager_spark_api(spark):

@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 
 from cdp.config import Settings
 from cdp.frames import union_all
+from cdp.identity.attributes import with_custom_attributes
 from cdp.identity.clusters import IdentityGraph, cluster, cut_out, merge_clusters
 from cdp.identity.config import IdentityConfig
 from cdp.identity.golden import golden_records
@@ -36,7 +37,7 @@ from cdp.identity.guards import (
     suspect_clusters,
 )
 from cdp.identity.junk import mark_junk
-from cdp.identity.probabilistic import MatchingRun, probabilistic_edges
+from cdp.identity.probabilistic import SCORE_SCHEMA, MatchingRun, probabilistic_edges
 from cdp.identity.rules import deterministic_edges, with_derived_attributes
 from cdp.identity.stable_ids import assign_customer_ids
 from cdp.spark import cut_lineage
@@ -48,6 +49,7 @@ from cdp.tables import (
     IDENTITY_JUNK_VALUES,
     IDENTITY_LINKS,
     IDENTITY_MAP,
+    IDENTITY_MATCH_SCORES,
     IDENTITY_REVIEW,
     LINEAGE,
     Table,
@@ -69,6 +71,7 @@ class IdentityTables:
     review: DataFrame
     cluster_sizes: DataFrame
     customers: DataFrame
+    match_scores: DataFrame
     matching: MatchingRun | None = None
     seconds: dict[str, float] = field(default_factory=dict)   # wall time per phase
 
@@ -83,7 +86,7 @@ class IdentityTables:
 
 _FIELDS = {IDENTITY_MAP: "identity_map", IDENTITY_LINKS: "links", IDENTITY_CHANGES: "changes",
            IDENTITY_JUNK_VALUES: "junk_values", IDENTITY_CAPPED_VALUES: "capped_values", IDENTITY_REVIEW: "review",
-           IDENTITY_CLUSTER_SIZES: "cluster_sizes", CUSTOMERS: "customers"}
+           IDENTITY_CLUSTER_SIZES: "cluster_sizes", CUSTOMERS: "customers", IDENTITY_MATCH_SCORES: "match_scores"}
 
 
 def stopwatch(into: dict[str, float], progress: Progress | None = None) -> Callable[[str], None]:
@@ -101,27 +104,28 @@ def stopwatch(into: dict[str, float], progress: Progress | None = None) -> Calla
 
 def identified(records: DataFrame, config: IdentityConfig) -> DataFrame:
     """Records holding at least one identifying attribute; the others are anonymous and get no customer id."""
-    present = [F.col(a).isNotNull() for a in config.identifying_attributes if a in records.columns]
+    present = [F.col(a).isNotNull() for a in config.identifying if a in records.columns]
     return records.where(reduce(lambda a, b: a | b, present))
 
 
 def link_graph(clean: DataFrame, config: IdentityConfig, settings: Settings,
-               lap: Callable[[str], None]) -> tuple[IdentityGraph, MatchingRun | None]:
-    """Deterministic edges and their clusters, then the probabilistic links merging clusters."""
+               lap: Callable[[str], None]) -> tuple[IdentityGraph, MatchingRun | None, DataFrame]:
+    """Deterministic edges and their clusters, then the probabilistic links merging clusters; and the pairs
+    the model scored (SCORE_SCHEMA, empty without probabilistic matching)."""
     edges = deterministic_edges(clean, config).transform(cut_lineage)
     lap("deterministic rules")
     graph = IdentityGraph(edges, cluster(clean, edges, settings.graph).transform(cut_lineage))
     lap("connected components")
     if not config.matching:
-        return graph, None
+        return graph, None, clean.sparkSession.createDataFrame([], SCORE_SCHEMA)
     # Splink predicts only across deterministic clusters: a pair already linked would add nothing
-    fuzzy, matching = probabilistic_edges(
+    fuzzy, matching, scores = probabilistic_edges(
         clean.join(graph.components.withColumnRenamed("component", ACROSS), "record_id"), config.matching,
         config.household_guard.max_edit_distance, across=ACROSS)
     graph = IdentityGraph(graph.edges.unionByName(fuzzy).transform(cut_lineage),
                           merge_clusters(graph.components, fuzzy, settings.graph).transform(cut_lineage))
     lap("probabilistic matching (Splink)")
-    return graph, matching
+    return graph, matching, scores
 
 
 def guard(clean: DataFrame, graph: IdentityGraph, config: IdentityConfig, settings: Settings,
@@ -159,11 +163,11 @@ def resolve(records: DataFrame, previous_map: DataFrame | None, config: Identity
     seconds: dict[str, float] = {}
     lap = stopwatch(seconds, progress)
     # the identity columns only: bronze lineage (file, hashes, run ids) would ride through every materialisation
-    records = records.drop(*LINEAGE).transform(cut_lineage)
+    records = records.drop(*LINEAGE).transform(with_custom_attributes(config)).transform(cut_lineage)
     clean, junk = mark_junk(records, config)
     clean = identified(with_derived_attributes(clean, config), config).transform(cut_lineage)
     lap("junk and anonymous records")
-    graph, matching = link_graph(clean, config, settings, lap)
+    graph, matching, scores = link_graph(clean, config, settings, lap)
     graph, capped, review = guard(clean, graph, config, settings, lap)
     id_map, changes = assign_customer_ids(graph.components, previous_map, run_id)
     id_map = id_map.transform(cut_lineage)
@@ -182,5 +186,6 @@ def resolve(records: DataFrame, previous_map: DataFrame | None, config: Identity
         cluster_sizes=(id_map.groupBy("customer_id").agg(F.count("*").alias("size"))
                        .groupBy("size").agg(F.count("*").alias("clusters")).orderBy("size")),
         customers=golden_records(clean, id_map, config).withColumn("run_id", run).withColumn("updated_at", stamp),
+        match_scores=scores.withColumn("run_id", run),
         matching=matching, seconds=seconds,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from cdp.config import Settings, Strict, load_yaml_model, short
 from cdp.errors import ConfigError
@@ -26,11 +26,23 @@ ColumnType = Literal["string", "int", "long", "double", "boolean", "date", "time
 SOURCE_HINT = "see README.md, section 'Sources: bring your own', or conf/sources/crm_customers.yaml"
 
 
+OnBadValue = Literal["quarantine_row", "null_and_flag"]
+
+
 class ColumnSpec(Strict):
     name: str
     type: ColumnType = "string"
     required: bool = False
     description: str = ""
+    # a present value that does not parse (its type; an email or phone that does not standardise): the row goes
+    # to quarantine, or the value becomes NULL and the row goes on flagged; unset = bad_value_action's default
+    on_bad_value: OnBadValue | None = None
+
+    def bad_value_action(self, record_key: str) -> OnBadValue:
+        """on_bad_value, or its default: quarantine_row for the record key and required columns, else null_and_flag."""
+        if self.on_bad_value is not None:
+            return self.on_bad_value
+        return "quarantine_row" if self.required or self.name == record_key else "null_and_flag"
 
 
 INTERACTION_FIELDS = ("amount", "currency", "product_id", "category", "campaign_id", "csat", "nps", "stars",
@@ -55,8 +67,8 @@ DETAIL_COLUMNS = {
 }
 # Names the pipeline adds next to the declared columns (landing, bronze lineage, silver checks).
 RESERVED_COLUMNS = frozenset({"_rescued_data", "_corrupt_record", "_raw", "_source_file", "_ingested_at", "_run_id",
-                              "_record_hash", "_defect", "_type_defect", "_dq_reason", "_rank", "_fingerprint",
-                              "_metadata"})
+                              "_record_hash", "_defect", "_type_defect", "_defects", "_dq_reason", "_rank",
+                              "_fingerprint", "_metadata"})
 # Delta rejects these in column names; '.' would be read as a struct field.
 _BAD_NAME_CHARS = " ,;{}()\n\t=.`"
 
@@ -82,8 +94,10 @@ class HandleByPlatform(Strict):
 
 
 class IdentityMapping(Strict):
-    observed_at: str
-    fields: dict[Literal[IDENTITY_FIELDS], str] = Field(default_factory=dict)  # type: ignore[valid-type]
+    # when the source saw these identifiers; none for an export without a time column: when it was landed
+    observed_at: str | None = None
+    # a built-in identity field (IDENTITY_FIELDS) or a custom attribute of conf/identity.yaml -> the column
+    fields: dict[str, str] = Field(default_factory=dict)
     handle_by_platform: HandleByPlatform | None = None
     # event streams: rows carrying the same identifiers are one identity record (first/last seen kept)
     distinct: bool = False
@@ -107,6 +121,14 @@ class SourceSpec(Strict):
     timezone: str = "UTC"
     columns: list[ColumnSpec]
     silver: SilverMapping = SilverMapping()
+    # the custom identity attributes (conf/identity.yaml) this source may map, set by load_sources
+    _custom_attributes: dict = PrivateAttr(default_factory=dict)
+
+    @property
+    def custom_attributes(self) -> dict:
+        """name -> CustomAttribute for the custom attributes the source maps."""
+        fields = self.silver.identity.fields if self.silver.identity else {}
+        return {n: a for n, a in self._custom_attributes.items() if n in fields}
 
     def mapped_column_keys(self) -> list[tuple[str, str]]:
         """(dotted key in the file, column) for every column the silver mapping names."""
@@ -117,7 +139,8 @@ class SourceSpec(Strict):
                 out.append(("silver.interaction.event_type.column", m.interaction.event_type.column))
             out += [(f"silver.interaction.fields.{f}", c) for f, c in m.interaction.fields.items()]
         if m.identity:
-            out.append(("silver.identity.observed_at", m.identity.observed_at))
+            if m.identity.observed_at is not None:
+                out.append(("silver.identity.observed_at", m.identity.observed_at))
             out += [(f"silver.identity.fields.{f}", c) for f, c in m.identity.fields.items()]
             if m.identity.handle_by_platform:
                 hp = m.identity.handle_by_platform
@@ -183,6 +206,10 @@ class SourceSpec(Strict):
             if c.name in first:
                 out.append((f"columns.{i}.name", f"declares column {short(c.name)} a second time "
                             f"(first at columns.{first[c.name]}); remove or rename one"))
+            if c.on_bad_value == "null_and_flag" and (c.required or c.name == self.record_key):
+                what = "the record key" if c.name == self.record_key else "a required column"
+                out.append((f"columns.{i}.on_bad_value", f"is null_and_flag on {short(c.name)}, {what}, which a row "
+                            "cannot go on without; remove the key (its default is quarantine_row) or set quarantine_row"))
             first.setdefault(c.name, i)
         if self.columns and self.record_key not in first:
             out.append(("record_key", f"names column {short(self.record_key)}, which is not declared under columns; "
@@ -199,6 +226,8 @@ class SourceSpec(Strict):
     def _mapping_problems(self) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         declared = set(self.column_names)
+        if self.silver.identity:
+            out += self._identity_field_problems(self.silver.identity)
         for key, col in self.mapped_column_keys():
             field = key.rsplit(".", 1)[-1]
             if not col.strip():
@@ -224,6 +253,12 @@ class SourceSpec(Strict):
                             f"the export must carry them under these names ({', '.join(DETAIL_COLUMNS[detail])})"))
         return out
 
+    def _identity_field_problems(self, m: IdentityMapping) -> list[tuple[str, str]]:
+        known = (*IDENTITY_FIELDS, *self._custom_attributes)
+        return [(f"silver.identity.fields.{f}", f"is not an identity field; {did_you_mean(f, known) or 'use one of: ' + ', '.join(known)}"
+                 " (an attribute of your own is declared under custom_attributes in conf/identity.yaml)")
+                for f in m.fields if f not in known]
+
     @staticmethod
     def _event_type_problems(v: ValueSpec) -> list[tuple[str, str]]:
         key = "silver.interaction.event_type"
@@ -248,15 +283,25 @@ class SourceSpec(Strict):
         return out
 
 
-def load_source(path: Path) -> SourceSpec:
-    """One source definition, fully checked; a ConfigError of one line on the first mistake."""
+def load_source(path: Path, custom_attributes: dict | None = None) -> SourceSpec:
+    """One source definition, fully checked; a ConfigError of one line on the first mistake.
+    custom_attributes: name -> CustomAttribute of conf/identity.yaml, which the identity mapping may name."""
     spec = load_yaml_model(path, SourceSpec, SOURCE_HINT)
     assert isinstance(spec, SourceSpec)
+    spec._custom_attributes = dict(custom_attributes or {})
     problems = spec.problems()
     if problems:
         key, message = problems[0]
         raise ConfigError(f"{path}: key '{key}' {message}")
     return spec
+
+
+def declared_custom_attributes(settings: Settings) -> dict:
+    """The custom identity attributes of <conf_dir>/identity.yaml (none when the file is absent)."""
+    from cdp.identity.config import identity_config_path, load_identity_config
+
+    path = identity_config_path(settings)
+    return load_identity_config(path=path).custom_attributes if path.is_file() else {}
 
 
 def load_sources(settings: Settings, only: list[str] | None = None) -> list[SourceSpec]:
@@ -267,8 +312,9 @@ def load_sources(settings: Settings, only: list[str] | None = None) -> list[Sour
         raise ConfigError(f"{folder}: no source definitions (*.yaml) found; set ingest.sources_dir or add one")
     specs: list[SourceSpec] = []
     seen: dict[str, Path] = {}
+    custom = declared_custom_attributes(settings)
     for f in files:
-        spec = load_source(f)
+        spec = load_source(f, custom)
         if spec.name in seen:
             raise ConfigError(f"{f}: key 'name' {short(spec.name)} is already the name of {seen[spec.name]}; "
                               "give each source its own name")

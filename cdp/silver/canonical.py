@@ -9,6 +9,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import SilverSettings
+from cdp.identity.attributes import custom_attribute_values
 from cdp.ingest.sources import SourceSpec, ValueSpec
 from cdp.silver.standardize import (
     display_name,
@@ -25,6 +26,8 @@ from cdp.silver.standardize import (
 from cdp.tables import LINEAGE
 
 INTERACTION_TYPES = {"amount": "double", "csat": "int", "nps": "int", "stars": "int"}
+# the typed row's values that went on as NULL (column -> value as delivered), set by cdp.silver.typed
+DEFECTS = "_defects"
 
 
 def value_of(v: ValueSpec) -> Column:
@@ -77,6 +80,7 @@ def interactions(spec: SourceSpec, settings: SilverSettings):
             *[field(f).alias(f) for f in ("amount", "currency", "product_id", "category", "campaign_id",
                                           "csat", "nps", "stars", "text", "reason", "outcome")],
             attributes.alias("attributes"),
+            F.col(DEFECTS).alias("defects"),
             *LINEAGE,
         )
     return step
@@ -124,12 +128,20 @@ def identity_attributes(spec: SourceSpec, settings: SilverSettings) -> dict[str,
         "device_id": F.trim(raw("device_id")),
         "cookie_id": F.trim(raw("cookie_id")),
         **{f"{p}_handle": h for p, h in handles.items()},
+        # attributes of conf/identity.yaml custom_attributes, normalised as declared there
+        "custom_attributes": custom_attribute_values({n: raw(n) for n in spec.custom_attributes},
+                                                     spec.custom_attributes),
     }
 
 
 def _fingerprint(attributes: dict[str, Column]) -> Column:
     """An event stream's identity record key: a hash of the row's identity attributes (rows with the same
-    identifiers are one record)."""
+    identifiers are one record). An empty custom_attributes map is left out, so a source mapping no custom
+    attribute keeps the record ids it had before they existed."""
+    if "custom_attributes" in attributes:
+        custom = attributes["custom_attributes"]
+        attributes = {**{k: v for k, v in attributes.items() if k != "custom_attributes"},
+                      "custom_attributes": F.when(F.size(custom) > 0, custom)}
     return F.sha2(F.to_json(F.struct(*[c.alias(n) for n, c in attributes.items()])), 256).substr(1, 32)
 
 
@@ -143,6 +155,29 @@ def identity_record_id(spec: SourceSpec, settings: SilverSettings) -> Column:
     return F.concat_ws(":", F.lit(spec.name), key)
 
 
+def standardised_identifiers(spec: SourceSpec, settings: SilverSettings) -> list[tuple[str, str, Column]]:
+    """(field, column, standardised value) for the identity mapping's email and phone: a present value that
+    standardises to NULL did not parse (cdp.silver.typed flags or quarantines it)."""
+    m = spec.silver.identity
+    if m is None:
+        return []
+    attrs = identity_attributes(spec, settings)
+    return [(f, m.fields[f], attrs[f]) for f in ("email", "phone") if f in m.fields]
+
+
+def latest_defects() -> Column:
+    """Aggregate: the `defects` of an event stream's rows that make one identity record, one entry per column
+    (the value of the latest observation that flagged it)."""
+    flagged = F.collect_list(F.when(F.size("defects") > 0, F.struct(
+        F.col("observed_at"), F.map_entries("defects").alias("entries"))))
+
+    def later_wins(acc: Column, row: Column) -> Column:
+        newer = F.map_from_entries(row["entries"])
+        return F.map_concat(F.map_filter(acc, lambda k, _: ~F.array_contains(F.map_keys(newer), k)), newer)
+
+    return F.aggregate(F.array_sort(flagged), F.create_map().cast("map<string,string>"), later_wins)
+
+
 def identity_records(spec: SourceSpec, settings: SilverSettings):
     m = spec.silver.identity
 
@@ -150,21 +185,22 @@ def identity_records(spec: SourceSpec, settings: SilverSettings):
         attrs = identity_attributes(spec, settings)
         out = df.select(
             F.lit(spec.name).alias("source"), F.lit(spec.channel).alias("channel"),
-            record_key(spec).alias("source_record_key"), F.col(m.observed_at).alias("observed_at"),
-            *[c.alias(n) for n, c in attrs.items()], *LINEAGE,
+            record_key(spec).alias("source_record_key"), F.col(m.observed_at or "_ingested_at").alias("observed_at"),
+            *[c.alias(n) for n, c in attrs.items()], F.col(DEFECTS).alias("defects"), *LINEAGE,
         )
         if not m.distinct:
             return out.select(F.concat_ws(":", F.lit(spec.name), "source_record_key").alias("record_id"), "*")
         # event streams: one identity record per distinct set of identifiers (first time seen kept as the key)
         ids = list(attrs)
+        # (rows of one fingerprint hold the same identifiers; a map column cannot be a grouping key)
         return (
             out.withColumn("_fingerprint", _fingerprint({c: F.col(c) for c in ids}))
-            .groupBy("source", "channel", "_fingerprint", *ids)
+            .groupBy("source", "channel", "_fingerprint")
             .agg(F.min_by("source_record_key", "observed_at").alias("source_record_key"),
-                 F.max("observed_at").alias("observed_at"),
-                 *[F.max_by(c, "_ingested_at").alias(c) for c in LINEAGE])
+                 F.max("observed_at").alias("observed_at"), *[F.first(c).alias(c) for c in ids],
+                 latest_defects().alias("defects"), *[F.max_by(c, "_ingested_at").alias(c) for c in LINEAGE])
             .select(F.concat_ws(":", F.lit(spec.name), F.col("_fingerprint")).alias("record_id"), "source", "channel",
-                    "source_record_key", "observed_at", *ids, *LINEAGE)
+                    "source_record_key", "observed_at", *ids, "defects", *LINEAGE)
         )
     return step
 

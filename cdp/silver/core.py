@@ -5,7 +5,7 @@ No reads, no writes: DataFrames and config in, DataFrames and verdicts out (`cdp
 
     split = split_source(batch, spec, settings, contracts, run_id, now)
     split.checked[INTERACTIONS]        # deduplicated interactions, `_dq_reason` NULL when the row passes
-    split.quarantine                   # quarantine.records rows: type defects and failed row expectations
+    split.quarantine                   # quarantine.records rows: type defects, flagged values, failed expectations
     reports = validate_tables({INTERACTIONS: union of the sources' checked rows}, contracts, run_id)
 """
 
@@ -23,11 +23,12 @@ from cdp.ingest.sources import SourceSpec
 from cdp.quality import QualityReport, TableContract, row_failure_reason, validate
 from cdp.quality.quarantine import delivered, quarantine_rows
 from cdp.silver import canonical
-from cdp.silver.typed import type_defect, with_types
+from cdp.silver.typed import DEFECTS, TYPE_DEFECT, type_defect, with_types
 from cdp.tables import IDENTITY_RECORDS, INTERACTIONS, ORDER_LINES, ORDERS, Table
 
 DELIVERED = "_delivered"
 DQ_REASON = "_dq_reason"
+FLAGGED = "bad_value"   # quarantine reason prefix of a value that went on as NULL (its row was not stopped)
 
 
 def projections_of(spec: SourceSpec, settings: Settings) -> dict[Table, object]:
@@ -58,9 +59,20 @@ class SourceSplit:
     """One source's batch, typed and projected onto each silver table it feeds."""
 
     source: str
-    typed: DataFrame                    # the batch, typed; `_type_defect` NULL when every value parsed
+    typed: DataFrame                    # the batch, typed; `_type_defect` NULL unless the row is quarantined,
+                                        # `_defects` the values that went on as NULL
     checked: dict[Table, DataFrame]     # table -> deduplicated rows, `_dq_reason` NULL when the row passes
     quarantine: DataFrame               # quarantine.records rows of this batch, every reason
+
+
+def flagged_values(typed: DataFrame, delivered_rows: DataFrame, spec: SourceSpec) -> DataFrame:
+    """One row per value that went on as NULL (null_and_flag) on a row that was not quarantined for its type:
+    `_column` and the row's `DELIVERED` values, for the quarantine (`bad_value:<column>`)."""
+    return (
+        typed.where(F.col(TYPE_DEFECT).isNull() & (F.size(DEFECTS) > 0))
+        .select(spec.record_key, "_source_file", "_record_hash", F.explode(F.map_keys(DEFECTS)).alias("_column"))
+        .join(delivered_rows.dropDuplicates(["_record_hash"]), "_record_hash", "left")
+    )
 
 
 def split_source(batch: DataFrame, spec: SourceSpec, settings: Settings, contracts: dict[Table, TableContract],
@@ -68,15 +80,20 @@ def split_source(batch: DataFrame, spec: SourceSpec, settings: Settings, contrac
     """A bronze batch of one source -> its typed rows, the checked projection per silver table, the quarantine.
 
     A quarantined row's `raw` holds the bronze row's values as the export delivered them, found again in the
-    batch (failing rows are few, and the quarantine is only computed when there are some)."""
-    typed = batch.transform(with_types(spec))
-    good = typed.where(F.col("_type_defect").isNull()).drop("_type_defect")
+    batch (failing rows are few, and the quarantine is only computed when there are some). A value that went on
+    as NULL gets its own quarantine row (`bad_value:<column>`) while its record goes forward."""
+    typed = batch.transform(with_types(spec, settings.silver))
+    good = typed.where(F.col(TYPE_DEFECT).isNull()).drop(TYPE_DEFECT)
     stamp, run = F.lit(now), F.lit(run_id)
     delivered_rows = batch.select("_record_hash", delivered(spec.column_names).alias(DELIVERED))
     quarantined = [quarantine_rows(
-        batch.withColumn("_type_defect", type_defect(spec)).where(F.col("_type_defect").isNotNull()),
-        stage="silver", source=spec.name, reason=F.col("_type_defect"), record_key=F.col(spec.record_key),
+        batch.withColumn(TYPE_DEFECT, type_defect(spec, settings.silver)).where(F.col(TYPE_DEFECT).isNotNull()),
+        stage="silver", source=spec.name, reason=F.col(TYPE_DEFECT), record_key=F.col(spec.record_key),
         raw=delivered(spec.column_names), run_id=run, at=stamp)]
+    quarantined.append(quarantine_rows(
+        flagged_values(typed, delivered_rows, spec), stage="silver", source=spec.name,
+        reason=F.concat(F.lit(f"{FLAGGED}:"), F.col("_column")), record_key=F.col(spec.record_key),
+        raw=F.col(DELIVERED), run_id=run, at=stamp))
     checked: dict[Table, DataFrame] = {}
     for table, project in projections_of(spec, settings).items():
         rows = good.transform(project).transform(latest_per_key(table.key[0]))

@@ -4,7 +4,9 @@ Per source, the batch is every bronze row whose `_run_id` is not yet in audit.si
 types, projects, deduplicates and checks it. Per table, the rows of all sources are validated with Great
 Expectations (a critical failure stops the run before anything is merged) and MERGEd (latest wins); the
 quarantine is replaced per source file. Per source and table: rows_in = rows_out + rows_quarantined +
-rows_duplicate, written to audit.reconciliation.
+rows_duplicate, written to audit.reconciliation. A value that went on as NULL (null_and_flag) stops no row: its
+record is counted where it went (usually rows_out), and rows_flagged counts the rows_out that carry such values
+(each value also has a `bad_value:<column>` row in the quarantine).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.audit import Reconciliation, record_reconciliation
@@ -23,6 +25,7 @@ from cdp.ingest.sources import SourceSpec
 from cdp.io import Lakehouse, in_predicate
 from cdp.quality import load_contract, record_quality, render_quality_docs
 from cdp.silver.core import DQ_REASON, SourceSplit, split_source, validate_tables
+from cdp.silver.typed import DEFECTS, TYPE_DEFECT
 from cdp.tables import QUARANTINE, SILVER_BATCHES, SILVER_TABLES, Table, bronze
 
 
@@ -33,7 +36,7 @@ class PreparedSource:
     split: SourceSplit
     bronze_runs: list[str]
     files: list[str]
-    quarantined: int
+    quarantined: int                    # quarantine rows of the batch (stopped rows and flagged values)
     reconciliation: list[Reconciliation] = field(default_factory=list)
     persisted: list[DataFrame] = field(default_factory=list)
 
@@ -51,6 +54,13 @@ def pending_bronze_runs(lake: Lakehouse, spec: SourceSpec) -> list[str]:
     return sorted(runs)
 
 
+def goes_on_flagged(checked: DataFrame) -> Column:
+    """A checked row that goes forward carrying values set to NULL (tables without `defects`: none)."""
+    if "defects" not in checked.columns:
+        return F.lit(False)
+    return F.col(DQ_REASON).isNull() & (F.size("defects") > 0)
+
+
 def prepare_source(lake: Lakehouse, spec: SourceSpec, settings: Settings, contracts: dict, run_id: str,
                    now: datetime) -> PreparedSource | None:
     """Split the source's pending batch and count it (typed rows and each projection materialised once)."""
@@ -61,19 +71,22 @@ def prepare_source(lake: Lakehouse, spec: SourceSpec, settings: Settings, contra
     split = split_source(batch, spec, settings, contracts, run_id, now)
     prepared = PreparedSource(split, runs, [], 0, persisted=[split.typed.persist()])
     try:
+        flagged_values = F.sum(F.when(F.col(TYPE_DEFECT).isNull(), F.size(DEFECTS)).otherwise(0))
         counts = split.typed.groupBy("_source_file").agg(F.count(F.lit(1)).alias("n"),
-                                                         F.count("_type_defect").alias("bad")).collect()
+                                                         F.count(TYPE_DEFECT).alias("bad"),
+                                                         flagged_values.alias("flagged")).collect()
         prepared.files = sorted(r["_source_file"] for r in counts)
         rows_in, type_bad = sum(r["n"] for r in counts), sum(r["bad"] for r in counts)
-        prepared.quarantined = type_bad
+        prepared.quarantined = type_bad + sum(r["flagged"] for r in counts)
         for table, checked in split.checked.items():
             prepared.persisted.append(checked.persist())
-            agg = checked.agg(F.count(F.lit(1)).alias("n"), F.count(DQ_REASON).alias("bad")).first()
+            agg = checked.agg(F.count(F.lit(1)).alias("n"), F.count(DQ_REASON).alias("bad"),
+                              F.count_if(goes_on_flagged(checked)).alias("flagged")).first()
             deduped, dq_bad = agg["n"], agg["bad"]
             prepared.quarantined += dq_bad
             prepared.reconciliation.append(Reconciliation(
                 spec.name, "silver", table.qualified, rows_in, deduped - dq_bad, type_bad + dq_bad,
-                rows_in - type_bad - deduped))
+                rows_in - type_bad - deduped, rows_flagged=agg["flagged"]))
         return prepared
     except BaseException:
         prepared.release()

@@ -1,14 +1,25 @@
-"""Bronze strings -> declared types. A value that is present but does not parse is a defect
-(`bad_type:<col>` / `bad_timestamp:<col>`), so the row goes to quarantine instead of turning into a null."""
+"""Bronze strings -> declared types, and what a present value that does not parse does to its row.
+
+A value "does not parse" when it is present (non-blank) and its declared type cannot read it, or, for a column
+identity resolution standardises (the identity mapping's email and phone), when standardising it gives NULL.
+The column's `on_bad_value` (conf/sources/<source>.yaml) decides: quarantine_row sends the whole row to
+quarantine (`_type_defect`: `bad_type:<col>`, `bad_timestamp:<col>`, `bad_email:<col>`, `bad_phone:<col>`);
+null_and_flag lets the row go on with the value NULL and records it in the row's `_defects` map
+(column -> the value as delivered), which silver keeps as `defects` and the quarantine as `bad_value:<col>`.
+"""
 
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from cdp.config import SilverSettings
 from cdp.frames import first_failing
-from cdp.ingest.sources import SourceSpec
+from cdp.ingest.sources import ColumnSpec, SourceSpec
+from cdp.silver.canonical import DEFECTS, standardised_identifiers
 from cdp.silver.standardize import parse_bool, to_amount, to_date_safe, to_utc_timestamp
+
+TYPE_DEFECT = "_type_defect"
 
 
 def typed_value(spec: SourceSpec, name: str) -> Column:
@@ -27,26 +38,75 @@ def typed_value(spec: SourceSpec, name: str) -> Column:
     return ts if spec.timestamp_format == "iso" else F.coalesce(ts, to_utc_timestamp(raw, "iso", spec.timezone))
 
 
-def type_defect(spec: SourceSpec) -> Column:
-    """The first declared column whose non-blank value does not parse as its type, or null."""
+def no_defects() -> Column:
+    return F.create_map().cast("map<string,string>")
+
+
+def _present(name: str) -> Column:
+    return F.col(name).isNotNull() & (F.trim(F.col(name)) != "")
+
+
+def unparsed_checks(spec: SourceSpec, settings: SilverSettings) -> list[tuple[ColumnSpec, Column, str]]:
+    """(column, "its value is present and does not parse", label) for every column silver parses, in the
+    order of the file: typed columns by their type, the identity mapping's email and phone columns by whether
+    they standardise."""
+    identifiers: dict[str, list[tuple[str, Column]]] = {}
+    for field, name, standardised in standardised_identifiers(spec, settings):
+        identifiers.setdefault(name, []).append((field, standardised))
     checks = []
     for c in spec.columns:
-        if c.type == "string":
-            continue
-        label = "bad_timestamp" if c.type in ("date", "timestamp") else "bad_type"
-        present = F.col(c.name).isNotNull() & (F.trim(F.col(c.name)) != "")
-        checks.append((present & typed_value(spec, c.name).isNull(), f"{label}:{c.name}"))
-    return first_failing(checks)
+        if c.type != "string":
+            label = "bad_timestamp" if c.type in ("date", "timestamp") else "bad_type"
+            checks.append((c, _present(c.name) & typed_value(spec, c.name).isNull(), label))
+        else:
+            for field, standardised in identifiers.get(c.name, []):
+                checks.append((c, _present(c.name) & standardised.isNull(), f"bad_{field}"))
+    return checks
 
 
-def with_types(spec: SourceSpec):
-    """Add `_type_defect`, then replace every declared column by its typed value (blank strings become null)."""
+def _checks_doing(action: str, spec: SourceSpec, settings: SilverSettings) -> list[tuple[ColumnSpec, Column, str]]:
+    return [chk for chk in unparsed_checks(spec, settings) if chk[0].bad_value_action(spec.record_key) == action]
+
+
+def type_defect(spec: SourceSpec, settings: SilverSettings) -> Column:
+    """Why the row goes to quarantine: the first quarantine_row column whose value does not parse, or null."""
+    return first_failing([(failing, f"{label}:{c.name}")
+                          for c, failing, label in _checks_doing("quarantine_row", spec, settings)])
+
+
+def value_defects(spec: SourceSpec, settings: SilverSettings) -> Column:
+    """The row's null_and_flag values that do not parse, as a map column -> the value as delivered (empty: none)."""
+    failing: dict[str, Column] = {}
+    for c, bad, _ in _checks_doing("null_and_flag", spec, settings):
+        failing[c.name] = failing[c.name] | bad if c.name in failing else bad
+    if not failing:
+        return no_defects()
+    entries = [x for name, bad in failing.items() for x in (F.lit(name), F.when(bad, F.col(name).cast("string")))]
+    return F.map_filter(F.create_map(*entries), lambda k, v: v.isNotNull())
+
+
+def with_defects(spec: SourceSpec, settings: SilverSettings):
+    """Add `_type_defect` (the row goes to quarantine) and `_defects` (values that go on as NULL), read from the
+    values as delivered."""
     def step(df: DataFrame) -> DataFrame:
-        df = df.withColumn("_type_defect", type_defect(spec))
+        return df.withColumns({TYPE_DEFECT: type_defect(spec, settings), DEFECTS: value_defects(spec, settings)})
+    return step
+
+
+def with_typed_columns(spec: SourceSpec):
+    """Replace every declared column by its typed value (blank strings and values that do not parse become null)."""
+    def step(df: DataFrame) -> DataFrame:
         typed = [
             (typed_value(spec, c.name) if c.type != "string" else F.when(F.trim(F.col(c.name)) != "", F.col(c.name))).alias(c.name)
             for c in spec.columns
         ]
         keep = [c for c in df.columns if c not in spec.column_names]
         return df.select(*typed, *keep)
+    return step
+
+
+def with_types(spec: SourceSpec, settings: SilverSettings):
+    """Bronze rows -> typed rows carrying `_type_defect` and `_defects`."""
+    def step(df: DataFrame) -> DataFrame:
+        return df.transform(with_defects(spec, settings)).transform(with_typed_columns(spec))
     return step
