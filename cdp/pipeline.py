@@ -256,19 +256,21 @@ def publish_to_catalog(ctx: RunContext) -> object:
 
 def evaluate_identities(ctx: RunContext) -> object:
     from cdp.identity.report import (
-        evaluate_resolution,
+        evaluate_identity,
         evaluation_table,
         has_ground_truth,
         log_identity_evaluation,
+        threshold_table,
     )
 
     if not has_ground_truth(ctx.settings):
         ctx.console.print("[dim]no ground truth at paths.ground_truth: identity evaluation skipped[/dim]")
         return None
-    metrics = evaluate_resolution(ctx.lake, ctx.settings)
-    mlflow_run = log_identity_evaluation(ctx.settings, ctx.run_id, metrics)
-    ctx.console.print(evaluation_table(metrics, mlflow_run))
-    return metrics
+    evaluation = evaluate_identity(ctx.lake, ctx.settings)
+    mlflow_run = log_identity_evaluation(ctx.settings, ctx.run_id, evaluation.metrics, evaluation)
+    ctx.console.print(evaluation_table(evaluation.metrics, mlflow_run))
+    ctx.console.print(threshold_table(evaluation) if evaluation.thresholds else f"[dim]{evaluation.note}[/dim]")
+    return evaluation.metrics
 
 
 STEPS: list[Step] = [

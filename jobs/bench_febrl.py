@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
 import shutil
 import sys
@@ -182,7 +183,9 @@ def main() -> int:
         "and read through `conf/examples/febrl` (a source YAML, custom attributes `soc_sec_id`, `street_number`, "
         "`address_2`, identity rules; no code): bronze, silver and identity steps on Spark. Truth: `rec-<n>-org` and "
         "`rec-<n>-dup-<k>` are one person. Next to it, Splink on DuckDB configured by hand with the comparable "
-        f"model (same comparisons, blocking, training passes, threshold {threshold}) on the raw columns.",
+        f"model (same comparisons, blocking, training passes, threshold {threshold}) on the raw columns. "
+        "`project s` is the three steps end to end (bronze, silver and their quality gates, identity with Splink "
+        f"on local Spark); load average {os.getloadavg()[0]:.1f} when the run ended.",
         "",
         "| data set | records | true pairs | precision | recall | F1 | Splink DuckDB precision | recall | F1 | "
         "quarantine rows | project s | Splink s |",

@@ -122,7 +122,7 @@ def test_writer_writes_every_gold_table_and_its_verdicts(spark, lake, settings, 
     assert {r.table_name for r in lake.read(QUALITY_RESULTS).where("run_id = 'run-1'").collect()} == {
         "gold.customers", "gold.identity_map", "gold.identity_links", "gold.identity_changes",
         "gold.identity_junk_values", "gold.identity_capped_values", "gold.identity_review",
-        "gold.identity_cluster_sizes"}
+        "gold.identity_cluster_sizes", "gold.identity_match_scores"}
 
 
 @pytest.mark.slow  # the whole identity step and its gate

@@ -113,6 +113,18 @@ def test_household_links_say_which_person(spark, config):
     assert edges.where("src = 'e3'").first().attribute_values == "email=familia@x.com;shared_by_household;person=luis"
 
 
+def test_household_guard_reads_swapped_letters_as_a_typo_and_initials_as_names(spark, config):
+    records = frame(spark, [
+        # one Pablo keyed twice with two letters swapped: not shared, the nameless record links too
+        rec("p1", phone="+34600000002", first_name_match="pablo"), rec("p2", phone="+34600000002", first_name_match="pbalo"),
+        rec("p3", phone="+34600000002"),
+        # two different initials are two people (J. and A. Lee), though one edit apart: shared
+        rec("j1", email="lee@x.com", first_name_match="j"), rec("j2", email="lee@x.com", first_name_match="a"),
+        rec("j3", email="lee@x.com"),
+    ])
+    assert edge_set(deterministic_edges(records, config)) == {("p1", "p2", "phone_exact"), ("p1", "p3", "phone_exact")}
+
+
 def test_without_the_household_guard_a_family_email_links_everyone(spark, config):
     off = variant(config, deterministic_rules=[r.model_copy(update={"household_guard": False})
                                                for r in config.deterministic_rules])
@@ -208,6 +220,25 @@ def test_no_name_conflict_changes_nothing(bridged, settings, config):
     same, review = split_name_conflicts(records, without_luis, config, settings.graph)
     assert same is without_luis
     assert review.count() == 0
+
+
+def test_name_conflict_keeps_nameless_records_that_bridge_nobody(spark, settings, config):
+    records = frame(spark, [
+        rec("a0", email="familia@x.com"),                        # nameless, smallest id: not the block's centre
+        rec("a1", email="familia@x.com", first_name_match="ana"), rec("a2", email="familia@x.com", first_name_match="ana"),
+        rec("n1", email="familia@x.com"),                        # a web event logged in with the family email: Ana's
+        rec("l1", email="luis@x.com", first_name_match="luis", device_id="DL"),
+        rec("l2", email="familia@x.com", device_id="DL"),        # Luis's device on the family email: the bridge
+        rec("b1", email="familia@x.com", phone="+34611"), rec("l3", phone="+34611", first_name_match="luis"),  # a bridge
+    ])
+    graph = graph_of(records, config, settings)
+    assert len(groups(graph.components)) == 1
+    split, review = split_name_conflicts(records, graph, config, settings.graph)
+    assert groups(split.components) == [["a0", "a1", "a2", "n1"], ["b1"], ["l1", "l2"], ["l3"]]
+    assert edge_set(graph.edges) - edge_set(split.edges) == {
+        ("a1", "b1", "email_exact"), ("a1", "l2", "email_exact"), ("b1", "l3", "phone_exact")}
+    assert [tuple(r) for r in review.collect()] == [("a0", 8, 4, 4, ["email_exact", "phone_exact"], "name_conflict")]
+    assert labels(split.components) == labels(cluster(records, split.edges, settings.graph))
 
 
 BEN = {"first_name_match": "benjamin", "last_name_match": "lewis"}

@@ -173,8 +173,9 @@ def split_name_conflicts(records: DataFrame, graph: IdentityGraph, config: Ident
     The household guard sees one shared value at a time: a family email named only by Ana's records still
     links the nameless record Luis's device logged in with, and that record bridges Ana's and Luis's clusters.
     A cluster whose first names (canonical, as the household guard compares them) hold an incompatible pair
-    is split once by dropping, inside it, the household-guarded links that touch a nameless record; the
-    components are recomputed. review: (cluster_root, size_before, size_after, parts, dropped_rules,
+    is split once by dropping, inside it, the household-guarded links that touch a nameless record and bridge
+    parts (`_bridges`: a nameless record whose links all lead into one part stays there); the components are
+    recomputed. review: (cluster_root, size_before, size_after, parts, dropped_rules,
     reason = 'name_conflict').
     """
     guarded = [r.name for r in config.enabled_rules if r.household_guard]
@@ -189,10 +190,42 @@ def split_name_conflicts(records: DataFrame, graph: IdentityGraph, config: Ident
     inside = (graph.edges.where(F.col("rule").isin(guarded)).select("src", "dst", "rule")
               .join(comp.select(F.col("record_id").alias("src"), "component"), "src")
               .join(conflicted, "component"))
-    drop = (inside.join(nameless.withColumnRenamed("record_id", "src"), "src")
-            .unionByName(inside.join(nameless.withColumnRenamed("record_id", "dst"), "dst"))
-            .select("src", "dst", "rule", "component").distinct().transform(cut_lineage))
+    suspect = (inside.join(nameless.withColumnRenamed("record_id", "src"), "src")
+               .unionByName(inside.join(nameless.withColumnRenamed("record_id", "dst"), "dst"))
+               .select("src", "dst", "rule", "component").distinct().transform(cut_lineage))
+    drop = _bridges(graph, conflicted, suspect, named, settings).transform(cut_lineage)
     return _split(graph, conflicted, drop, "name_conflict", settings)
+
+
+def _bridges(graph: IdentityGraph, conflicted: DataFrame, suspect: DataFrame, named: DataFrame,
+             settings: GraphSettings) -> DataFrame:
+    """The `suspect` links (src, dst, rule, component: household-guarded links touching a nameless record inside
+    the `conflicted` clusters) that bridge people; the others are given back.
+
+    Most nameless records are not bridges: a web event logged in with a family email named only by Ana, and
+    nothing else, is Ana's (as it would be in a cluster without a conflict). With every suspect link dropped,
+    the clusters fall into parts; a part holding no named record (`named`: record_id, _person_key) whose
+    suspect links all lead into ONE other part gets them back; those of a part reaching two or more parts, or
+    of a part naming someone, stay dropped. Each part given back joins the one part it points to, so a
+    re-formed cluster still holds at most one part that names someone (or one bridge): no two named parts
+    are joined again. Links inside one part change no cluster and are kept.
+    """
+    inside = graph.components.join(conflicted, "component").select("record_id")
+    parts = (recluster(graph.components, drop_edges(graph.edges, suspect), conflicted, settings)
+             .join(inside, "record_id").select("record_id", F.col("component").alias("part"))
+             .transform(cut_lineage))                                        # read three times
+    ends = (suspect.join(parts.select(F.col("record_id").alias("src"), F.col("part").alias("p_src")), "src")
+            .join(parts.select(F.col("record_id").alias("dst"), F.col("part").alias("p_dst")), "dst"))
+    across = ends.where(F.col("p_src") != F.col("p_dst"))
+    sides = (across.select(F.col("p_src").alias("part"), F.col("p_dst").alias("other"))
+             .unionByName(across.select(F.col("p_dst").alias("part"), F.col("p_src").alias("other"))))
+    loose = (parts.join(named, "record_id").groupBy("part")
+             .agg(F.count(PERSON_KEY).alias("names")).where(F.col("names") == 0).select("part"))
+    given_back = (sides.join(loose, "part").groupBy("part").agg(F.countDistinct("other").alias("reached"))
+                  .where(F.col("reached") == 1).select("part"))
+    bridging = (across.join(given_back.withColumnRenamed("part", "p_src"), "p_src", "left_anti")
+                .join(given_back.withColumnRenamed("part", "p_dst"), "p_dst", "left_anti"))
+    return bridging.select("src", "dst", "rule", "component")
 
 
 def _name_conflicted(clustered: DataFrame, config: IdentityConfig) -> DataFrame:

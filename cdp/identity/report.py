@@ -69,6 +69,7 @@ def evaluate_identity(lake: Lakehouse, settings: Settings, labels_path: str | No
                       thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS, by_threshold: bool = True) -> IdentityEvaluation:
     """gold.identity_map against labels (default: the generator's ground truth, with the evidence ceiling), and
     precision and recall at each match-probability threshold when gold.identity_match_scores is there."""
+    from cdp.identity.attributes import with_custom_attributes
     from cdp.identity.config import load_identity_config
     from cdp.identity.evaluate import (
         evidence_ceiling,
@@ -88,7 +89,8 @@ def evaluate_identity(lake: Lakehouse, settings: Settings, labels_path: str | No
     metrics = label_metrics(assignments, labelled)
     if truth and labelled.form == "entities":
         # what the evidence in the records allows at best (evaluate.evidence_ceiling), over the same records
-        clean = mark_junk(records, config)[0].join(assignments.select("record_id"), "record_id")
+        clean = mark_junk(records.transform(with_custom_attributes(config)), config)[0].join(
+            assignments.select("record_id"), "record_id")
         ceiling = pairwise_metrics(evidence_ceiling(clean, labelled.truth, config, settings.graph), labelled.truth)
         metrics |= {"evidence_ceiling_recall": ceiling["recall"], "evidence_ceiling_f1": ceiling["f1"],
                     "recall_of_ceiling": metrics["recall"] / ceiling["recall"] if ceiling["recall"] else 1.0}
@@ -96,15 +98,15 @@ def evaluate_identity(lake: Lakehouse, settings: Settings, labels_path: str | No
     evaluation = IdentityEvaluation(path, labelled.form, metrics)
     if not by_threshold:
         return evaluation
-    configured = config.probabilistic.threshold
-    if not config.probabilistic.enabled:
+    if config.matching is None:
         return replace(evaluation, note="probabilistic matching is off (conf/identity.yaml): no threshold to choose")
     if not lake.exists(IDENTITY_MATCH_SCORES):
         return replace(evaluation, note=f"no {IDENTITY_MATCH_SCORES} yet (`cdp run --steps identity` writes it): "
                                         "no precision and recall by threshold")
+    configured = config.matching.threshold
     return replace(evaluation, configured=configured,
                    **_by_threshold(lake, settings, labelled, metrics, sorted({*thresholds, configured}),
-                                   min(config.probabilistic.scores_floor, configured)))
+                                   min(config.matching.scores_floor, configured)))
 
 
 def _by_threshold(lake: Lakehouse, settings: Settings, labelled, metrics: dict, thresholds: list[float],
@@ -124,11 +126,6 @@ def _by_threshold(lake: Lakehouse, settings: Settings, labelled, metrics: dict, 
     note = BEFORE_GUARDS + (f"; not shown: {', '.join(f'{t:g}' for t in below)}, under the scores floor "
                             f"{floor:g} (pairs below it are not kept)" if below else "")
     return {"thresholds": [resolution, *rows], "note": note}
-
-
-def evaluate_resolution(lake: Lakehouse, settings: Settings) -> dict:
-    """Pairwise precision/recall/F1 and over/under-merge counts of gold.identity_map against ground truth."""
-    return evaluate_identity(lake, settings, by_threshold=False).metrics
 
 
 def log_matching_model(settings: Settings, res) -> str | None:

@@ -1,8 +1,9 @@
 """Deterministic matching rules -> identity edges. Pure DataFrame transforms, no collect, no cross join.
 
 Blocking: a rule's attribute tuple is its blocking key. Records are grouped by it (one shuffle) and every
-record of a group is linked to the group's smallest record_id: a star of n-1 edges instead of n(n-1)/2
-pairs, which gives the same connected components in linear size.
+record of a group is linked to the group's smallest record_id (with the household guard on: the smallest naming
+someone): a star of n-1 edges instead of n(n-1)/2 pairs, which gives the same connected components in linear
+size.
 
 Two rule options (conf/identity.yaml):
 * ``any_attribute``: the listed attributes are one value space (a handle reused on another site); a record
@@ -52,12 +53,30 @@ def canonical_first_name(column: str, nicknames: dict[str, list[str]]) -> Column
     return F.coalesce(lookup[value], value)
 
 
+def swapped_neighbours(a: Column, b: Column) -> Column:
+    """True when b is a with two adjacent letters swapped (pablo / pbalo, laura / larua, amy / may).
+
+    Levenshtein counts a swap as two edits, so max_edit_distance 1 missed the commonest keying slip: on the
+    demo data it was most of the name pairs of ONE person the household guard called two people."""
+    n = F.length(a)
+    swap = lambda i: F.concat(a.substr(F.lit(1), i - 1), a.substr(i + 1, F.lit(1)), a.substr(i, F.lit(1)),  # noqa: E731
+                              a.substr(i + 2, n))
+    return ((n >= 2) & (n == F.length(b)) & (a != b) & (F.levenshtein(a, b) == 2)
+            & F.exists(F.sequence(F.lit(1), F.greatest(n - 1, F.lit(1))), lambda i: swap(i) == b))
+
+
 def names_compatible(a: Column, b: Column, max_edit_distance: int) -> Column:
-    """Could two canonical first names be one person? Equal, same first token, an initial, or a small typo."""
+    """Could two canonical first names be one person? Equal, same first token, an initial, a small typo
+    (max_edit_distance edits, or, when that allows one, two adjacent letters swapped). Two different initials
+    are two names, not a typo (j / a are one edit apart, but james and andrew are not one person)."""
     first = lambda c: F.split(c, " ").getItem(0)  # noqa: E731
+    typo = F.levenshtein(a, b) <= max_edit_distance
+    if max_edit_distance >= 1:
+        typo = typo | swapped_neighbours(a, b)
+    typo = typo & (F.length(a) > 1) & (F.length(b) > 1)
     return ((a == b) | (first(a) == first(b))
             | ((F.length(a) == 1) & b.startswith(a)) | ((F.length(b) == 1) & a.startswith(b))
-            | (F.levenshtein(a, b) <= max_edit_distance))
+            | typo)
 
 
 def handle_key(column: str) -> Column:
@@ -143,27 +162,40 @@ def guard_households(keys: DataFrame, guard: HouseholdGuard) -> DataFrame:
     )
 
 
-def star(keys: DataFrame, block: list[str]) -> DataFrame:
+def star(keys: DataFrame, block: list[str], prefer: Column | None = None) -> DataFrame:
     """Rows of `keys` (a record_id per row) with `src`, the smallest record_id among the rows agreeing on the
     `block` columns; that smallest record's own row is left out. A block of n records gives n - 1 links, never
-    all pairs."""
-    return keys.withColumn("src", F.min("record_id").over(Window.partitionBy(*block))).where(
-        F.col("src") < F.col("record_id"))
+    all pairs.
+
+    prefer (a boolean column): the centre is the smallest record_id among the block's rows where it is true
+    (the smallest of all when none is); `src` / `record_id` are then swapped where needed so src < record_id.
+    """
+    if prefer is None:
+        return keys.withColumn("src", F.min("record_id").over(Window.partitionBy(*block))).where(
+            F.col("src") < F.col("record_id"))
+    centre = F.min(F.struct((~F.coalesce(prefer, F.lit(False))).alias("_last"), F.col("record_id").alias("_id")))
+    return (keys.withColumn("_centre", centre.over(Window.partitionBy(*block)).getField("_id"))
+            .where(F.col("_centre") != F.col("record_id"))
+            .withColumn("src", F.least("_centre", "record_id")).withColumn("record_id", F.greatest("_centre", "record_id"))
+            .drop("_centre"))
 
 
 def deterministic_edges(records: DataFrame, config: IdentityConfig) -> DataFrame:
     """records (identity-record columns) -> edges (src < dst, rule, attribute_values, weight), one star per block.
 
     All rules in one pass: records are exploded to (record, rule, blocking key) and partitioned by
-    (rule, key); each record links to its block's smallest record_id. Blocklisted values never link
-    (mark_junk also nulls them and the too-frequent ones beforehand).
+    (rule, key); each record links to its block's smallest record_id naming someone (the smallest of all when
+    none does). Blocklisted values never link (mark_junk also nulls them and the too-frequent ones beforehand).
     """
     records = with_derived_attributes(records, config)
     if any(r.household_guard for r in config.enabled_rules) and PERSON_KEY not in records.columns:
         records = with_person_key(records, config)
     keys = guard_households(blocking_keys(records, config.enabled_rules, config.junk), config.household_guard)
+    # a block's centre names someone when a record of it does: split_name_conflicts drops guarded links touching
+    # a nameless record, and a nameless centre would take the links between the block's named records with it
+    named = F.col(PERSON_KEY).isNotNull() if PERSON_KEY in keys.columns else None
     return (
-        star(keys, ["rule", "key"])
+        star(keys, ["rule", "key"], prefer=named)
         .select("src", F.col("record_id").alias("dst"), "rule", "attribute_values", "weight")
         .dropDuplicates(["src", "dst", "rule"])
     )
