@@ -47,6 +47,7 @@ bench: setup  ## journeys/profiles and churn/value 10k -> 100k customers, identi
 	$(BIN)/python jobs/bench_churn.py
 	$(BIN)/python jobs/bench_identity.py $(ARGS)
 	$(BIN)/python jobs/bench_febrl.py
+	$(BIN)/python jobs/bench_graph.py
 
 mlflow-ui: $(STAMP)  ## the MLflow UI over the local tracking store (churn runs and plots, registered models, identity)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(MLFLOW_DB) --host 127.0.0.1 --port $(MLFLOW_PORT)

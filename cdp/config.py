@@ -77,6 +77,8 @@ class SilverSettings(Strict):
 class GraphSettings(Strict):
     # auto: GraphFrames when its JAR is on the classpath, else the built-in DataFrame algorithm.
     engine: Literal["auto", "graphframes", "dataframe"] = "auto"
+    # GraphFrames' connectedComponents algorithm; the built-in engine runs two_phase (large-star / small-star) for
+    # two_phase and randomized_contraction, and its earlier min-label propagation for graphx
     algorithm: Literal["two_phase", "randomized_contraction", "graphx"] = "two_phase"
     max_iterations: int = Field(50, ge=1)
     # Built-in engine: how each round's labels are cut from their lineage. local = executor storage (fast);
