@@ -90,8 +90,10 @@ def _all_graphs(kind, leave_out=()):
 
 
 @pytest.mark.parametrize(("kind", "algorithm", "checkpoint"), [
-    ("string", "two_phase", "local"), ("long", "two_phase", "local"), ("long", "two_phase", "reliable"),
-    ("string", "graphx", "local")])
+    ("string", "two_phase", "local"), ("long", "two_phase", "local"),
+    # the reliable checkpoint and the former algorithm are the less used paths: with the end-to-end tests
+    pytest.param("long", "two_phase", "reliable", marks=pytest.mark.slow),
+    pytest.param("string", "graphx", "local", marks=pytest.mark.slow)])
 def test_hand_built_graphs_match_union_find(spark, settings, kind, algorithm, checkpoint):
     # the path in random order takes label propagation many rounds: left out to keep it short
     vertices, edges = _all_graphs(kind, leave_out=("shuffled_chain",) if algorithm == "graphx" else ())
