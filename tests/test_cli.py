@@ -121,3 +121,14 @@ def test_unknown_step_is_one_line(project, tmp_path):
     proc = cdp("run", "--conf-dir", str(project), "--steps", "bronze,silvr", env=no_java(tmp_path))
     assert (proc.returncode, proc.stderr.strip()) == (2, "error: unknown step(s) silvr; steps are: " + ", ".join(
         s.name for s in __import__("cdp.pipeline", fromlist=["STEPS"]).STEPS))
+
+
+def test_a_wrong_labels_header_is_one_line_before_spark_starts(project, tmp_path):
+    bad = tmp_path / "labels.csv"
+    bad.write_text("record,customer\ncrm:a1,C1\n", encoding="utf-8")
+    proc = cdp("eval", "identity", "--labels", str(bad), "--conf-dir", str(project), env=no_java(tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: labels file {bad} has record, customer; give a CSV header naming either record pairs "
+        "(source_l, record_key_l, source_r, record_key_r, is_match) or each record's entity "
+        "(source, record_key, entity_id)"]

@@ -4,15 +4,10 @@ worked out by hand; label mistakes are one line, before Spark starts when the fi
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import suite_conf
 
-from cdp.config import DEFAULT_CONF_DIR
 from cdp.errors import CdpError
 from cdp.identity.evaluate import check_labels, load_labels
 from cdp.tables import IDENTITY_LINKS, IDENTITY_MAP, IDENTITY_MATCH_SCORES, IDENTITY_RECORDS
@@ -186,23 +181,3 @@ def test_logged_to_mlflow_with_the_threshold_table_and_the_plot(entity_evaluatio
     assert csv_text.splitlines()[0] == ("clustering,threshold,links,customers,predicted_pairs,true_pairs,"
                                         "true_positive_pairs,precision,recall,f1")
     assert threshold_table(ev).row_count == len(ev.thresholds)
-
-
-def test_a_wrong_labels_header_is_one_line_before_spark_starts(tmp_path):
-    conf = suite_conf(DEFAULT_CONF_DIR, tmp_path / "conf")
-    (conf / "local.yaml").write_text((conf / "local.yaml").read_text() + f"""
-paths:
-  lakehouse: {tmp_path}/lakehouse
-  checkpoints: {tmp_path}/checkpoints
-  reports: {tmp_path}/reports
-""")
-    bad = labels_file(tmp_path, "record,customer\ncrm:a1,C1\n")
-    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
-    env["PATH"] = str(tmp_path)   # no java: a command that started Spark would fail on Java, not on the header
-    proc = subprocess.run([sys.executable, "-m", "cdp", "eval", "identity", "--labels", bad, "--conf-dir", str(conf)],
-                          capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().splitlines() == [
-        f"error: labels file {bad} has record, customer; give a CSV header naming either record pairs "
-        "(source_l, record_key_l, source_r, record_key_r, is_match) or each record's entity "
-        "(source, record_key, entity_id)"]
