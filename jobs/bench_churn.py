@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench_journeys import ROOT, run
-from bench_report import customer_size_args, machine, replace_section, scaling_exponent
+from bench_report import customer_size_args, machine, publish, scaling_exponent
 
 STEPS = ("churn_features", "churn_model", "churn_scores", "customer_value", "next_best_action")
 MODELS = ("gbt", "logistic_regression")
@@ -182,10 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         row["palive"] = palive_and_baselines(spark, bases[row["customers"]])
         spark.catalog.clearCache()
     text = report(rows)
-    replace_section(Path(args.report), "churn", text)
-    print(text)
-    print(f"bench done in {time.monotonic() - t0:.0f}s")
-    return 0
+    return publish(args.report, "churn", text, t0)
 
 
 if __name__ == "__main__":

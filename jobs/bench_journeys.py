@@ -20,7 +20,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_report import customer_size_args, machine, replace_section, scaling_exponent
+from bench_report import customer_size_args, machine, publish, scaling_exponent
 
 ROOT = Path(__file__).resolve().parents[1]
 CDP = [sys.executable, "-m", "cdp.cli"]
@@ -135,10 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  silver {row['silver']:.0f}s; journeys {row['journeys']:.0f}s, profiles {row['profiles']:.0f}s, "
               f"segments {row['segments']:.0f}s", flush=True)
     text = report(rows)
-    replace_section(Path(args.report), "journeys", text)
-    print(text)
-    print(f"bench done in {time.monotonic() - t0:.0f}s")
-    return 0
+    return publish(args.report, "journeys", text, t0)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import argparse
 import math
 import os
 import platform
+import time
 from pathlib import Path
 
 
@@ -43,3 +44,12 @@ def replace_section(path: Path, name: str, text: str) -> str:
         new = old.rstrip() + "\n\n" + block + "\n"
     path.write_text(new, encoding="utf-8")
     return new
+
+
+def publish(report: str | Path, name: str, text: str, started: float) -> int:
+    """Write `text` as the report's `name` section, print it and the benchmark's wall time (since the
+    time.monotonic() `started`); the exit code of a benchmark that finished."""
+    replace_section(Path(report), name, text)
+    print(text)
+    print(f"bench done in {time.monotonic() - started:.0f}s")
+    return 0
