@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -30,6 +31,12 @@ def _steps_help() -> str:
     return "steps, in order:\n" + "\n".join(f"  {s.name:<{width}}  {s.description}" for s in STEPS)
 
 
+def _run_id(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}", value):
+        raise argparse.ArgumentTypeError(f"{value!r}: use letters, digits and _ . : - (up to 100 characters)")
+    return value
+
+
 def _as_of_date(text: str):
     from datetime import date
 
@@ -53,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--as-of", type=_as_of_date, metavar="YYYY-MM-DD",
                      help="score churn and value with the touchpoints before this day (backtest on your own history; "
                           "default: conf/churn.yaml scoring.as_of)")
+    run.add_argument("--run-id", type=_run_id, metavar="ID",
+                     help="the run's id instead of a generated one (a scheduler's run id; re-running a failed run "
+                          "under its own id replaces what it wrote)")
 
     gen = sub.add_parser("generate", parents=[common], help="write synthetic multi-channel landing files + ground truth",
                          epilog="example: cdp generate --customers 1000 --seed 7 --out /tmp/demo")
@@ -156,7 +166,7 @@ def cmd_run(args, settings) -> int:
     steps = [s.strip() for s in args.steps.split(",")] if args.steps else None
     plan(steps)
     check_configuration(settings)  # every configuration mistake is one line before a JVM starts
-    ctx = run_pipeline(settings, _spark(args, settings, "cdp"), steps, as_of=args.as_of)
+    ctx = run_pipeline(settings, _spark(args, settings, "cdp"), steps, as_of=args.as_of, run_id=args.run_id)
     if ctx.problems:
         print(f"error: {len(ctx.problems)} file(s) could not land: {ctx.problems[0]}"
               + (f" (and {len(ctx.problems) - 1} more above)" if len(ctx.problems) > 1 else ""), file=sys.stderr)

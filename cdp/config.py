@@ -86,6 +86,15 @@ class GraphSettings(Strict):
     checkpoint: Literal["local", "reliable"] = "local"
 
 
+class IdentityRunSettings(Strict):
+    # auto: incremental when the last identity run can be built on (same identity configuration, its records
+    # version still readable), else full; full: re-resolve every record; incremental: fail (one line) if it cannot
+    mode: Literal["auto", "full", "incremental"] = "auto"
+    # train the probabilistic model again (a full run); otherwise the saved one is reused until the probabilistic
+    # configuration changes
+    retrain: bool = False
+
+
 class MlflowSettings(Strict):
     tracking_uri: str = Field("mlflow.db", description="a URI, or a SQLite file path relative to the project")
     artifact_root: str = "mlruns"
@@ -107,6 +116,7 @@ class Settings(Strict):
     ingest: IngestSettings = IngestSettings()
     silver: SilverSettings = SilverSettings()
     graph: GraphSettings = GraphSettings()
+    identity: IdentityRunSettings = IdentityRunSettings()
     mlflow: MlflowSettings = MlflowSettings()
     catalog: CatalogSettings = CatalogSettings()
 

@@ -40,8 +40,28 @@ class Lakehouse:
 
         return DeltaTable.isDeltaTable(self.spark, self.location(name))
 
-    def read(self, name: Table | str) -> DataFrame:
-        return self.spark.read.format("delta").load(self.location(name))
+    def read(self, name: Table | str, version: int | None = None) -> DataFrame:
+        """The table as it stands, or as it stood at a Delta version (time travel)."""
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(self.location(name))
+
+    def version_readable(self, name: Table | str, version: int) -> bool:
+        """Can the table still be read as of this version: its log entry kept and every data file of that version
+        still there (VACUUM removes the files only older versions use)."""
+        try:
+            files = self.read(name, version=version).inputFiles()
+        except Exception:  # noqa: BLE001 - the version's log entry is gone (log retention) or never was
+            return False
+        jvm = self.spark.sparkContext._jvm
+        conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+        paths = [jvm.org.apache.hadoop.fs.Path(f) for f in files]
+        return all(p.getFileSystem(conf).exists(p) for p in paths)
+
+    def version(self, name: Table | str) -> int:
+        """The table's current Delta version."""
+        return self.delta_table(name).history(1).select("version").first()[0]
 
     def delta_table(self, name: Table | str):
         from delta.tables import DeltaTable

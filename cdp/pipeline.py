@@ -335,11 +335,11 @@ def closing_summary(ctx: RunContext) -> None:
 
 
 def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, console: Console | None = None,
-                 as_of: date | None = None) -> RunContext:
+                 as_of: date | None = None, run_id: str | None = None) -> RunContext:
     """Run the steps in order; a step failing on something not a user error is StepFailed (step named)."""
     console = console or Console(width=None if Console().is_terminal else 140)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    ctx = RunContext(settings, spark, Lakehouse.from_settings(spark, settings), new_run_id(now), now, console,
+    ctx = RunContext(settings, spark, Lakehouse.from_settings(spark, settings), run_id or new_run_id(now), now, console,
                      as_of=as_of)
     console.print(f"[b]cdp run[/b] {ctx.run_id} env={settings.env} lakehouse={ctx.lake.root}")
     bootstrap(ctx.lake)

@@ -58,6 +58,10 @@ SILVER_BATCHES = Table("audit", "silver_batches", ("source", "bronze_run_id"),
                        "source string, bronze_run_id string, run_id string, processed_at timestamp")
 UNATTRIBUTED = Table("audit", "unattributed_interactions", ("run_id", "source", "reason"),
                      "run_id string, source string, reason string, interactions long, recorded_at timestamp")
+IDENTITY_RUNS = Table("audit", "identity_runs", ("run_id",),
+                      "run_id string, mode string, reason string, records_version long, config_fingerprint string, "
+                      "model_id string, records long, dirty_records long, region_records long, seconds double, "
+                      "resolved_at timestamp")
 
 # ---------------------------------------------------------------- silver: the canonical model
 INTERACTIONS = Table("silver", "interactions", ("interaction_id",))
@@ -74,6 +78,11 @@ IDENTITY_CAPPED_VALUES = Table("gold", "identity_capped_values", ("component", "
 IDENTITY_REVIEW = Table("gold", "identity_review", ("cluster_root", "reason"))
 IDENTITY_CLUSTER_SIZES = Table("gold", "identity_cluster_sizes", ("size",))
 IDENTITY_MATCH_SCORES = Table("gold", "identity_match_scores", ("src", "dst"))
+IDENTITY_MODEL = Table("gold", "identity_model", ("model_id",),
+                       "model_id string, trained_run_id string, trained_at timestamp, model_fingerprint string, "
+                       "trained boolean, candidates long, model_json string")
+IDENTITY_TERM_FREQUENCIES = Table("gold", "identity_term_frequencies", ("model_id", "attribute", "value"),
+                                  "model_id string, attribute string, value string, tf double")
 CUSTOMERS = Table("gold", "customers", ("customer_id",))
 
 # ---------------------------------------------------------------- gold: journeys
@@ -106,8 +115,10 @@ JOURNEY_TABLES = (CUSTOMER_JOURNEY, INCOMPLETE_PURCHASES, FUNNELS, JOURNEY_PATHS
 PROFILE_TABLES = (CUSTOMER_PROFILE, CUSTOMER_PROFILE_HISTORY, SEGMENTS, SEGMENT_SIZES)
 KPI_TABLES = (KPI_DAILY_CHANNEL, KPI_COHORT_RETENTION, KPI_SATISFACTION, KPI_COMPLAINTS)
 PREDICTION_TABLES = (CHURN_FEATURES, CHURN_SCORES, CUSTOMER_VALUE, NEXT_BEST_ACTION)
-OPERATIONAL = (QUARANTINE, INGEST_LOG, FILE_REJECTIONS, RECONCILIATION, QUALITY_RESULTS, SILVER_BATCHES, UNATTRIBUTED)
-REGISTERED = (*OPERATIONAL, *SILVER_TABLES, *IDENTITY_TABLES, *JOURNEY_TABLES, *PROFILE_TABLES, *KPI_TABLES,
+IDENTITY_STATE = (IDENTITY_MODEL, IDENTITY_TERM_FREQUENCIES)
+OPERATIONAL = (QUARANTINE, INGEST_LOG, FILE_REJECTIONS, RECONCILIATION, QUALITY_RESULTS, SILVER_BATCHES, UNATTRIBUTED,
+               IDENTITY_RUNS)
+REGISTERED = (*OPERATIONAL, *SILVER_TABLES, *IDENTITY_TABLES, *IDENTITY_STATE, *JOURNEY_TABLES, *PROFILE_TABLES, *KPI_TABLES,
               *PREDICTION_TABLES)
 _BY_NAME = {t.qualified: t for t in REGISTERED}
 

@@ -18,7 +18,7 @@ from cdp.tables import CUSTOMERS, IDENTITY_CLUSTER_SIZES, IDENTITY_MAP, QUALITY_
 
 T = datetime(2025, 1, 1)
 MAP_SCHEMA = ("record_id string, source string, source_record_key string, customer_id string, minted_from string, "
-              "run_id string, resolved_at timestamp")
+              "match_group string, run_id string, resolved_at timestamp")
 CUSTOMER_COLUMNS = ("customer_id string, first_name string, last_name string, email string, phone string, "
                     "birth_date date, gender string, street string, postal_code string, city string, country string, "
                     "loyalty_id string, custom_attributes map<string,string>, records long, sources array<string>, "
@@ -31,7 +31,7 @@ def customer(customer_id: str) -> tuple:
 
 
 def map_row(record_id: str, customer_id: str) -> tuple:
-    return (record_id, "crm", record_id, customer_id, record_id, "r", T)
+    return (record_id, "crm", record_id, customer_id, record_id, record_id, "r", T)
 
 
 @pytest.fixture()

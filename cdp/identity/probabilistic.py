@@ -26,14 +26,31 @@ from cdp.identity.rules import dates_compatible, names_compatible
 from cdp.spark import cut_lineage
 
 
+@dataclass(frozen=True)
+class SavedModel:
+    """A model an earlier run trained (or loaded), kept with the term frequencies it was scored with: the same
+    pair gets the same match probability in every later run, full or incremental (scores never depend on which
+    other records a run happens to hold)."""
+
+    model: dict = field(repr=False)
+    term_frequencies: DataFrame = field(repr=False)   # TF_SCHEMA
+
+
+TF_SCHEMA = "attribute string, value string, tf double"
+
+
 @dataclass
 class MatchingRun:
-    """What one probabilistic pass did: its model (Splink JSON) and pair counts."""
+    """What one probabilistic pass did: its model (Splink JSON), term frequencies and pair counts."""
 
     model: dict = field(default_factory=dict, repr=False)
     candidates: int = 0
     links: int = 0
     trained: bool = False
+    term_frequencies: DataFrame | None = field(default=None, repr=False)   # TF_SCHEMA
+
+    def saved(self) -> SavedModel | None:
+        return SavedModel(self.model, self.term_frequencies) if self.model and self.term_frequencies is not None else None
 
 
 def postcode_comparison(column: str, prefixes: list[int]):
@@ -108,6 +125,36 @@ def candidates(records: DataFrame, p: Probabilistic, across: str | None = None) 
     return records.where(cond).select("record_id", *used, *([across] if across else []))
 
 
+def tf_attributes(p: Probabilistic) -> list[str]:
+    return [c.attribute for c in p.comparisons if c.term_frequency]
+
+
+def term_frequencies(todo: DataFrame, p: Probabilistic) -> DataFrame:
+    """(attribute, value, tf) for each term-frequency-adjusted comparison: a value's share of the candidates
+    holding one (Splink's own formula, count(*) / count(column)), values as text."""
+    spark = todo.sparkSession
+    parts = []
+    for a in tf_attributes(p):
+        parts.append(todo.where(F.col(a).isNotNull()).groupBy(F.col(a).cast("string").alias("value"))
+                     .agg(F.count("*").alias("_n")).select(F.lit(a).alias("attribute"), "value", "_n"))
+    if not parts:
+        return spark.createDataFrame([], TF_SCHEMA)
+    counts = reduce(DataFrame.unionByName, parts)
+    totals = counts.groupBy("attribute").agg(F.sum("_n").alias("_total"))
+    return (counts.join(F.broadcast(totals), "attribute")
+            .select("attribute", "value", (F.col("_n").cast("double") / F.col("_total")).alias("tf")))
+
+
+def register_term_frequencies(linker, db_api, tf: DataFrame, todo: DataFrame, p: Probabilistic) -> None:
+    """Splink uses these lookups instead of computing term frequencies from the records at hand (a value missing
+    from them gets no adjustment)."""
+    types = dict(todo.dtypes)
+    for a in tf_attributes(p):
+        lookup = tf.where(F.col("attribute") == a).select(F.col("value").cast(types.get(a, "string")).alias(a),
+                                                          F.col("tf").alias(f"tf_{a}"))
+        linker.table_management.register_term_frequency_lookup(db_api.register(lookup), a)
+
+
 def evidence_column(model: dict) -> F.Column:
     """'match_probability=0.9981;match_weight=11.20;first_name_canonical=+6.5;birth_date=+12.3;...': each
     comparison's contribution to the match weight (its level's label is in the model JSON)."""
@@ -153,7 +200,8 @@ def agrees(c: Comparison, left: F.Column, right: F.Column, veto_similarity: floa
     return F.coalesce(ok, F.lit(True))
 
 
-def mark_vetoes(pairs: DataFrame, todo: DataFrame, p: Probabilistic, max_edit_distance: int = 1) -> DataFrame:
+def mark_vetoes(pairs: DataFrame, todo: DataFrame, p: Probabilistic, max_edit_distance: int = 1,
+                right: DataFrame | None = None) -> DataFrame:
     """Adds `vetoed`: the pair disagrees outright on a must_not_disagree attribute, so it never links (two
     lookups of the pair's records; the pairs are only those over the scores floor)."""
     vetoed = [c for c in p.comparisons if c.attribute in p.must_not_disagree]
@@ -161,7 +209,8 @@ def mark_vetoes(pairs: DataFrame, todo: DataFrame, p: Probabilistic, max_edit_di
         return pairs.withColumn("vetoed", F.lit(False))
     cols = [c.attribute for c in vetoed]
     left = todo.select(F.col("record_id").alias("record_id_l"), *[F.col(a).alias(f"{a}__l") for a in cols])
-    right = todo.select(F.col("record_id").alias("record_id_r"), *[F.col(a).alias(f"{a}__r") for a in cols])
+    right = (todo if right is None else right).select(F.col("record_id").alias("record_id_r"),
+                                                      *[F.col(a).alias(f"{a}__r") for a in cols])
     joined = pairs.join(left, "record_id_l").join(right, "record_id_r")
     keep = reduce(lambda x, y: x & y, [agrees(c, F.col(f"{c.attribute}__l"), F.col(f"{c.attribute}__r"),
                                               p.veto_similarity, max_edit_distance) for c in vetoed])
@@ -193,11 +242,14 @@ SCORE_SCHEMA = ("src string, dst string, match_probability double, match_weight 
 
 
 def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance: int = 1,
-                        across: str | None = None) -> tuple[DataFrame, MatchingRun, DataFrame]:
+                        across: str | None = None, saved: SavedModel | None = None
+                        ) -> tuple[DataFrame, MatchingRun, DataFrame]:
     """records (identity columns incl. derived ones) -> (edges src < dst with evidence, the run's model and
     counts, the scored pairs: every pair at or above p.scores_floor, vetoed or not: SCORE_SCHEMA).
     max_edit_distance: the household guard's, for the name vetoes (see `agrees`). across: a column (the
     deterministic cluster) whose equal values mean "already linked": such pairs are trained on, never predicted.
+    saved: score with this model and its term frequencies (no training); otherwise the model is trained here (or
+    read from p.model) and the term frequencies are those of these records.
 
     The edges are materialised (localCheckpoint) before Splink's intermediate tables are released.
     """
@@ -213,34 +265,82 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance:
     run = MatchingRun()
     todo = candidates(records, p, across).transform(cut_lineage)
     run.candidates = todo.count()
+    tf = saved.term_frequencies if saved else term_frequencies(todo, p).transform(cut_lineage)
+    run.term_frequencies = tf
     if run.candidates < 2:
+        run.model = saved.model if saved else {}
         return spark.createDataFrame([], EDGE_SCHEMA), run, spark.createDataFrame([], SCORE_SCHEMA)
     db_api = eager_spark_api(spark)
-    if p.model:  # a saved model's parameters, with this conf's candidate pairs
-        model_source = json.loads(Path(p.model).read_text())
-        model_source["blocking_rules_to_generate_predictions"] = [
-            r.create_blocking_rule_dict("spark") for r in prediction_blocking(p, across)]
+    fixed = saved.model if saved else json.loads(Path(p.model).read_text()) if p.model else None
+    if fixed is not None:  # a saved model's parameters, with this conf's candidate pairs
+        model_source = {**fixed, "link_type": "dedupe_only", "blocking_rules_to_generate_predictions": [
+            r.create_blocking_rule_dict("spark") for r in prediction_blocking(p, across)]}
     else:
         model_source = splink_settings(p, across)
     linker = Linker(db_api.register(todo), model_source, log_level=logging.WARNING)
-    if not p.model:
+    register_term_frequencies(linker, db_api, tf, todo, p)
+    if fixed is None:
         train_model(linker, p)
         run.trained = True
-    run.model = linker.misc.save_model_to_json()
+    run.model = saved.model if saved else linker.misc.save_model_to_json()
     floor = min(p.scores_floor, p.threshold)
     scored = linker.inference.predict(threshold_match_probability=floor, warning_mode="never")
-    scores = mark_vetoes(scored.as_spark_dataframe(), todo, p, max_edit_distance).select(
-        F.least("record_id_l", "record_id_r").alias("src"), F.greatest("record_id_l", "record_id_r").alias("dst"),
-        F.col("match_probability").cast("double").alias("match_probability"),
-        F.col("match_weight").cast("double").alias("match_weight"), "vetoed",
-        evidence_column(run.model).alias("evidence"),
-    ).dropDuplicates(["src", "dst"]).transform(cut_lineage)
-    edges = scores.where((F.col("match_probability") >= p.threshold) & ~F.col("vetoed")).select(
-        "src", "dst", F.lit(PROBABILISTIC_RULE).alias("rule"), F.col("evidence").alias("attribute_values"),
-        F.lit(float(p.weight)).alias("weight")).transform(cut_lineage)
+    scores = _scores(scored.as_spark_dataframe(), todo, todo, p, max_edit_distance, run.model)
+    edges = links_of(scores, p)
     run.links = edges.count()
     _release(db_api)
     return edges, run, scores
+
+
+def _scores(predicted: DataFrame, left: DataFrame, right: DataFrame, p: Probabilistic, max_edit_distance: int,
+            model: dict) -> DataFrame:
+    return mark_vetoes(predicted, left, p, max_edit_distance, right=right).select(
+        F.least("record_id_l", "record_id_r").alias("src"), F.greatest("record_id_l", "record_id_r").alias("dst"),
+        F.col("match_probability").cast("double").alias("match_probability"),
+        F.col("match_weight").cast("double").alias("match_weight"), "vetoed",
+        evidence_column(model).alias("evidence"),
+    ).dropDuplicates(["src", "dst"]).transform(cut_lineage)
+
+
+def links_of(scores: DataFrame, p: Probabilistic) -> DataFrame:
+    """The scored pairs that link (at or above the threshold, not vetoed) as identity edges."""
+    return scores.where((F.col("match_probability") >= p.threshold) & ~F.col("vetoed")).select(
+        "src", "dst", F.lit(PROBABILISTIC_RULE).alias("rule"), F.col("evidence").alias("attribute_values"),
+        F.lit(float(p.weight)).alias("weight")).transform(cut_lineage)
+
+
+def score_against(new: DataFrame, existing: DataFrame, p: Probabilistic, saved: SavedModel,
+                  max_edit_distance: int = 1) -> DataFrame:
+    """The pairs (one record of `new`, one of `existing`) the saved model scores at or above the scores floor
+    (SCORE_SCHEMA), candidates from the same blocking rules: what an incremental run learns about its new and
+    changed records without scoring the pairs it already knows. `existing` may hold the `new` records too (their
+    pairs among themselves are scored once; a record is never paired with itself)."""
+    from splink import Linker
+    from splink.blocking_rule_library import And, CustomRule
+
+    _quiet_splink()
+    spark = new.sparkSession
+    left = candidates(new, p).transform(cut_lineage)
+    right = candidates(existing, p)
+    # only the existing records sharing a blocking key with a new one can pair with it
+    right = reduce(DataFrame.unionByName, [right.join(left.select(*b).dropna().distinct(), b, "left_semi")
+                                           for b in p.blocking]).dropDuplicates(["record_id"]).transform(cut_lineage)
+    if left.limit(1).count() == 0 or right.limit(1).count() == 0:
+        return spark.createDataFrame([], SCORE_SCHEMA)
+    from splink import block_on
+
+    db_api = eager_spark_api(spark)
+    model_source = {**saved.model, "link_type": "link_only", "blocking_rules_to_generate_predictions": [
+        And(block_on(*b), CustomRule("l.record_id <> r.record_id")).create_blocking_rule_dict("spark")
+        for b in p.blocking]}
+    linker = Linker([db_api.register(left), db_api.register(right)], model_source, log_level=logging.WARNING)
+    register_term_frequencies(linker, db_api, saved.term_frequencies, left, p)
+    scored = linker.inference.predict(threshold_match_probability=min(p.scores_floor, p.threshold),
+                                      warning_mode="never")
+    sides = left.unionByName(right).dropDuplicates(["record_id"])
+    scores = _scores(scored.as_spark_dataframe(), sides, sides, p, max_edit_distance, saved.model)
+    _release(db_api)
+    return scores
 
 
 def eager_spark_api(spark):

@@ -8,7 +8,8 @@ deterministic rule edges (blocked by attribute tuple, household guard) -> their 
 probabilistic edges (Splink, only across those clusters) merging them -> the suspect clusters cut out ->
 identifier caps -> name and birth-date conflicts -> cluster-size cap -> stable customer ids seeded with the
 previous map -> golden records. Each run recomputes the graph from all identity records; the previous map is
-what keeps ids stable, so the incremental path and a full rebuild run the same code. Lineage is cut at each
+what keeps ids stable. An incremental run (cdp.identity.incremental) runs this same code on the region of whole
+clusters its new, changed and deleted records can reach. Lineage is cut at each
 phase boundary here (cdp.spark.cut_lineage), so no plan grows across phases.
 """
 
@@ -37,7 +38,7 @@ from cdp.identity.guards import (
     suspect_clusters,
 )
 from cdp.identity.junk import mark_junk
-from cdp.identity.probabilistic import SCORE_SCHEMA, MatchingRun, probabilistic_edges
+from cdp.identity.probabilistic import SCORE_SCHEMA, MatchingRun, SavedModel, probabilistic_edges
 from cdp.identity.rules import deterministic_edges, with_derived_attributes
 from cdp.identity.stable_ids import assign_customer_ids
 from cdp.spark import cut_lineage
@@ -108,11 +109,12 @@ def identified(records: DataFrame, config: IdentityConfig) -> DataFrame:
     return records.where(reduce(lambda a, b: a | b, present))
 
 
-def link_graph(clean: DataFrame, config: IdentityConfig, settings: Settings,
-               lap: Callable[[str], None]) -> tuple[IdentityGraph, MatchingRun | None, DataFrame]:
+def link_graph(clean: DataFrame, config: IdentityConfig, settings: Settings, lap: Callable[[str], None],
+               saved: SavedModel | None = None, names: DataFrame | None = None
+               ) -> tuple[IdentityGraph, MatchingRun | None, DataFrame]:
     """Deterministic edges and their clusters, then the probabilistic links merging clusters; and the pairs
     the model scored (SCORE_SCHEMA, empty without probabilistic matching)."""
-    edges = deterministic_edges(clean, config).transform(cut_lineage)
+    edges = deterministic_edges(clean, config, names).transform(cut_lineage)
     lap("deterministic rules")
     graph = IdentityGraph(edges, cluster(clean, edges, settings.graph).transform(cut_lineage))
     lap("connected components")
@@ -121,7 +123,7 @@ def link_graph(clean: DataFrame, config: IdentityConfig, settings: Settings,
     # Splink predicts only across deterministic clusters: a pair already linked would add nothing
     fuzzy, matching, scores = probabilistic_edges(
         clean.join(graph.components.withColumnRenamed("component", ACROSS), "record_id"), config.matching,
-        config.household_guard.max_edit_distance, across=ACROSS)
+        config.household_guard.max_edit_distance, across=ACROSS, saved=saved)
     graph = IdentityGraph(graph.edges.unionByName(fuzzy).transform(cut_lineage),
                           merge_clusters(graph.components, fuzzy, settings.graph).transform(cut_lineage))
     lap("probabilistic matching (Splink)")
@@ -152,30 +154,35 @@ def guard(clean: DataFrame, graph: IdentityGraph, config: IdentityConfig, settin
 
 
 def resolve(records: DataFrame, previous_map: DataFrame | None, config: IdentityConfig, settings: Settings, *,
-            run_id: str, now: datetime, progress: Progress | None = None) -> IdentityTables:
+            run_id: str, now: datetime, progress: Progress | None = None, saved: SavedModel | None = None,
+            junk: DataFrame | None = None, names: DataFrame | None = None,
+            known_ids: DataFrame | None = None) -> IdentityTables:
     """Resolve identity records (silver.identity_records rows) into customers.
 
     previous_map: (record_id, customer_id, minted_from) of the last run, which keeps ids stable; None rebuilds.
     It must not read a table the caller is about to overwrite lazily (materialise it first).
-    progress(phase, seconds) is called as each phase ends.
+    progress(phase, seconds) is called as each phase ends. saved: the model to score with (no training).
+    An incremental run resolves a region of whole clusters (cdp.identity.incremental) and passes what depends on
+    all records: the junk values, the household guard's block names and the customer ids in use (known_ids).
     """
     stamp, run = F.lit(now).cast("timestamp"), F.lit(run_id)
     seconds: dict[str, float] = {}
     lap = stopwatch(seconds, progress)
     # the identity columns only: bronze lineage (file, hashes, run ids) would ride through every materialisation
     records = records.drop(*LINEAGE).transform(with_custom_attributes(config)).transform(cut_lineage)
-    clean, junk = mark_junk(records, config)
+    clean, junk = mark_junk(records, config, junk)
     clean = identified(with_derived_attributes(clean, config), config).transform(cut_lineage)
     lap("junk and anonymous records")
-    graph, matching, scores = link_graph(clean, config, settings, lap)
+    graph, matching, scores = link_graph(clean, config, settings, lap, saved, names)
+    groups = graph.components.select("record_id", F.col("component").alias("match_group"))
     graph, capped, review = guard(clean, graph, config, settings, lap)
-    id_map, changes = assign_customer_ids(graph.components, previous_map, run_id)
-    id_map = id_map.transform(cut_lineage)
+    id_map, changes = assign_customer_ids(graph.components, previous_map, run_id, known_ids)
+    id_map = id_map.join(groups, "record_id").transform(cut_lineage)
     lap("stable ids")
     return IdentityTables(
         identity_map=id_map.join(records.select("record_id", "source", "source_record_key"), "record_id")
-        .select("record_id", "source", "source_record_key", "customer_id", "minted_from", run.alias("run_id"),
-                stamp.alias("resolved_at")),
+        .select("record_id", "source", "source_record_key", "customer_id", "minted_from", "match_group",
+                run.alias("run_id"), stamp.alias("resolved_at")),
         links=graph.edges.join(id_map.select(F.col("record_id").alias("src"), "customer_id"), "src")
         .select("src", "dst", "rule", F.col("attribute_values").alias("evidence"), "weight", "customer_id",
                 run.alias("run_id")),

@@ -140,18 +140,29 @@ def blocking_keys(records: DataFrame, rules: list[Rule], junk: Junk | None = Non
     )
 
 
-def guard_households(keys: DataFrame, guard: HouseholdGuard) -> DataFrame:
+def block_names(keys: DataFrame) -> DataFrame:
+    """(rule, key, names): the person keys each block's records name, for the household guard."""
+    return keys.where(F.col("guarded")).groupBy("rule", "key").agg(F.collect_set(PERSON_KEY).alias("names"))
+
+
+def guard_households(keys: DataFrame, guard: HouseholdGuard, names: DataFrame | None = None) -> DataFrame:
     """Split shared values of guarded rules into one block per person named (see module doc).
 
     A value is shared when two of its records' person keys are incompatible; then the block key gets the
     person key appended, records without one leave the block, and the evidence says which person it was.
+    names: `block_names` over ALL records, when `keys` holds only some records of their blocks (an incremental
+    run's): whether a value is shared is a property of all its records.
     """
     if PERSON_KEY not in keys.columns:
         return keys
-    block = Window.partitionBy("rule", "key")
-    names = F.array_sort(F.collect_set(PERSON_KEY).over(block))
-    shared = F.exists(names, lambda x: F.exists(names, lambda y: ~names_compatible(x, y, guard.max_edit_distance)))
-    keys = keys.withColumn("_shared", F.col("guarded") & shared)
+    if names is None:
+        block_names_ = F.collect_set(PERSON_KEY).over(Window.partitionBy("rule", "key"))
+    else:
+        keys = keys.join(names.withColumnRenamed("names", "_names"), ["rule", "key"], "left")
+        block_names_ = F.coalesce(F.col("_names"), F.array().cast("array<string>"))
+    names_ = F.array_sort(block_names_)
+    shared = F.exists(names_, lambda x: F.exists(names_, lambda y: ~names_compatible(x, y, guard.max_edit_distance)))
+    keys = keys.withColumn("_shared", F.col("guarded") & shared).drop("_names")
     return (
         keys.where(~F.col("_shared") | F.col(PERSON_KEY).isNotNull())
         .withColumn("key", F.when(F.col("_shared"), F.concat_ws("|", "key", PERSON_KEY)).otherwise(F.col("key")))
@@ -180,17 +191,23 @@ def star(keys: DataFrame, block: list[str], prefer: Column | None = None) -> Dat
             .drop("_centre"))
 
 
-def deterministic_edges(records: DataFrame, config: IdentityConfig) -> DataFrame:
+def rule_keys(records: DataFrame, config: IdentityConfig) -> DataFrame:
+    """Every (record, rule, blocking key) of the enabled rules, before the household guard (`blocking_keys`)."""
+    records = with_derived_attributes(records, config)
+    if any(r.household_guard for r in config.enabled_rules) and PERSON_KEY not in records.columns:
+        records = with_person_key(records, config)
+    return blocking_keys(records, config.enabled_rules, config.junk)
+
+
+def deterministic_edges(records: DataFrame, config: IdentityConfig, names: DataFrame | None = None) -> DataFrame:
     """records (identity-record columns) -> edges (src < dst, rule, attribute_values, weight), one star per block.
 
     All rules in one pass: records are exploded to (record, rule, blocking key) and partitioned by
     (rule, key); each record links to its block's smallest record_id naming someone (the smallest of all when
     none does). Blocklisted values never link (mark_junk also nulls them and the too-frequent ones beforehand).
+    names: see `guard_households`.
     """
-    records = with_derived_attributes(records, config)
-    if any(r.household_guard for r in config.enabled_rules) and PERSON_KEY not in records.columns:
-        records = with_person_key(records, config)
-    keys = guard_households(blocking_keys(records, config.enabled_rules, config.junk), config.household_guard)
+    keys = guard_households(rule_keys(records, config), config.household_guard, names)
     # a block's centre names someone when a record of it does: split_name_conflicts drops guarded links touching
     # a nameless record, and a nameless centre would take the links between the block's named records with it
     named = F.col(PERSON_KEY).isNotNull() if PERSON_KEY in keys.columns else None

@@ -25,10 +25,12 @@ def mint(seed: Column) -> Column:
 
 
 def assign_customer_ids(components: DataFrame, previous_map: DataFrame | None,
-                        run_id: str) -> tuple[DataFrame, DataFrame]:
+                        run_id: str, known_ids: DataFrame | None = None) -> tuple[DataFrame, DataFrame]:
     """components(record_id, component) + previous map(record_id, customer_id[, minted_from]) ->
     (identity_map(record_id, customer_id, minted_from), changes(run_id, change_type, customer_ids_before,
-    customer_id_after, records, reason)); change_type in {new, merge, split}."""
+    customer_id_after, records, reason)); change_type in {new, merge, split}.
+    known_ids (customer_id): every id in use, when previous_map holds only some customers' records (an
+    incremental run's region): a freshly minted id must not be any of them."""
     spark = components.sparkSession
     comp = components.select("record_id", "component")
     if previous_map is None:
@@ -55,7 +57,8 @@ def assign_customer_ids(components: DataFrame, previous_map: DataFrame | None,
     ).select("component", F.col("_oldest.customer_id").alias("customer_id"),
              F.col("_oldest.minted_from").alias("minted_from"), "candidates")
 
-    used = prev.select(F.col("customer_id").alias("_cand")).distinct().withColumn("_used", F.lit(True))
+    used = (prev if known_ids is None else known_ids).select(F.col("customer_id").alias("_cand")).distinct() \
+        .withColumn("_used", F.lit(True))
     reseed = F.concat_ws("|", F.col("component"), F.lit(run_id))
     fresh = (
         sizes.select("component").join(survivors.select("component"), "component", "left_anti")
