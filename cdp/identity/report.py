@@ -20,11 +20,15 @@ MODEL_EXPERIMENT = "cdp-identity-model"
 
 
 def resolution_table(res) -> Table:
-    t = Table(title=f"identity resolution {res.run_id}", title_justify="left")
+    t = Table(title=f"identity resolution {res.run_id}: {res.mode} ({res.reason})" if res.reason
+              else f"identity resolution {res.run_id}", title_justify="left")
     t.add_column("measure")
     t.add_column("value", justify="right")
     m = res.matching
     rows = [("identity records", res.records), ("  anonymous (no identifying attribute, no customer id)", res.anonymous),
+            *([("  changed since the last run (new, changed, deleted, or a value of theirs became junk)",
+                res.dirty_records), ("  re-resolved: the match groups and blocks they reach", res.region_records)]
+              if res.mode == "incremental" else []),
             *([("records compared probabilistically", m.candidates),
                ("pairs Splink scored over the threshold (before the guards)", m.links)] if m else []),
             ("links kept after the guards (gold.identity_links)", res.edges),
