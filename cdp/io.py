@@ -47,6 +47,14 @@ class Lakehouse:
             reader = reader.option("versionAsOf", version)
         return reader.load(self.location(name))
 
+    def enable_deletion_vectors(self, name: Table | str) -> None:
+        """A MERGE or DELETE then marks the rows it removes in a deletion vector instead of rewriting every file
+        that holds one (the files keep them until `REORG TABLE ... APPLY (PURGE)` or a rewrite and VACUUM)."""
+        detail = self.spark.sql(f"DESCRIBE DETAIL delta.`{self.location(name)}`").select("properties").first()
+        if (detail["properties"] or {}).get("delta.enableDeletionVectors") != "true":
+            self.spark.sql(f"ALTER TABLE delta.`{self.location(name)}` "
+                           "SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+
     def version_readable(self, name: Table | str, version: int) -> bool:
         """Can the table still be read as of this version: its log entry kept and every data file of that version
         still there (VACUUM removes the files only older versions use)."""

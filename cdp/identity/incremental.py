@@ -171,6 +171,7 @@ def resolve_increment(state: IdentityState, config: IdentityConfig, settings: Se
     known = state.identity_map.select("customer_id").distinct()
     previous_map = state.identity_map.join(region_before, "record_id", "left_semi") \
         .select("record_id", "customer_id", "minted_from").transform(cut_lineage)
+    lap("the region's context")
     tables = resolve(region_records, previous_map, config, settings, run_id=run_id, now=now, progress=progress,
                      saved=state.saved, junk=junk, names=names, known_ids=known)
     counts = {"records": current.count(), "dirty": dirty.count(), "region": region.count()}

@@ -43,18 +43,19 @@ def mark_junk(records: DataFrame, config: IdentityConfig, report: DataFrame | No
     """
     junk = config.junk
     attrs = [a for a in config.junk_attributes() if a in records.columns]
-    pairs = junk_pairs(records, config)
     if report is None:
-        counted = pairs.groupBy("attribute", "value", "blocklisted").agg(F.count("*").alias("records"))  # one pair per record
+        counted = junk_pairs(records, config).groupBy("attribute", "value", "blocklisted").agg(F.count("*").alias("records"))  # one pair per record
         report = junk_report(counted, config).transform(cut_lineage)
-    # blocklisted values are nulled by expression; too-frequent ones through the (small) set of affected records
+    # blocklisted values are nulled by expression; too-frequent ones by a broadcast lookup per attribute (the junk
+    # values are few): no shuffle of the records
     frequent_bad = report.where(F.col("reason") == "too_many_records").select("attribute", "value")
-    flagged = (
-        pairs.where(~F.col("blocklisted")).join(F.broadcast(frequent_bad), ["attribute", "value"])
-        .groupBy("record_id").agg(F.collect_set("attribute").alias("_junk_attrs"))
-    )
-    clean = records.join(flagged, "record_id", "left")
+    clean = records
     for a in attrs:
-        drop = is_blocklisted(a, junk) | F.coalesce(F.array_contains("_junk_attrs", a), F.lit(False))
+        drop = is_blocklisted(a, junk)
+        if a not in config.frequency_exempt:
+            flag = f"_junk_{a}"
+            bad = frequent_bad.where(F.col("attribute") == a).select(F.col("value").alias(flag))
+            clean = clean.join(F.broadcast(bad), F.col(a).cast("string") == F.col(flag), "left")
+            drop = drop | F.col(flag).isNotNull()
         clean = clean.withColumn(a, F.when(drop, F.lit(None)).otherwise(F.col(a)))
     return clean.select(*records.columns), report

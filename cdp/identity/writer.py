@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -213,12 +214,15 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
     if progress:
         progress(f"{plan.mode} run: {plan.reason}", 0.0)
     if plan.mode == "incremental":
-        inc = resolve_increment(_state(lake, plan, config, records), config, settings, run_id=run_id, now=now,
-                                progress=progress)
-        lap = stopwatch(inc.tables.seconds, progress)
-        write_increment(lake, settings, inc, run_id)
-        lap("gold tables and their contracts")
-        counts, seconds, matching, model_id = inc.counts, inc.tables.seconds, None, plan.model_id
+        seconds: dict[str, float] = {}
+        lap = stopwatch(seconds, progress)
+        state = _state(lake, plan, config, records)
+        lap("last run's state read")
+        inc = resolve_increment(state, config, settings, run_id=run_id, now=now, progress=progress)
+        seconds.update(inc.tables.seconds)
+        lap = stopwatch(seconds, progress)
+        write_increment(lake, settings, inc, run_id, lap)
+        counts, matching, model_id = inc.counts, None, plan.model_id
     else:
         prev = previous_map(lake) if previous is True else (previous or None)
         prev_run = (lake.read(IDENTITY_MAP).select(F.max("run_id")).first()[0]
@@ -236,6 +240,7 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
         n = records.count()
         counts, seconds = {"records": n, "dirty": None, "region": n}, tables.seconds
     record_run(lake, run_id, plan, version, config, model_id, counts, time.monotonic() - started, now)
+    lap("run recorded")
     return summarize(lake, run_id, counts["records"], matching=matching, seconds=seconds, mode=plan.mode,
                      reason=plan.reason, dirty=counts.get("dirty"), region=counts.get("region"))
 
@@ -253,7 +258,8 @@ def _state(lake: Lakehouse, plan: RunPlan, config: IdentityConfig, records: Data
     )
 
 
-def write_increment(lake: Lakehouse, settings: Settings, inc: Increment, run_id: str) -> None:
+def write_increment(lake: Lakehouse, settings: Settings, inc: Increment, run_id: str,
+                    lap: Callable[[str], None] = lambda _phase: None) -> None:
     """Replace the region's rows of each gold identity table (one MERGE each for the big ones; the small ones
     rewritten), after checking the region's new rows against the contracts."""
     t = inc.tables
@@ -285,17 +291,20 @@ def write_increment(lake: Lakehouse, settings: Settings, inc: Increment, run_id:
               IDENTITY_CHANGES: t.changes, IDENTITY_JUNK_VALUES: t.junk_values,
               **{table: frame.transform(cut_lineage) for table, frame in small.items()}}
     checked = gate_tables(lake, settings, region, run_id, "identity", cut_lineage, partial=True)
+    lap("the region's rows and their contracts")
     _write_changes(lake, checked[IDENTITY_CHANGES], run_id, replace=True)
     replace_rows(lake, IDENTITY_MATCH_SCORES, checked[IDENTITY_MATCH_SCORES], gone_scores)
     replace_rows(lake, IDENTITY_LINKS, checked[IDENTITY_LINKS], gone_links)
     replace_rows(lake, CUSTOMERS, checked[CUSTOMERS], gone_customers)
     replace_rows(lake, IDENTITY_MAP, checked[IDENTITY_MAP], touched)
+    lap("gold tables merged")
     for table in (IDENTITY_JUNK_VALUES, IDENTITY_CAPPED_VALUES, IDENTITY_REVIEW):
         lake.overwrite(checked[table], table)
     sizes = (lake.read(IDENTITY_MAP).groupBy("customer_id").agg(F.count("*").alias("size"))
              .groupBy("size").agg(F.count("*").alias("clusters")).orderBy("size"))
     lake.overwrite(gate_tables(lake, settings, {IDENTITY_CLUSTER_SIZES: sizes}, run_id, "identity",
                                cut_lineage)[IDENTITY_CLUSTER_SIZES], IDENTITY_CLUSTER_SIZES)
+    lap("small tables rewritten")
 
 
 def replace_rows(lake: Lakehouse, table: Table, rows: DataFrame, replaced: DataFrame) -> None:
@@ -303,6 +312,7 @@ def replace_rows(lake: Lakehouse, table: Table, rows: DataFrame, replaced: DataF
     `rows` are updated or inserted."""
     keys = list(table.key)
     columns = lake.read(table).columns
+    lake.enable_deletion_vectors(table)   # a region's rows are spread over every file: mark them, do not rewrite all
     tombstones = replaced.select(*keys).join(rows.select(*keys), keys, "left_anti")
     source = (rows.select(*columns).withColumn("_delete", F.lit(False))
               .unionByName(tombstones.withColumn("_delete", F.lit(True)), allowMissingColumns=True))
