@@ -93,6 +93,10 @@ BEFORE = [
     rec("p:2", 2, phone="+34600000011", first_name="Marc", last_name="Puig", loyalty_id="L-2"),
     # a value about to become junk (max_records_per_value 4 below)
     *[rec(f"j:{i}", i, device_id="shared-dev", first_name="Ona") for i in range(1, 5)],
+    # a shared family email whose records sit in three groups (Laura, Sergio, and a nameless record it leaves)
+    rec("s:1", 1, email="fam2@x.com", first_name="Laura", phone="+34600000020"),
+    rec("s:2", 2, email="fam2@x.com", first_name="Sergio"),
+    rec("s:3", 3, email="fam2@x.com", cookie_id="ck-s3"),
     # far away: untouched by anything below
     rec("z:1", 1, email="zoe@x.com", first_name="Zoe"), rec("z:2", 2, email="zoe@x.com", cookie_id="ck-z"),
     # about to change its email and to be deleted
@@ -105,6 +109,9 @@ AFTER = [r for r in BEFORE if r["record_id"] not in ("c:2", "d:2")] + [
     rec("p:3", 5, phone="+34600000010", loyalty_id="L-2"),                    # bridges p:1 and p:2
     rec("j:5", 5, device_id="shared-dev", first_name="Ona"),                  # shared-dev: now 5 records, junk
     {**rec("c:2", 2, email="carla.new@x.com", first_name="Carla")},           # changed: leaves c:1
+    # joins Laura's and the nameless record's groups, not through the email: the email block is only partly in
+    # the region, and is still shared (Sergio names it too)
+    rec("s:4", 5, phone="+34600000020", cookie_id="ck-s3", first_name="Laura"),
 ]
 
 
@@ -114,10 +121,10 @@ def test_incremental_equals_full_on_the_cases_a_region_must_reach(spark, setting
                      probabilistic=load_identity_config(settings).probabilistic.model_copy(update={"enabled": False}))
     first, full, inc = incremental_and_full(spark, settings, config, tmp_path, frame(spark, BEFORE), frame(spark, AFTER))
     assert_same_tables(first, full)
-    # dirty: 3 new, 1 changed, 1 deleted, 4 holding the value that became junk; the region: their groups and the
-    # blocks they touch (16 records, the deleted one included; j:5 names nobody once shared-dev is junk, so it
-    # is anonymous and in no block), never the untouched z cluster
-    assert (inc.dirty_records, inc.region_records) == (9, 16)
+    # dirty: 4 new, 1 changed, 1 deleted, 4 holding the value that became junk; the region: their groups and the
+    # blocks they touch (19 records, the deleted one included; j:5 names nobody once shared-dev is junk, so it
+    # is anonymous and in no block), never the untouched z cluster nor Sergio
+    assert (inc.dirty_records, inc.region_records) == (10, 19)
     ids = {r.record_id: r.customer_id for r in first.read(IDENTITY_MAP).collect()}
     assert ids["p:1"] == ids["p:2"] == ids["p:3"]                             # bridged
     assert ids["h:3"] != ids["h:1"] and ids["h:5"] != ids["h:1"]              # the shared email no longer links
@@ -125,10 +132,11 @@ def test_incremental_equals_full_on_the_cases_a_region_must_reach(spark, setting
     assert not any(r.startswith("j:") for r in ids)                            # only a junk value linked them
     junk = {(r.attribute, r.value) for r in first.read(IDENTITY_JUNK_VALUES).collect()}
     assert ("device_id", "shared-dev") in junk
-    untouched = first.read(IDENTITY_MAP).where(F.col("record_id").startswith("z:")).select("run_id").distinct()
+    untouched = first.read(IDENTITY_MAP).where(F.col("record_id").isin("z:1", "z:2", "s:2")).select("run_id").distinct()
     assert [r.run_id for r in untouched.collect()] == ["run-1"]               # not re-resolved
+    assert not first.read(IDENTITY_LINKS).where("src = 's:1' AND dst = 's:3'").count()  # still a shared email
     runs = {r.run_id: (r.mode, r.dirty_records) for r in first.read(IDENTITY_RUNS).collect()}
-    assert runs == {"run-1": ("full", None), "run-2": ("incremental", 9)}
+    assert runs == {"run-1": ("full", None), "run-2": ("incremental", 10)}
 
 
 @pytest.mark.slow

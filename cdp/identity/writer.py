@@ -173,13 +173,17 @@ def plan_run(lake: Lakehouse, settings: Settings, config: IdentityConfig, rebuil
     return RunPlan("incremental", f"builds on run {last['run_id']}", last, saved, model_id)
 
 
-def save_model(lake: Lakehouse, matching: MatchingRun, run_id: str, now: datetime, config: IdentityConfig) -> str:
+def save_model(lake: Lakehouse, settings: Settings, matching: MatchingRun, run_id: str, now: datetime,
+               config: IdentityConfig) -> str:
     """Keep the model a full run trained (or loaded) with its term frequencies; returns its model_id."""
     model_id = run_id
     row = lake.spark.createDataFrame(
         [(model_id, run_id, now, model_fingerprint(config), matching.trained, matching.candidates,
           json.dumps(matching.model, sort_keys=True, default=str))], IDENTITY_MODEL.schema)
     tf = matching.term_frequencies.select(F.lit(model_id).alias("model_id"), "attribute", "value", "tf")
+    checked = gate_tables(lake, settings, {IDENTITY_MODEL: row, IDENTITY_TERM_FREQUENCIES: tf}, run_id, "identity",
+                          cut_lineage)
+    row, tf = checked[IDENTITY_MODEL], checked[IDENTITY_TERM_FREQUENCIES]
     # the frequencies first: a model row is only ever read with its frequencies in place
     if lake.exists(IDENTITY_TERM_FREQUENCIES):
         lake.replace_where(tf, IDENTITY_TERM_FREQUENCIES, f"model_id = '{model_id}'")
@@ -235,7 +239,7 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
         write_identity_tables(lake, checked, run_id, replace_changes=prev is None or prev_run != run_id)
         matching, model_id = tables.matching, plan.model_id
         if matching is not None and plan.saved is None and matching.saved() is not None:
-            model_id = save_model(lake, matching, run_id, now, config)
+            model_id = save_model(lake, settings, matching, run_id, now, config)
         lap("gold tables and their contracts")
         n = records.count()
         counts, seconds = {"records": n, "dirty": None, "region": n}, tables.seconds
