@@ -105,15 +105,9 @@ def _jvm_peak_rss(parent: int, peaks: dict, stop: threading.Event) -> None:
         stop.wait(1.0)
 
 
-def resolve(base: Path, size: int) -> dict:
-    """Resolve one size in a fresh process: identity then identity_eval; wall time of the identity step."""
-    lake = base / "sizes" / str(size)
-    # a full rebuild every time: drop the previous run's gold tables
-    for stale in (lake / "gold", lake / "_checkpoints"):
-        shutil.rmtree(stale, ignore_errors=True)
-    log = base / f"resolve_{size}.log"
-    cmd = [*CDP, "run", "--steps", "identity,identity_eval", *lake_args(lake, base / "data"),
-           "--set", f"mlflow.tracking_uri={base / 'mlflow.db'}", "--set", f"mlflow.artifact_root={base / 'mlruns'}"]
+def run_measured(cmd: list[str], log: Path, what: str) -> tuple[str, float]:
+    """Run a `cdp` command in a fresh process, its output to `log` -> (the output, the JVM's peak resident set
+    in MB); SystemExit with one line if it fails."""
     peaks: dict = {}
     stop = threading.Event()
     with open(log, "w") as out:
@@ -123,9 +117,21 @@ def resolve(base: Path, size: int) -> dict:
         watcher.start()
         proc.wait()
         stop.set()
-    text = log.read_text()
     if proc.returncode != 0:
-        raise SystemExit(f"error: resolving {size:,} records failed (exit {proc.returncode}); see {log}")
+        raise SystemExit(f"error: {what} failed (exit {proc.returncode}); see {log}")
+    return log.read_text(), peaks.get("jvm_kb", 0) / 1024
+
+
+def resolve(base: Path, size: int) -> dict:
+    """Resolve one size in a fresh process: identity then identity_eval; wall time of the identity step."""
+    lake = base / "sizes" / str(size)
+    # a full rebuild every time: drop the previous run's gold tables
+    for stale in (lake / "gold", lake / "_checkpoints"):
+        shutil.rmtree(stale, ignore_errors=True)
+    log = base / f"resolve_{size}.log"
+    cmd = [*CDP, "run", "--steps", "identity,identity_eval", *lake_args(lake, base / "data"),
+           "--set", f"mlflow.tracking_uri={base / 'mlflow.db'}", "--set", f"mlflow.artifact_root={base / 'mlruns'}"]
+    text, peak_mb = run_measured(cmd, log, f"resolving {size:,} records")
     seconds = float(text.split("identity done in ")[1].split("s")[0])
     metrics, phases = {}, {}
     wanted = {"precision", "recall", "f1", "clusters", "persons", "over_merged_clusters", "under_merged_persons",
@@ -135,7 +141,7 @@ def resolve(base: Path, size: int) -> dict:
             metrics[name] = value
         elif name.startswith("seconds: "):
             phases[name[len("seconds: "):]] = value
-    return {"seconds": seconds, "jvm_peak_mb": peaks.get("jvm_kb", 0) / 1024, "phases": phases, **metrics}
+    return {"seconds": seconds, "jvm_peak_mb": peak_mb, "phases": phases, **metrics}
 
 
 def _two_column_rows(text: str):

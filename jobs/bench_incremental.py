@@ -17,16 +17,13 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_identity import CDP, DRIVER_MEMORY, _jvm_peak_rss, lake_args, prepare, subset
+from bench_identity import CDP, DRIVER_MEMORY, lake_args, prepare, run_measured, subset
 from bench_report import machine, publish
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,19 +36,8 @@ def identity_run(base: Path, lake: Path, name: str, *settings: str) -> dict:
     log = base / f"incremental_{name}.log"
     cmd = [*CDP, "run", "--steps", "identity", *lake_args(lake, base / "data"), *settings,
            "--set", f"mlflow.tracking_uri={base / 'mlflow.db'}", "--set", f"mlflow.artifact_root={base / 'mlruns'}"]
-    peaks: dict = {}
-    stop = threading.Event()
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "COLUMNS": "160"})
-        watcher = threading.Thread(target=_jvm_peak_rss, args=(proc.pid, peaks, stop), daemon=True)
-        watcher.start()
-        proc.wait()
-        stop.set()
-    text = log.read_text()
-    if proc.returncode != 0:
-        raise SystemExit(f"error: the {name} identity run failed (exit {proc.returncode}); see {log}")
-    return {"seconds": float(text.split("identity done in ")[1].split("s")[0]),
-            "jvm_peak_mb": peaks.get("jvm_kb", 0) / 1024, "log": str(log)}
+    text, peak_mb = run_measured(cmd, log, f"the {name} identity run")
+    return {"seconds": float(text.split("identity done in ")[1].split("s")[0]), "jvm_peak_mb": peak_mb, "log": str(log)}
 
 
 def split_batch(spark, records_path: Path, lake: Path, percent: float) -> None:
@@ -73,7 +59,7 @@ def comparable(df):
     from pyspark.sql import functions as F
     from pyspark.sql.types import MapType
 
-    return df.select(*[F.to_json(F.map_entries(F.map_from_entries(F.array_sort(F.map_entries(f.name))))).alias(f.name)
+    return df.select(*[F.to_json(F.array_sort(F.map_entries(f.name))).alias(f.name)
                        if isinstance(f.dataType, MapType) else F.col(f.name) for f in df.schema.fields])
 
 
