@@ -150,7 +150,10 @@ def test_a_configuration_change_makes_the_next_run_full(spark, settings, tmp_pat
     with pytest.raises(ConfigError, match="identity.mode is incremental, but the identity configuration changed"):
         resolve_identities(lake, with_mode(settings, "incremental"), "run-2", LATER, changed)
     assert resolve_identities(lake, settings, "run-2", LATER, changed).mode == "full"
-    assert resolve_identities(lake, settings, "run-3", LATER, changed).reason == "builds on run run-2"
+    before = {t: content(lake, t).collect() for t in COMPARED}
+    again = resolve_identities(lake, settings, "run-3", LATER, changed)      # nothing changed since run-2
+    assert (again.mode, again.reason, again.dirty_records) == ("incremental", "builds on run run-2", 0)
+    assert {t: content(lake, t).collect() for t in COMPARED} == before
 
 
 # -------------------------------------------------------------- generated data: Splink, guards, households

@@ -225,7 +225,8 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
         inc = resolve_increment(state, config, settings, run_id=run_id, now=now, progress=progress)
         seconds.update(inc.tables.seconds)
         lap = stopwatch(seconds, progress)
-        write_increment(lake, settings, inc, run_id, lap)
+        if inc.counts["dirty"]:   # nothing changed: every table already holds this run's answer
+            write_increment(lake, settings, inc, run_id, lap)
         counts, matching, model_id = inc.counts, None, plan.model_id
     else:
         prev = previous_map(lake) if previous is True else (previous or None)
