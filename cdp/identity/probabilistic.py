@@ -49,9 +49,6 @@ class MatchingRun:
     trained: bool = False
     term_frequencies: DataFrame | None = field(default=None, repr=False)   # TF_SCHEMA
 
-    def saved(self) -> SavedModel | None:
-        return SavedModel(self.model, self.term_frequencies) if self.model and self.term_frequencies is not None else None
-
 
 def postcode_comparison(column: str, prefixes: list[int]):
     """Postcodes of any country: equal, then the same first N characters for each N (longest first), else
@@ -200,8 +197,7 @@ def agrees(c: Comparison, left: F.Column, right: F.Column, veto_similarity: floa
     return F.coalesce(ok, F.lit(True))
 
 
-def mark_vetoes(pairs: DataFrame, todo: DataFrame, p: Probabilistic, max_edit_distance: int = 1,
-                right: DataFrame | None = None) -> DataFrame:
+def mark_vetoes(pairs: DataFrame, todo: DataFrame, p: Probabilistic, max_edit_distance: int = 1) -> DataFrame:
     """Adds `vetoed`: the pair disagrees outright on a must_not_disagree attribute, so it never links (two
     lookups of the pair's records; the pairs are only those over the scores floor)."""
     vetoed = [c for c in p.comparisons if c.attribute in p.must_not_disagree]
@@ -209,8 +205,7 @@ def mark_vetoes(pairs: DataFrame, todo: DataFrame, p: Probabilistic, max_edit_di
         return pairs.withColumn("vetoed", F.lit(False))
     cols = [c.attribute for c in vetoed]
     left = todo.select(F.col("record_id").alias("record_id_l"), *[F.col(a).alias(f"{a}__l") for a in cols])
-    right = (todo if right is None else right).select(F.col("record_id").alias("record_id_r"),
-                                                      *[F.col(a).alias(f"{a}__r") for a in cols])
+    right = todo.select(F.col("record_id").alias("record_id_r"), *[F.col(a).alias(f"{a}__r") for a in cols])
     joined = pairs.join(left, "record_id_l").join(right, "record_id_r")
     keep = reduce(lambda x, y: x & y, [agrees(c, F.col(f"{c.attribute}__l"), F.col(f"{c.attribute}__r"),
                                               p.veto_similarity, max_edit_distance) for c in vetoed])
@@ -285,16 +280,17 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance:
     run.model = saved.model if saved else linker.misc.save_model_to_json()
     floor = min(p.scores_floor, p.threshold)
     scored = linker.inference.predict(threshold_match_probability=floor, warning_mode="never")
-    scores = _scores(scored.as_spark_dataframe(), todo, todo, p, max_edit_distance, run.model)
+    scores = _scores(scored.as_spark_dataframe(), todo, p, max_edit_distance, run.model)
     edges = links_of(scores, p)
     run.links = edges.count()
     _release(db_api)
     return edges, run, scores
 
 
-def _scores(predicted: DataFrame, left: DataFrame, right: DataFrame, p: Probabilistic, max_edit_distance: int,
+def _scores(predicted: DataFrame, records: DataFrame, p: Probabilistic, max_edit_distance: int,
             model: dict) -> DataFrame:
-    return mark_vetoes(predicted, left, p, max_edit_distance, right=right).select(
+    """Splink's predictions (records: both sides' records) -> SCORE_SCHEMA, vetoes marked."""
+    return mark_vetoes(predicted, records, p, max_edit_distance).select(
         F.least("record_id_l", "record_id_r").alias("src"), F.greatest("record_id_l", "record_id_r").alias("dst"),
         F.col("match_probability").cast("double").alias("match_probability"),
         F.col("match_weight").cast("double").alias("match_weight"), "vetoed",
@@ -315,7 +311,7 @@ def score_against(new: DataFrame, existing: DataFrame, p: Probabilistic, saved: 
     (SCORE_SCHEMA), candidates from the same blocking rules: what an incremental run learns about its new and
     changed records without scoring the pairs it already knows. `existing` may hold the `new` records too (their
     pairs among themselves are scored once; a record is never paired with itself)."""
-    from splink import Linker
+    from splink import Linker, block_on
     from splink.blocking_rule_library import And, CustomRule
 
     _quiet_splink()
@@ -327,8 +323,6 @@ def score_against(new: DataFrame, existing: DataFrame, p: Probabilistic, saved: 
                                            for b in p.blocking]).dropDuplicates(["record_id"]).transform(cut_lineage)
     if left.limit(1).count() == 0 or right.limit(1).count() == 0:
         return spark.createDataFrame([], SCORE_SCHEMA)
-    from splink import block_on
-
     db_api = eager_spark_api(spark)
     model_source = {**saved.model, "link_type": "link_only", "blocking_rules_to_generate_predictions": [
         And(block_on(*b), CustomRule("l.record_id <> r.record_id")).create_blocking_rule_dict("spark")
@@ -338,7 +332,7 @@ def score_against(new: DataFrame, existing: DataFrame, p: Probabilistic, saved: 
     scored = linker.inference.predict(threshold_match_probability=min(p.scores_floor, p.threshold),
                                       warning_mode="never")
     sides = left.unionByName(right).dropDuplicates(["record_id"])
-    scores = _scores(scored.as_spark_dataframe(), sides, sides, p, max_edit_distance, saved.model)
+    scores = _scores(scored.as_spark_dataframe(), sides, p, max_edit_distance, saved.model)
     _release(db_api)
     return scores
 

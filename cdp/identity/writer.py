@@ -239,7 +239,7 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
         checked = tables.with_frames(gate_tables(lake, settings, tables.frames(), run_id, "identity", cut_lineage))
         write_identity_tables(lake, checked, run_id, replace_changes=prev is None or prev_run != run_id)
         matching, model_id = tables.matching, plan.model_id
-        if matching is not None and plan.saved is None and matching.saved() is not None:
+        if matching is not None and plan.saved is None and matching.model:   # trained or loaded here: keep it
             model_id = save_model(lake, settings, matching, run_id, now, config)
         lap("gold tables and their contracts")
         n = records.count()
