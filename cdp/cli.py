@@ -6,6 +6,7 @@ import argparse
 import re
 import sys
 import traceback
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cdp import __version__
@@ -21,6 +22,14 @@ def _common() -> argparse.ArgumentParser:
     p.add_argument("--conf-dir", help="folder holding base.yaml and the overlays (default: ./conf of the project)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show Spark's and the libraries' output and full tracebacks (default: they go to the log file)")
+    return p
+
+
+def _output() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("-q", "--quiet", action="store_true", help="print only the result line (errors still go to stderr)")
+    out.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else")
     return p
 
 
@@ -48,21 +57,58 @@ def _as_of_date(text: str):
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(prog="cdp", description="Open lakehouse Customer Data Platform on Spark + Delta",
-                                     epilog="Start with `cdp run`; `cdp <command> --help` explains each command.")
+    parser = argparse.ArgumentParser(
+        prog="cdp", description="Open lakehouse Customer Data Platform on Spark + Delta: lands every channel's data, "
+        "resolves identities, builds journeys and Customer 360 profiles, predicts churn and value, picks actions.",
+        epilog="examples:\n  cdp run                        # the whole pipeline (demo data when none is landed), "
+        "report at the end\n  cdp status                     # the latest runs and their steps\n"
+        "  cdp run --resume               # continue the latest failed run from its failed step\n"
+        "  cdp sql \"SELECT rfm_segment, count(*) FROM gold.customer_profile GROUP BY 1\"\n"
+        "  cdp explain <customer_id>      # why these records are one customer\n\n"
+        "`cdp <command> --help` explains each command; settings: conf/base.yaml (--env, --set key=value).",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cdp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     raw = argparse.RawDescriptionHelpFormatter
 
-    run = sub.add_parser("run", parents=[common], help="run the pipeline end to end (or --steps)",
-                         epilog=_steps_help() + "\n\nexample: cdp run --steps bronze,silver", formatter_class=raw)
-    run.add_argument("--steps", help="comma-separated step names to run (default: all, in order)")
+    run = sub.add_parser("run", parents=[common, _output()], help="run the pipeline end to end (or --steps, --from, --resume)",
+                         description="Run the pipeline's steps in DAG order on the configured Spark (the embedded local "
+                         "one by default). A step that fails stops the steps depending on it; the others still run; "
+                         "every step is recorded in audit.pipeline_runs (`cdp status`).",
+                         epilog=_steps_help() + "\n\nexamples:\n  cdp run\n  cdp run --steps bronze,silver\n"
+                         "  cdp run --from identity          # identity and everything after it\n"
+                         "  cdp run --resume                 # the latest failed run, from its failed step\n"
+                         "  cdp run --json > run.json        # for scripts: one JSON document, nothing else",
+                         formatter_class=raw)
+    which = run.add_mutually_exclusive_group()
+    which.add_argument("--steps", help="comma-separated step names to run (their dependencies are assumed done)")
+    which.add_argument("--from", dest="start_from", metavar="STEP",
+                       help="run this step and every step that depends on it, directly or not")
+    which.add_argument("--resume", action="store_true",
+                       help="continue the latest failed run (or --run-id's) under its id: the steps that did not "
+                            "succeed, in order")
     run.add_argument("--as-of", type=_as_of_date, metavar="YYYY-MM-DD",
                      help="score churn and value with the touchpoints before this day (backtest on your own history; "
                           "default: conf/churn.yaml scoring.as_of)")
     run.add_argument("--run-id", type=_run_id, metavar="ID",
                      help="the run's id instead of a generated one (a scheduler's run id; re-running a failed run "
                           "under its own id replaces what it wrote)")
+
+    status = sub.add_parser("status", parents=[common, _output()], help="the latest runs and their steps, from "
+                            "audit.pipeline_runs", epilog="examples:\n  cdp status\n  cdp status --run 20251130T0200Z-1a2b3c4d"
+                            "\n  cdp status --json", formatter_class=raw)
+    status.add_argument("--runs", type=int, default=10, metavar="N", help="how many runs to list (default 10)")
+    status.add_argument("--run", dest="run_id", metavar="RUN_ID", help="show this run's steps")
+
+    report = sub.add_parser("report", parents=[common], help="write the run report: one self-contained HTML page with "
+                            "plots (identity, quality, funnel, paths, segments, retention, NPS, churn, value, actions)",
+                            epilog="example: cdp report && xdg-open lakehouse/reports/run-report.html")
+    report.add_argument("--out", help="file to write (default: <paths.reports>/run-report.html)")
+    report.add_argument("--run-id", metavar="RUN_ID", help="the run to report on (default: the latest)")
+
+    from cdp.workflows import configure_parser
+
+    configure_parser(sub, common)
 
     gen = sub.add_parser("generate", parents=[common], help="write synthetic multi-channel landing files + ground truth",
                          epilog="example: cdp generate --customers 1000 --seed 7 --out /tmp/demo")
@@ -71,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", help="output folder: landing/ and ground_truth/ go inside (default: paths from conf)")
     gen.add_argument("--workers", type=int, help="processes (default: synth.workers); output is identical")
 
-    sub.add_parser("setup", parents=[common], help="fetch Spark's JARs into the project Ivy cache and check Java")
+    sub.add_parser("setup", parents=[common], help="fetch Spark's JARs into the project Ivy cache and check Java",
+                   epilog="example: cdp setup   (`make setup` runs it once; later starts need no network)")
     sub.add_parser("check", parents=[common], help="validate all configuration (settings, sources, identity, "
                    "contracts) without starting Spark", epilog="example: cdp check --env cluster")
 
@@ -159,19 +206,107 @@ def cmd_docs(args, settings) -> int:
     return 0
 
 
+def _console(args):
+    from rich.console import Console
+
+    quiet = getattr(args, "quiet", False) or getattr(args, "json", False)
+    return Console(width=None if Console().is_terminal else 140, quiet=quiet)
+
+
+def run_document(ctx) -> dict:
+    """What `cdp run --json` prints: the run, each step's outcome, the problems, where the report is."""
+    return {
+        "run_id": ctx.run_id, "status": ctx.status, "env": ctx.settings.env, "lakehouse": ctx.lake.root,
+        "started_at": ctx.started_at.isoformat(), "report": ctx.report,
+        "error": next((r.error for r in ctx.records if r.status == "failed"), None),
+        "steps": [{"step": r.step, "status": r.status, "seconds": None if r.seconds is None else round(r.seconds, 3),
+                   "rows_in": r.written.rows_in, "rows_out": r.written.rows_out, "outputs": list(r.written.outputs),
+                   "error": r.error} for r in ctx.records],
+        "problems": ctx.problems,
+    }
+
+
 def cmd_run(args, settings) -> int:
+    import json
+
     from cdp.check import check_configuration
     from cdp.pipeline import plan, run_pipeline
 
     steps = [s.strip() for s in args.steps.split(",")] if args.steps else None
-    plan(steps)
+    plan(steps, args.start_from)
     check_configuration(settings)  # every configuration mistake is one line before a JVM starts
-    ctx = run_pipeline(settings, _spark(args, settings, "cdp"), steps, as_of=args.as_of, run_id=args.run_id)
+    ctx = run_pipeline(settings, _spark(args, settings, "cdp"), steps, _console(args), as_of=args.as_of,
+                       run_id=args.run_id, start_from=args.start_from, resume=args.resume, raise_on_failure=False)
+    if args.json:
+        print(json.dumps(run_document(ctx), indent=2, default=str))
+    elif ctx.failure is None:
+        done = sum(r.status == "succeeded" for r in ctx.records)
+        seconds = (datetime.now(timezone.utc) - ctx.started_at).total_seconds()
+        print(f"run {ctx.run_id} succeeded: {done} step(s) in {seconds:.0f}s"
+              + (f"; report: {ctx.report}" if ctx.report else ""), flush=True)
+    if ctx.failure is not None:
+        raise ctx.failure
     if ctx.problems:
         print(f"error: {len(ctx.problems)} file(s) could not land: {ctx.problems[0]}"
               + (f" (and {len(ctx.problems) - 1} more above)" if len(ctx.problems) > 1 else ""), file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_status(args, settings) -> int:
+    import json
+
+    from rich.table import Table
+
+    from cdp.io import Lakehouse
+    from cdp.runs import recent_runs, run_steps
+    from cdp.tables import PIPELINE_RUNS
+
+    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-status"), settings)
+    if not lake.exists(PIPELINE_RUNS):
+        raise CdpError(f"no run recorded yet ({PIPELINE_RUNS} is absent at {lake.root}): start one with `cdp run`")
+    console = _console(args)
+    if args.run_id:
+        steps = run_steps(lake, args.run_id)
+        if not steps:
+            raise CdpError(f"run {args.run_id!r} has no step in {PIPELINE_RUNS}; `cdp status` lists the runs")
+        doc = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.asDict().items()
+                if k not in ("level", "plan", "as_of", "env")} for r in steps]
+        t = Table(title=f"run {args.run_id}", title_justify="left")
+        for col in ("step", "status", "started (UTC)", "seconds", "rows in", "rows out", "error"):
+            t.add_column(col, overflow="fold")
+        for r in steps:
+            t.add_row(r.step, r.status, str(r.started_at or "")[:19], "" if r.seconds is None else f"{r.seconds:.1f}",
+                      f"{r.rows_in or 0:,}", f"{r.rows_out or 0:,}", r.error or "")
+    else:
+        runs = recent_runs(lake, args.runs)
+        doc = [{"run_id": r.run_id, "status": r.status, "started_at": r.started_at.isoformat() if r.started_at else None,
+                "seconds": r.seconds, "plan": r.plan, "succeeded": r.succeeded or 0, "failed": r.failed or 0,
+                "skipped": r.skipped or 0, "rows_out": r.rows_out or 0, "error": r.error, "env": r.env} for r in runs]
+        t = Table(title=f"latest {len(runs)} run(s) in {PIPELINE_RUNS}", title_justify="left")
+        for col in ("run", "started (UTC)", "status", "seconds", "steps ok/failed/skipped", "rows written", "error"):
+            t.add_column(col, overflow="fold")
+        for r in runs:
+            status = r.status if r.status != "running" else "running (or stopped without an end: a crash)"
+            t.add_row(r.run_id, str(r.started_at)[:19], status, "" if r.seconds is None else f"{r.seconds:.0f}",
+                      f"{r.succeeded or 0}/{r.failed or 0}/{r.skipped or 0}", f"{r.rows_out or 0:,}", r.error or "")
+    if args.json:
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        console.print(t)
+    return 0
+
+
+def cmd_report(args, settings) -> int:
+    from cdp.reports.run_report import cmd_report as report
+
+    return report(args, settings)
+
+
+def cmd_workflows(args, settings) -> int:
+    from cdp.workflows import cmd_workflows as workflows
+
+    return workflows(args, settings)
 
 
 def cmd_setup(args, settings) -> int:
@@ -195,8 +330,9 @@ def cmd_setup(args, settings) -> int:
 
 
 COMMANDS = {"run": cmd_run, "generate": cmd_generate, "setup": cmd_setup, "check": cmd_check, "docs": cmd_docs,
-            "quarantine": cmd_quarantine, "sql": cmd_sql, "profile": cmd_profile, "explain": cmd_explain, "eval": cmd_eval}
-NEEDS_NO_LOG = ("check", "docs")
+            "quarantine": cmd_quarantine, "sql": cmd_sql, "profile": cmd_profile, "explain": cmd_explain, "eval": cmd_eval,
+            "status": cmd_status, "report": cmd_report, "workflows": cmd_workflows}
+NEEDS_NO_LOG = ("check", "docs", "workflows")
 
 
 def _failure(exc: BaseException, log: Path | None, verbose: bool) -> str:
@@ -204,6 +340,7 @@ def _failure(exc: BaseException, log: Path | None, verbose: bool) -> str:
     from cdp.pipeline import StepFailed, first_line
 
     what = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {first_line(exc)}"
+    what += _skipped(exc)
     if "JAVA_GATEWAY_EXITED" in what:
         what = ("Spark could not start its JVM (often: the JARs in spark.jars.packages could not be fetched); run "
                 "`make setup` with access to Maven Central, or set spark.packages=provided on a cluster")
@@ -230,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     except CdpError as exc:
         cause = getattr(exc, "cause", None)
         if cause is None:
-            print(f"error: {exc}", file=sys.stderr)
+            step = getattr(exc, "step", None)
+            print(f"error: {exc}" if step is None else f"error: step '{step}' failed: {exc}{_skipped(exc)}",
+                  file=sys.stderr)
             return 2
         _log_traceback(cause, args.log, args.verbose)
         print(_failure(exc, args.log, args.verbose), file=sys.stderr)
@@ -242,6 +381,22 @@ def main(argv: list[str] | None = None) -> int:
         _log_traceback(exc, args.log, args.verbose)
         print(_failure(exc, args.log, args.verbose), file=sys.stderr)
         return 1
+
+
+def job_main() -> None:
+    """`cdp` for schedulers that call the entry point's function and judge it by an exception, not a return value
+    (a Databricks python_wheel_task): a non-zero exit code becomes SystemExit, so the task fails."""
+    code = main()
+    if code:
+        raise SystemExit(code)
+
+
+def _skipped(exc: BaseException) -> str:
+    skipped = getattr(exc, "skipped", None)
+    if not skipped:
+        return ""
+    return (f"; not run because of it: {', '.join(skipped[:6])}" + (f" and {len(skipped) - 6} more" if len(skipped) > 6
+            else "") + "; fix it and `cdp run --resume`")
 
 
 def _log_traceback(exc: BaseException, log: Path | None, verbose: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -14,7 +15,8 @@ from rich.console import Console
 from cdp.config import Settings
 from cdp.errors import CdpError, ConfigError
 from cdp.io import Lakehouse
-from cdp.tables import OPERATIONAL
+from cdp.runs import RunBook, StepRecord, resumable, table_versions, writes_between
+from cdp.tables import OPERATIONAL, PIPELINE_RUNS
 
 
 @dataclass
@@ -29,6 +31,11 @@ class RunContext:
     problems: list[str] = field(default_factory=list)   # what makes the run exit non-zero (files not landed)
     summary: list[str] = field(default_factory=list)    # what the closing summary adds (interactions with no customer)
     as_of: date | None = None                            # scoring and value date (cdp run --as-of), else conf
+    plan: list[str] = field(default_factory=list)        # the steps this invocation set out to run
+    records: list[StepRecord] = field(default_factory=list)  # how each step ended (audit.pipeline_runs)
+    failure: BaseException | None = None                 # the first step that failed (its error, step named)
+    status: str = "running"                              # succeeded | failed | interrupted at the end
+    report: str | None = None                            # where the report step wrote the run report
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class Step:
     description: str
     run: Callable[[RunContext], object]
     depends_on: tuple[str, ...] = ()
+    run_if: str = "all_succeeded"   # all_done: runs once its dependencies ended, even if one failed (the report)
 
 
 class StepFailed(CdpError):
@@ -273,6 +281,15 @@ def evaluate_identities(ctx: RunContext) -> object:
     return evaluation.metrics
 
 
+def write_report(ctx: RunContext) -> object:
+    from cdp.reports.run_report import write_run_report
+
+    location = write_run_report(ctx.lake, ctx.settings, ctx.run_id)
+    ctx.console.print(f"  report written to {location}")
+    ctx.report = location
+    return location
+
+
 STEPS: list[Step] = [
     Step("demo_data", "generate synthetic landing files when none are present", ensure_demo_data),
     Step("bronze", "land new files of every source into bronze Delta tables", land_bronze, ("demo_data",)),
@@ -300,16 +317,51 @@ STEPS: list[Step] = [
          ("churn_scores", "customer_value", "profiles")),
     Step("publish", "register the gold tables in the metastore catalog named by catalog.database (if set)",
          publish_to_catalog, ("next_best_action",)),
+    Step("report", "write the run report: one self-contained HTML page with plots, under paths.reports",
+         write_report, ("reconcile", "identity_eval", "segments", "publish"), run_if="all_done"),
 ]
 
 
-def plan(only: list[str] | None = None) -> list[Step]:
-    """Steps in dependency order; `only` keeps the named ones (their dependencies are assumed done)."""
+def check_dag(steps: list[Step]) -> None:
+    """Names unique, every dependency a step declared before its dependant (so the list order runs the DAG)."""
+    seen: set[str] = set()
+    for step in steps:
+        if step.name in seen:
+            raise ValueError(f"step {step.name!r} is declared twice")
+        if step.run_if not in ("all_succeeded", "all_done"):
+            raise ValueError(f"step {step.name!r}: run_if is all_succeeded or all_done, not {step.run_if!r}")
+        late = [d for d in step.depends_on if d not in seen]
+        if late:
+            raise ValueError(f"step {step.name!r} depends on {', '.join(late)}, not declared before it")
+        seen.add(step.name)
+
+
+check_dag(STEPS)
+
+
+def dependants(name: str, steps: list[Step] | None = None) -> list[str]:
+    """The steps that depend on `name`, directly or through others, in DAG order."""
+    reached = {name}
+    for step in steps or STEPS:
+        if reached.intersection(step.depends_on):
+            reached.add(step.name)
+    return [s.name for s in steps or STEPS if s.name in reached and s.name != name]
+
+
+def plan(only: list[str] | None = None, start_from: str | None = None) -> list[Step]:
+    """Steps in dependency order. `only` keeps the named ones (their dependencies are assumed done); `start_from`
+    keeps that step and every step depending on it, directly or not (cdp run --from)."""
     names = [s.name for s in STEPS]
+    wanted = [*(only or []), *([start_from] if start_from else [])]
+    unknown = [n for n in wanted if n not in names]
+    if unknown:
+        raise ConfigError(f"unknown step(s) {', '.join(unknown)}; steps are: {', '.join(names)}")
+    if only and start_from:
+        raise ConfigError("give --steps or --from, not both (--from runs a step and everything after it in the DAG)")
+    if start_from:
+        keep = {start_from, *dependants(start_from)}
+        return [s for s in STEPS if s.name in keep]
     if only:
-        unknown = [n for n in only if n not in names]
-        if unknown:
-            raise ConfigError(f"unknown step(s) {', '.join(unknown)}; steps are: {', '.join(names)}")
         return [s for s in STEPS if s.name in only]
     return list(STEPS)
 
@@ -334,29 +386,172 @@ def closing_summary(ctx: RunContext) -> None:
         ctx.console.print("  every row of this run went forward: nothing quarantined, no file rejected")
 
 
+def resume_point(lake: Lakehouse, run_id: str | None = None):
+    """The run `cdp run --resume` continues: the latest (or the named) one, unless it succeeded."""
+    last = resumable(lake, run_id) if lake.exists(PIPELINE_RUNS) else None
+    if last is None:
+        raise ConfigError("nothing to resume: no run is recorded in audit.pipeline_runs"
+                          + (f" under the id {run_id}" if run_id else "") + "; start one with `cdp run`")
+    if last.status == "succeeded" or not last.remaining:
+        raise ConfigError(f"nothing to resume: the latest run {last.run_id} succeeded; `cdp run` starts a new one")
+    return last
+
+
+def summary_table(ctx: RunContext):
+    """One row per step of the run: how it ended, its seconds and the rows its Delta commits moved."""
+    from rich.table import Table
+
+    t = Table(title=f"run {ctx.run_id}: {ctx.status}", title_justify="left")
+    for col in ("step", "status", "seconds", "rows in", "rows out", "tables written"):
+        t.add_column(col, justify="right" if col in ("seconds", "rows in", "rows out", "tables written") else "left")
+    colour = {"succeeded": "green", "failed": "red", "skipped": "yellow"}
+    for r in ctx.records:
+        t.add_row(r.step, f"[{colour.get(r.status, 'white')}]{r.status}[/]",
+                  "" if r.seconds is None else f"{r.seconds:.1f}", f"{r.written.rows_in:,}", f"{r.written.rows_out:,}",
+                  str(len(r.written.outputs)))
+    return t
+
+
 def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, console: Console | None = None,
-                 as_of: date | None = None, run_id: str | None = None) -> RunContext:
-    """Run the steps in order; a step failing on something not a user error is StepFailed (step named)."""
+                 as_of: date | None = None, run_id: str | None = None, *, start_from: str | None = None,
+                 resume: bool = False, raise_on_failure: bool = True, heartbeat: float | None = None) -> RunContext:
+    """Run the steps in DAG order, recording each in audit.pipeline_runs. A step that fails stops the steps that
+    depend on it (recorded as skipped); the others still run. At the end the first failure is raised (a user error
+    as itself, anything else as StepFailed; both name the step), or left in ctx.failure (raise_on_failure=False).
+    resume: continue the latest failed run (or run_id) under its id, running only the steps that did not succeed.
+    heartbeat: seconds between progress lines while a step runs (None: 30 s when the console is no terminal, a live
+    status line on a terminal; 0: none)."""
     console = console or Console(width=None if Console().is_terminal else 140)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    ctx = RunContext(settings, spark, Lakehouse.from_settings(spark, settings), run_id or new_run_id(now), now, console,
-                     as_of=as_of)
+    lake = Lakehouse.from_settings(spark, settings)
+    bootstrap(lake)
+    if resume:
+        last = resume_point(lake, run_id)
+        run_id, as_of = last.run_id, as_of or last.as_of
+        planned = [s for s in STEPS if s.name in last.remaining]
+        console.print(f"resuming run {run_id}: {', '.join(sorted(last.done)) or 'no step'} succeeded before; "
+                      f"running {', '.join(s.name for s in planned)}")
+    else:
+        planned = plan(steps, start_from)
+    ctx = RunContext(settings, spark, lake, run_id or new_run_id(now), now, console, as_of=as_of,
+                     plan=[s.name for s in planned])
     console.print(f"[b]cdp run[/b] {ctx.run_id} env={settings.env} lakehouse={ctx.lake.root}")
-    bootstrap(ctx.lake)
+    book = RunBook(lake, ctx.run_id, settings.env)
+    book.run_started(ctx.plan, now, as_of)
+    blocked: dict[str, str] = {}   # a step that did not succeed -> the failed step at the root of it
+    versions = table_versions(lake)
     try:
-        for step in plan(steps):
-            t0 = time.monotonic()
-            console.rule(f"{step.name}: {step.description}")
+        for number, step in enumerate(planned, 1):
+            cause = next((blocked[d] for d in step.depends_on if d in blocked), None)
+            cause = None if step.run_if == "all_done" else cause
+            if cause is not None:
+                blocked[step.name] = cause
+                record = StepRecord(step.name, "skipped", None, None, error=f"not run: step '{cause}' failed")
+                ctx.records.append(record)
+                book.step_ended(record)
+                console.print(f"[yellow]{step.name}: skipped (it depends on '{cause}', which failed)[/yellow]")
+                continue
+            console.rule(f"[{number}/{len(planned)}] {step.name}: {step.description}")
+            started, t0 = datetime.now(timezone.utc), time.monotonic()
+            error: BaseException | None = None
             try:
-                ctx.outputs[step.name] = step.run(ctx)
-            except CdpError:
-                raise
+                with step_progress(ctx, step.name, heartbeat):
+                    ctx.outputs[step.name] = step.run(ctx)
+            except CdpError as exc:
+                error = exc
             except Exception as exc:
-                raise StepFailed(step.name, exc) from exc
-            console.print(f"[dim]{step.name} done in {time.monotonic() - t0:.1f}s[/dim]")
+                error = StepFailed(step.name, exc)
+                error.__cause__ = exc
+            except KeyboardInterrupt:
+                ctx.records.append(StepRecord(step.name, "failed", started, datetime.now(timezone.utc),
+                                              time.monotonic() - t0, error="interrupted"))
+                book.step_ended(ctx.records[-1])
+                raise
+            after = table_versions(lake)
+            written, versions = writes_between(lake, versions, after), after
+            seconds = time.monotonic() - t0
+            record = StepRecord(step.name, "failed" if error else "succeeded", started, datetime.now(timezone.utc),
+                                seconds, written, None if error is None else step_error_line(step.name, error))
+            ctx.records.append(record)
+            book.step_ended(record)
+            if error is None:
+                console.print(f"[dim]{step.name} done in {seconds:.1f}s ({written.rows_out:,} rows written to "
+                              f"{len(written.outputs)} table(s))[/dim]")
+                continue
+            console.print(f"[red]{record.error}[/red]")
+            blocked[step.name] = step.name
+            if ctx.failure is None:
+                error.step = step.name
+                ctx.failure = error
+    except KeyboardInterrupt:
+        ctx.status = "interrupted"
+        book.run_ended("interrupted", ctx.plan, now, datetime.now(timezone.utc).replace(microsecond=0), as_of,
+                       "interrupted")
+        raise
     finally:
         for output in ctx.outputs.values():   # what a step kept cached for the later ones (journeys' touchpoints)
             if hasattr(output, "release"):
                 output.release()
+    if ctx.failure is not None:
+        ctx.failure.skipped = [r.step for r in ctx.records if r.status == "skipped"]
+    ctx.status = "failed" if ctx.failure is not None else "succeeded"
+    book.run_ended(ctx.status, ctx.plan, now, datetime.now(timezone.utc).replace(microsecond=0), as_of,
+                   None if ctx.failure is None else step_error_line(ctx.failure.step, ctx.failure))
     closing_summary(ctx)
+    console.print(summary_table(ctx))
+    if ctx.failure is not None and raise_on_failure:
+        raise ctx.failure
     return ctx
+
+
+def step_error_line(step: str, error: BaseException) -> str:
+    """'step 'x' failed: why' in one line (StepFailed says it already)."""
+    text = str(error) if isinstance(error, StepFailed) else f"step '{step}' failed: {error}"
+    return text.splitlines()[0] if text else f"step '{step}' failed"
+
+
+class step_progress:  # noqa: N801 - a context manager used as `with step_progress(...)`
+    """While a step runs: a live status line on a terminal, or a line every `heartbeat` seconds in a log, saying
+    the step in hand, its elapsed time and what Spark is doing (the active stage and its tasks done)."""
+
+    def __init__(self, ctx: RunContext, step: str, heartbeat: float | None):
+        self.ctx, self.step = ctx, step
+        terminal = ctx.console.is_terminal and not ctx.console.quiet
+        self.live = heartbeat is None and terminal
+        self.every = 0.0 if ctx.console.quiet else (1.0 if self.live else (30.0 if heartbeat is None else heartbeat))
+        self.stop = threading.Event()
+        self.t0 = time.monotonic()
+
+    def line(self) -> str:
+        elapsed = int(time.monotonic() - self.t0)
+        text = f"{self.step}: {elapsed // 60}m{elapsed % 60:02d}s"
+        try:
+            tracker = self.ctx.spark.sparkContext.statusTracker()
+            stages = [tracker.getStageInfo(i) for i in tracker.getActiveStageIds()]
+            stages = [s for s in stages if s is not None]
+            if stages:
+                s = max(stages, key=lambda s: s.stageId)
+                text += f", Spark stage {s.stageId} ({s.numCompletedTasks}/{s.numTasks} tasks) {s.name.split(' at ')[0]}"
+        except Exception:  # noqa: BLE001 - progress is best effort; the step's own errors surface elsewhere
+            pass
+        return text
+
+    def _tick(self) -> None:
+        if self.live:
+            with self.ctx.console.status(self.line()) as status:
+                while not self.stop.wait(self.every):
+                    status.update(self.line())
+            return
+        while not self.stop.wait(self.every):
+            self.ctx.console.print(f"[dim]  ... {self.line()}[/dim]")
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._tick, daemon=True) if self.every > 0 else None
+        if self.thread:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        if self.thread:
+            self.thread.join(timeout=5)

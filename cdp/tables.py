@@ -62,6 +62,10 @@ IDENTITY_RUNS = Table("audit", "identity_runs", ("run_id",),
                       "run_id string, mode string, reason string, records_version long, config_fingerprint string, "
                       "model_id string, records long, dirty_records long, region_records long, seconds double, "
                       "resolved_at timestamp")
+PIPELINE_RUNS = Table("audit", "pipeline_runs", ("run_id", "level", "step", "status"),
+                      "run_id string, level string, step string, status string, started_at timestamp, "
+                      "ended_at timestamp, seconds double, rows_in long, rows_out long, outputs string, "
+                      "error string, plan string, as_of date, env string, recorded_at timestamp")
 
 # ---------------------------------------------------------------- silver: the canonical model
 INTERACTIONS = Table("silver", "interactions", ("interaction_id",))
@@ -117,7 +121,7 @@ KPI_TABLES = (KPI_DAILY_CHANNEL, KPI_COHORT_RETENTION, KPI_SATISFACTION, KPI_COM
 PREDICTION_TABLES = (CHURN_FEATURES, CHURN_SCORES, CUSTOMER_VALUE, NEXT_BEST_ACTION)
 IDENTITY_STATE = (IDENTITY_MODEL, IDENTITY_TERM_FREQUENCIES)
 OPERATIONAL = (QUARANTINE, INGEST_LOG, FILE_REJECTIONS, RECONCILIATION, QUALITY_RESULTS, SILVER_BATCHES, UNATTRIBUTED,
-               IDENTITY_RUNS)
+               IDENTITY_RUNS, PIPELINE_RUNS)
 REGISTERED = (*OPERATIONAL, *SILVER_TABLES, *IDENTITY_TABLES, *IDENTITY_STATE, *JOURNEY_TABLES, *PROFILE_TABLES, *KPI_TABLES,
               *PREDICTION_TABLES)
 _BY_NAME = {t.qualified: t for t in REGISTERED}

@@ -8,8 +8,9 @@ from cdp.config import Settings
 
 
 def tracking_uri(settings: Settings) -> str:
+    """A URI as given ('http://...', 'databricks', 'databricks://profile'); a plain path is a local SQLite store."""
     store = settings.mlflow.tracking_uri
-    return store if "://" in store else f"sqlite:///{settings.path(store)}"
+    return store if "://" in store or store == "databricks" else f"sqlite:///{settings.path(store)}"
 
 
 def use_tracking(settings: Settings, experiment: str):
@@ -17,7 +18,9 @@ def use_tracking(settings: Settings, experiment: str):
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(settings))
-    if mlflow.get_experiment_by_name(experiment) is None:
+    if mlflow.get_experiment_by_name(experiment) is None and tracking_uri(settings).startswith("databricks"):
+        mlflow.create_experiment(experiment)   # the workspace keeps the artifacts
+    elif mlflow.get_experiment_by_name(experiment) is None:
         artifacts = settings.path(settings.mlflow.artifact_root)
         if "://" not in artifacts:
             Path(artifacts).mkdir(parents=True, exist_ok=True)

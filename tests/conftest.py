@@ -24,9 +24,10 @@ def suite_conf(source: Path, dest: Path) -> Path:
     return dest
 
 
-def test_settings(conf_dir: Path, workdir: Path, *overrides: str):
-    """Settings for tests: every path under workdir, small local Spark, MLflow in the workdir."""
-    return load_settings("local", [
+def test_overrides(workdir: Path) -> list[str]:
+    """The `--set key=value` overrides test_settings applies (before its own): every path under workdir, small
+    local Spark, MLflow in the workdir. A subprocess (`cdp run`, spark-submit) gets the same settings from them."""
+    return [
         f"paths.landing={workdir}/landing",
         f"paths.ground_truth={workdir}/ground_truth",
         f"paths.lakehouse={workdir}/lakehouse",
@@ -49,11 +50,16 @@ def test_settings(conf_dir: Path, workdir: Path, *overrides: str):
         "spark.conf.spark.sql.adaptive.enabled=false",
         "spark.log_level=ERROR",
         *os.environ.get("CDP_TEST_SET", "").split(),   # e.g. CDP_TEST_SET="spark.master=local[1]" to experiment
-        *overrides,
-    ], conf_dir)
+    ]
 
 
-test_settings.__test__ = False  # a helper, not a test
+def test_settings(conf_dir: Path, workdir: Path, *overrides: str):
+    """Settings for tests: every path under workdir, small local Spark, MLflow in the workdir."""
+    return load_settings("local", [*test_overrides(workdir), *overrides], conf_dir)
+
+
+test_overrides.__test__ = False  # helpers, not tests
+test_settings.__test__ = False
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +104,24 @@ def lake(spark, tmp_path):
     from cdp.io import Lakehouse
 
     return Lakehouse(spark, str(tmp_path / "lakehouse"))
+
+
+DEMO_CATALOG = "cdp_pipeline_gold"
+
+
+@pytest.fixture(scope="session")
+def pipeline_demo(spark, conf_dir, tmp_path_factory):
+    """The whole pipeline run once on 60 generated customers (slow tests share it): (settings, lake, run context).
+
+    Landing files under <root>/landing, the lakehouse under <root>/lakehouse, MLflow in <root>/mlflow.db; the
+    publish step registers the gold tables in the catalog database DEMO_CATALOG (dropped at the end)."""
+    from cdp.io import Lakehouse
+    from cdp.pipeline import run_pipeline
+    from cdp.synth import generate
+
+    root = tmp_path_factory.mktemp("pipeline")
+    generate(60, 13, root / "landing", root / "ground_truth")
+    settings = test_settings(conf_dir, root, f"catalog.database={DEMO_CATALOG}")
+    ctx = run_pipeline(settings, spark)
+    yield settings, Lakehouse.from_settings(spark, settings), ctx
+    spark.sql(f"DROP DATABASE IF EXISTS {DEMO_CATALOG} CASCADE")   # external tables: the Delta data stays

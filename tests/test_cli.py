@@ -132,3 +132,21 @@ def test_a_wrong_labels_header_is_one_line_before_spark_starts(project, tmp_path
         f"error: labels file {bad} has record, customer; give a CSV header naming either record pairs "
         "(source_l, record_key_l, source_r, record_key_r, is_match) or each record's entity "
         "(source, record_key, entity_id)"]
+
+
+def test_the_job_entry_point_raises_what_the_command_returns(project, tmp_path):
+    # a Databricks wheel task calls the function and fails only on an exception: exit code 2 must raise
+    # (a process of its own: the command stops the active SparkSession when it ends)
+    code = "import sys; from cdp.cli import job_main; sys.argv[0] = 'cdp-job'; job_main()"
+    proc = subprocess.run([sys.executable, "-c", code, "run", "--conf-dir", str(project), "--steps", "nope"],
+                          capture_output=True, text=True, env=no_java(tmp_path), timeout=120)
+    assert proc.returncode == 2 and "unknown step(s) nope" in proc.stderr, proc.stderr
+
+
+def test_every_command_explains_itself_with_an_example():
+    import argparse
+
+    from cdp.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert [name for name, parser in commands.items() if "example" not in parser.format_help()] == []

@@ -5,7 +5,6 @@ a gold step changes nothing."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -13,32 +12,22 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import DEMO_CATALOG as CATALOG
 from conftest import test_settings
 from examples import readme_python_blocks
 from frame_asserts import assert_frame_equal
 
-from cdp.config import PROJECT_ROOT
 from cdp.errors import QualityGateFailed
-from cdp.io import Lakehouse
 from cdp.pipeline import run_pipeline
 from cdp.quality import load_contract
-from cdp.synth import generate
 from cdp.tables import CUSTOMER_JOURNEY, CUSTOMER_PROFILE, QUALITY_RESULTS, REGISTERED
 
 GOLD = [t for t in REGISTERED if t.layer == "gold"]
-CATALOG = "cdp_pipeline_gold"
-NOTEBOOK = PROJECT_ROOT / "notebooks" / "customer_360.ipynb"
-NOTEBOOK_RESULTS = ("rfm_segments", "funnel", "retention", "satisfaction", "attribution", "segments", "timeline")
 
 
-@pytest.fixture(scope="module")
-def demo(spark, conf_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("pipeline")
-    generate(60, 13, root / "landing", root / "ground_truth")
-    settings = test_settings(conf_dir, root, f"catalog.database={CATALOG}")
-    ctx = run_pipeline(settings, spark)
-    yield settings, Lakehouse.from_settings(spark, settings), ctx
-    spark.sql(f"DROP DATABASE IF EXISTS {CATALOG} CASCADE")   # external tables: the Delta data stays
+@pytest.fixture()
+def demo(pipeline_demo):
+    return pipeline_demo
 
 
 @pytest.mark.slow
@@ -81,28 +70,6 @@ def test_re_running_the_gold_steps_changes_no_journey_and_leaves_nothing_cached(
     run_pipeline(settings, spark, ["journeys", "profiles", "segments"])
     assert spark._jsparkSession.sharedState().cacheManager().isEmpty()
     assert_frame_equal(lake.read(CUSTOMER_JOURNEY), before)
-
-
-@pytest.fixture(scope="module")
-def notebook(demo, spark):
-    """Every code cell of notebooks/customer_360.ipynb run on the demo lakehouse (the `parameters` cell replaced)."""
-    settings, lake, _ = demo
-    namespace = {"spark": spark, "lake": lake, "settings": settings}
-    for cell in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]:
-        if cell["cell_type"] == "code" and "parameters" not in cell["metadata"].get("tags", []):
-            exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}:{cell['id']}", "exec"), namespace)
-    return namespace
-
-
-@pytest.mark.slow
-def test_every_result_of_the_notebook_has_rows(notebook):
-    assert [name for name in NOTEBOOK_RESULTS if notebook[name].empty] == []
-
-
-@pytest.mark.slow
-def test_the_notebooks_rfm_segments_cover_every_profiled_customer(notebook, demo):
-    _, lake, _ = demo
-    assert int(notebook["rfm_segments"]["customers"].sum()) == lake.read(CUSTOMER_PROFILE).count()
 
 
 @pytest.mark.slow

@@ -51,7 +51,8 @@ def shown_value(feature: str) -> Column:
         text = F.format_string("%.1f", v)
     else:
         text = F.format_string("%.0f", v)
-    return F.coalesce(text, F.lit("unknown"))
+    # format_string prints a null as "null" cut to the precision ("%.0f" -> "", "%+.1f" -> "n"): say unknown
+    return F.when(v.isNull(), F.lit("unknown")).otherwise(text)
 
 
 def typical_values(frame: DataFrame, features: list[str]) -> dict[str, object]:

@@ -145,6 +145,14 @@ def _maximise(mean_log_likelihood, names: tuple[str, ...], model: str) -> tuple[
     # Nelder-Mead: no gradient to lose precision on, and it steps back from an infinite value
     result = optimize.minimize(objective, np.zeros(len(names)), method="Nelder-Mead",
                                options={"xatol": 1e-7, "fatol": 1e-11, "maxiter": 5_000 * len(names)})
+    if not result.success and np.isfinite(result.fun):
+        # Out of iterations on a ridge: BG/NBD's a and b grow together when the data show one dropout probability
+        # for everyone (the likelihood depends on a/(a+b) only). A bounded quasi-Newton search from the start stops
+        # on the ridge at moderate values; taken when it is as good as the best point the simplex found.
+        bounded = optimize.minimize(objective, np.zeros(len(names)), method="L-BFGS-B",
+                                    bounds=[(-_LOG_PARAMETER_LIMIT, _LOG_PARAMETER_LIMIT)] * len(names))
+        if bounded.success and bounded.fun <= result.fun + 1e-4 * abs(result.fun):
+            result = bounded
     if not result.success or not np.isfinite(result.fun):
         raise ValueError(f"the {model} fit did not converge ({result.message}): check the summary's values")
     drifted = [f"{n}={np.exp(lp):.3g}" for n, lp in zip(names, result.x, strict=True)
