@@ -240,7 +240,7 @@ def test_the_conditional_expectation_runs_in_a_udf_not_on_the_driver(spark):
 def test_a_fit_on_a_ridge_stops_on_it_instead_of_failing():
     # the demo's 300 customers: one dropout probability for all, so a and b grow together without end and the
     # simplex runs out of iterations; the bounded search stops on the ridge, as likely as the simplex's best point
-    grid = np.loadtxt(Path(__file__).parent / "data" / "bgnbd_ridge_grid.csv", delimiter=",", skiprows=3)
+    grid = np.loadtxt(Path(__file__).parent / "cases" / "bgnbd_ridge_grid.csv", delimiter=",", skiprows=3)
     m = fit_bgnbd(grid[:, 0], grid[:, 1], grid[:, 2], grid[:, 3])
     assert m.customers == 185 and m.a / (m.a + m.b) == pytest.approx(0.124, abs=0.002)
     assert m.log_likelihood / m.customers == pytest.approx(-6.33404, abs=1e-4)
