@@ -120,6 +120,7 @@ def summary_grid(summary: DataFrame, spend_digits: int = SPEND_DIGITS, max_cells
                            "frequency", "recency", "T", "_spend")
              .agg(F.count(F.lit(1)).alias("customers"), F.grouping("_spend").alias("_bgnbd"))
              .where((F.col("_bgnbd") == 1) | F.col("_spend").isNotNull())
+             .orderBy("_bgnbd", "frequency", "recency", "T", "_spend")   # the fit depends on the cells' order
              .limit(2 * max_cells + 1)
              .toArrow())
     table = {name: cells.column(name).to_numpy(zero_copy_only=False) for name in cells.column_names}
