@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 from rich.console import Console
 
 from cdp.config import Settings
 from cdp.errors import CdpError, ConfigError
 from cdp.io import Lakehouse
+from cdp.progress import step_progress
 from cdp.runs import RunBook, StepRecord, resumable, table_versions, writes_between
+from cdp.steps import (
+    assign_segments,
+    build_churn_features,
+    build_customer_journeys,
+    build_customer_profiles,
+    build_silver_tables,
+    choose_actions,
+    ensure_demo_data,
+    evaluate_identities,
+    land_bronze,
+    print_reconciliation,
+    publish_to_catalog,
+    resolve_customers,
+    score_churn,
+    train_churn,
+    value_customers,
+    write_report,
+)
 from cdp.tables import OPERATIONAL, PIPELINE_RUNS
 
 
@@ -64,230 +81,6 @@ def first_line(exc: BaseException) -> str:
 
 def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-
-
-# ---------------------------------------------------------------- steps
-
-def ensure_demo_data(ctx: RunContext) -> object:
-    """Generate the synthetic demo landing files when the landing folder is empty (local paths only)."""
-    s = ctx.settings
-    landing = s.path(s.paths.landing)
-    if "://" in landing or any(Path(landing).glob("*/*")):
-        ctx.console.print(f"[dim]landing data present at {landing}[/dim]")
-        return None
-    from cdp.synth import generate
-
-    ctx.console.print(f"generating demo data: {s.synth.customers:,} customers, seed {s.synth.seed} -> {landing}")
-    res = generate(
-        s.synth.customers, s.synth.seed, Path(landing), Path(s.path(s.paths.ground_truth)),
-        start=s.synth.start, end=s.synth.end, chunk_size=s.synth.chunk_size, workers=s.synth.workers,
-    )
-    ctx.console.print(f"  {sum(res.records_by_source.values()):,} records in {res.files} files, {res.seconds:.1f}s")
-    return res
-
-
-def land_bronze(ctx: RunContext) -> object:
-    from cdp.ingest.bronze import land_all
-    from cdp.ingest.sources import load_sources
-    from cdp.summaries import bronze_summary
-
-    s = ctx.settings
-    t0 = time.monotonic()
-
-    def progress(done: int, total: int, res) -> None:
-        status = f"{res.landed:,} rows from {res.new_files} new file(s)"
-        if res.rejected:
-            status += f", [red]{len(res.rejected)} file(s) rejected[/red]"
-        ctx.console.print(f"  bronze [{done}/{total}] {res.source}: {status} ({time.monotonic() - t0:.1f}s since the step began)")
-
-    results = land_all(ctx.lake, load_sources(s), s.path(s.paths.landing), ctx.run_id, ctx.started_at,
-                       s.ingest.max_value_chars, on_source=progress, parallelism=s.ingest.parallelism)
-    ctx.console.print(bronze_summary(results))
-    for res in results:
-        for path, reason in res.rejected:
-            ctx.problems.append(f"{res.source}: file {path} was not landed: {reason} "
-                                "(it is looked at again every run until it is replaced or removed)")
-    return results
-
-
-def build_silver_tables(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
-    from cdp.silver.step import build_silver
-
-    t0 = time.monotonic()
-
-    def progress(done: int, total: int, source: str, prepared) -> None:
-        what = f"{len(prepared.bronze_runs)} new bronze batch(es)" if prepared else "nothing new"
-        ctx.console.print(f"  silver [{done}/{total}] {source}: {what} ({time.monotonic() - t0:.1f}s since the step began)")
-
-    return build_silver(ctx.lake, load_sources(ctx.settings), ctx.settings, ctx.run_id, ctx.started_at,
-                        on_source=progress)
-
-
-def print_reconciliation(ctx: RunContext) -> object:
-    """The run's accounting, read back from audit.reconciliation: every row is explained."""
-    from cdp.summaries import reconciliation_table
-
-    table, rows = reconciliation_table(ctx.lake, ctx.run_id)
-    ctx.console.print(table if table is not None else "nothing new to reconcile in this run")
-    return rows
-
-
-def resolve_customers(ctx: RunContext) -> object:
-    from cdp.identity.report import log_matching_model, resolution_table
-    from cdp.identity.writer import resolve_identities
-
-    res = resolve_identities(ctx.lake, ctx.settings, ctx.run_id, ctx.started_at,
-                             progress=lambda phase, secs: ctx.console.print(f"  identity: {phase} ({secs:.1f}s)"))
-    ctx.console.print(resolution_table(res))
-    mlflow_run = log_matching_model(ctx.settings, res)
-    if mlflow_run:
-        ctx.console.print(f"[dim]probabilistic model (Splink JSON) logged to MLflow run {mlflow_run}[/dim]")
-    return res
-
-
-def build_customer_journeys(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
-    from cdp.journey.step import build_journeys
-
-    res = build_journeys(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at)
-    ctx.console.print(f"  {res.touchpoints:,} touchpoints of {res.customers:,} customers in gold.customer_journey")
-    for (source, reason), n in sorted(res.unattributed.items()):
-        ctx.summary.append(f"{source}: {n:,} interactions belong to no customer ({reason.replace('_', ' ')})")
-    for table, n in res.rows.items():
-        ctx.console.print(f"  {table}: {n:,} rows")
-    return res
-
-
-def build_customer_profiles(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
-    from cdp.profile.step import build_profiles
-
-    journeys = ctx.outputs.get("journeys")   # this run's journeys step: its touchpoints, already materialised
-    res = build_profiles(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at,
-                         touchpoints=getattr(journeys, "touchpoint_frame", None))
-    changes = ", ".join(f"{n:,} {action}" for action, n in sorted(res.history.items())) or "no change"
-    ctx.console.print(f"  {res.customers:,} customer profiles as of {res.as_of:%Y-%m-%d %H:%M}; history: {changes}")
-    return res
-
-
-def assign_segments(ctx: RunContext) -> object:
-    from cdp.profile.step import build_segments
-
-    sizes = build_segments(ctx.lake, ctx.settings, ctx.run_id, ctx.started_at)
-    for segment, n in sorted(sizes.items()):
-        ctx.console.print(f"  segment {segment}: {n:,} customers")
-    return sizes
-
-
-def _journey_touchpoints(ctx: RunContext):
-    """This run's journeys step's touchpoints (already materialised), or None (the step reads them itself)."""
-    return getattr(ctx.outputs.get("journeys"), "touchpoint_frame", None)
-
-
-def build_churn_features(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
-    from cdp.ml.step import build_churn_features as build
-
-    res = build(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, _journey_touchpoints(ctx))
-    ctx.console.print(f"  {res.rows:,} customer snapshots ({res.snapshots[0]} to {res.snapshots[-1]}, "
-                      f"{len(res.snapshots)} dates), {res.churn_rate:.1%} churned in the horizon after them")
-    return res
-
-
-def train_churn(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
-    from cdp.ml.step import train_churn_model
-
-    result, reg = train_churn_model(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id)
-    for c in result.candidates:
-        e = c.evaluation
-        ctx.console.print(f"  {c.kind}: ROC-AUC {e.roc_auc:.3f}, PR-AUC {e.pr_auc:.3f}, top-decile lift "
-                          f"{e.top_decile_lift:.2f} on the held-out snapshots")
-    ctx.console.print(f"  recency alone: ROC-AUC {result.baseline.roc_auc:.3f}, PR-AUC {result.baseline.pr_auc:.3f}")
-    if result.dropped_features:
-        ctx.console.print(f"  left out (no value in the training data): {', '.join(result.dropped_features)}")
-    ctx.console.print(f"  registered {result.best.kind} as version {reg.version}, alias {reg.alias}: {reg.reason} "
-                      f"(MLflow run {reg.run_id})")
-    return reg
-
-
-def score_churn(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
-    from cdp.ml.step import score_churn as score
-
-    res = score(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at, ctx.as_of,
-                _journey_touchpoints(ctx))
-    bands = ", ".join(f"{n:,} {band}" for band, n in sorted(res.bands.items()))
-    ctx.console.print(f"  {res.customers:,} active customers scored as of {res.as_of} by model version "
-                      f"{res.model_version}: {bands}")
-    return res
-
-
-def value_customers(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
-    from cdp.ml.step import build_customer_value
-
-    res = build_customer_value(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at,
-                               ctx.as_of, _journey_touchpoints(ctx))
-    m, g = res.bgnbd, res.gamma_gamma
-    spend = f"Gamma-Gamma p={g.p:.3f} q={g.q:.3f} v={g.v:.3f}" if g is not None else res.note
-    ctx.console.print(f"  {res.customers:,} customers valued as of {res.as_of}; BG/NBD r={m.r:.3f} alpha={m.alpha:.3f} "
-                      f"a={m.a:.3f} b={m.b:.3f}; {spend}")
-    return res
-
-
-def choose_actions(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
-    from cdp.ml.step import choose_actions as choose
-
-    counts = choose(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, _journey_touchpoints(ctx))
-    for action, n in sorted(counts.items()):
-        ctx.console.print(f"  {action}: {n:,} customer{'' if n == 1 else 's'}")
-    return counts
-
-
-def publish_to_catalog(ctx: RunContext) -> object:
-    """Register the lakehouse tables in the metastore catalog (catalog.database), so BI tools query them by name."""
-    from cdp.catalog import register_tables
-
-    c = ctx.settings.catalog
-    if c.database is None:
-        ctx.console.print("[dim]catalog.database is not set: tables are read by path (nothing to register)[/dim]")
-        return []
-    done = register_tables(ctx.lake, c.database, c.layers)
-    new = [r.name for r in done if r.created]
-    ctx.console.print(f"  {len(done)} table(s) in catalog database {c.database}"
-                      + (f"; newly registered: {', '.join(new)}" if new else "; all registered already"))
-    return done
-
-
-def evaluate_identities(ctx: RunContext) -> object:
-    from cdp.identity.report import (
-        evaluate_identity,
-        evaluation_table,
-        has_ground_truth,
-        log_identity_evaluation,
-        threshold_table,
-    )
-
-    if not has_ground_truth(ctx.settings):
-        ctx.console.print("[dim]no ground truth at paths.ground_truth: identity evaluation skipped[/dim]")
-        return None
-    evaluation = evaluate_identity(ctx.lake, ctx.settings)
-    mlflow_run = log_identity_evaluation(ctx.settings, ctx.run_id, evaluation.metrics, evaluation)
-    ctx.console.print(evaluation_table(evaluation.metrics, mlflow_run))
-    ctx.console.print(threshold_table(evaluation) if evaluation.thresholds else f"[dim]{evaluation.note}[/dim]")
-    return evaluation.metrics
-
-
-def write_report(ctx: RunContext) -> object:
-    from cdp.reports.run_report import write_run_report
-
-    location = write_run_report(ctx.lake, ctx.settings, ctx.run_id)
-    ctx.console.print(f"  report written to {location}")
-    ctx.report = location
-    return location
 
 
 STEPS: list[Step] = [
@@ -508,50 +301,3 @@ def step_error_line(step: str, error: BaseException) -> str:
     """'step 'x' failed: why' in one line (StepFailed says it already)."""
     text = str(error) if isinstance(error, StepFailed) else f"step '{step}' failed: {error}"
     return text.splitlines()[0] if text else f"step '{step}' failed"
-
-
-class step_progress:  # noqa: N801 - a context manager used as `with step_progress(...)`
-    """While a step runs: a live status line on a terminal, or a line every `heartbeat` seconds in a log, saying
-    the step in hand, its elapsed time and what Spark is doing (the active stage and its tasks done)."""
-
-    def __init__(self, ctx: RunContext, step: str, heartbeat: float | None):
-        self.ctx, self.step = ctx, step
-        terminal = ctx.console.is_terminal and not ctx.console.quiet
-        self.live = heartbeat is None and terminal
-        self.every = 0.0 if ctx.console.quiet else (1.0 if self.live else (30.0 if heartbeat is None else heartbeat))
-        self.stop = threading.Event()
-        self.t0 = time.monotonic()
-
-    def line(self) -> str:
-        elapsed = int(time.monotonic() - self.t0)
-        text = f"{self.step}: {elapsed // 60}m{elapsed % 60:02d}s"
-        try:
-            tracker = self.ctx.spark.sparkContext.statusTracker()
-            stages = [tracker.getStageInfo(i) for i in tracker.getActiveStageIds()]
-            stages = [s for s in stages if s is not None]
-            if stages:
-                s = max(stages, key=lambda s: s.stageId)
-                text += f", Spark stage {s.stageId} ({s.numCompletedTasks}/{s.numTasks} tasks) {s.name.split(' at ')[0]}"
-        except Exception:  # noqa: BLE001 - progress is best effort; the step's own errors surface elsewhere
-            pass
-        return text
-
-    def _tick(self) -> None:
-        if self.live:
-            with self.ctx.console.status(self.line()) as status:
-                while not self.stop.wait(self.every):
-                    status.update(self.line())
-            return
-        while not self.stop.wait(self.every):
-            self.ctx.console.print(f"[dim]  ... {self.line()}[/dim]")
-
-    def __enter__(self):
-        self.thread = threading.Thread(target=self._tick, daemon=True) if self.every > 0 else None
-        if self.thread:
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        if self.thread:
-            self.thread.join(timeout=5)

@@ -19,27 +19,25 @@ from conftest import test_settings
 
 from cdp.config import PROJECT_ROOT
 from cdp.io import Lakehouse
-from cdp.reports.run_report import (
-    SECTION_IDS,
+from cdp.reports.churn_sections import binned_counts, value_distribution
+from cdp.reports.customer_sections import (
     JourneyPath,
-    binned_counts,
-    cluster_size_counts,
-    cmd_report,
     cohort_retention,
     funnel_steps,
-    quality_verdicts,
-    render_run_report,
-    report_location,
     rfm_cells,
-    rule_contributions,
-    run_info,
-    run_report_page,
     sankey_flows,
     sankey_layout,
     top_paths,
-    value_distribution,
+)
+from cdp.reports.run_report import (
+    SECTION_IDS,
+    cmd_report,
+    render_run_report,
+    report_location,
+    run_report_page,
     write_run_report,
 )
+from cdp.reports.run_sections import cluster_size_counts, quality_verdicts, rule_contributions, run_info
 from cdp.tables import (
     CHURN_SCORES,
     CUSTOMER_PROFILE,
@@ -280,6 +278,7 @@ def test_every_section_shows_its_data(tiny_html):
     assert "gate failed" in sections["data-quality"] and "has_rows" in sections["data-quality"]
 
 
+@pytest.mark.slow   # renders the page a second time (~2 s)
 def test_the_same_data_gives_the_same_page(tiny, tiny_settings, tiny_html):
     again = render_run_report(run_report_page(tiny, tiny_settings))
     generated = re.compile(r"report generated [^<]*")

@@ -84,6 +84,7 @@ def toy_dag(monkeypatch, spark):
     return state
 
 
+@pytest.mark.slow   # two runs of a toy DAG with their run book: ~10 s, over the fast tier's budget
 def test_a_failed_step_stops_its_dependants_only_and_resume_finishes_the_run(toy_dag, spark, conf_dir, tmp_path):
     from cdp.cli import cmd_status
     from cdp.io import Lakehouse
@@ -126,3 +127,21 @@ def capsys_text(command, args, settings) -> str:
     with contextlib.redirect_stdout(out):
         assert command(args, settings) == 0
     return out.getvalue()
+
+
+def test_a_long_step_says_in_a_log_what_it_is_doing(spark):
+    import io
+    import time
+    from types import SimpleNamespace
+
+    from cdp.progress import step_progress
+
+    log = Console(file=io.StringIO(), width=200)   # not a terminal: a line every `heartbeat` seconds
+    with step_progress(SimpleNamespace(console=log, spark=spark), "identity", heartbeat=0.05):
+        time.sleep(0.3)
+    lines = log.file.getvalue().splitlines()
+    assert len(lines) >= 2 and all(line.startswith("  ... identity: 0m00s") for line in lines), lines
+    quiet = Console(file=io.StringIO(), quiet=True)
+    with step_progress(SimpleNamespace(console=quiet, spark=spark), "identity", heartbeat=0.05):
+        time.sleep(0.1)
+    assert quiet.file.getvalue() == ""
