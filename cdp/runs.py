@@ -70,14 +70,10 @@ def commit_rows(operation: str, metrics: dict[str, str]) -> tuple[int, int]:
     return 0, 0
 
 
-def _fs(lake: Lakehouse, uri: str):
-    sc = lake.spark.sparkContext
-    path = sc._jvm.org.apache.hadoop.fs.Path(uri)
-    return path.getFileSystem(sc._jsc.hadoopConfiguration()), path
-
-
 def _children(lake: Lakehouse, uri: str, directories: bool) -> list[str]:
-    fs, path = _fs(lake, uri)
+    from cdp.reports.storage import hadoop_path
+
+    fs, path = hadoop_path(lake.spark, uri)
     if not fs.exists(path):
         return []
     return [s.getPath().getName() for s in fs.listStatus(path) if s.isDirectory() == directories]

@@ -169,29 +169,27 @@ def _user_jars(settings: Settings) -> list[str]:
     return [j for j in str(settings.spark.conf.get("spark.jars", "")).split(",") if j]
 
 
-def jar_config(settings: Settings) -> dict[str, str]:
-    """The classpath part of the session's conf: the decision build_spark makes, with no side effects.
-
-    packages=auto outside spark-submit: with a current manifest, spark.jars lists the recorded JARs (Spark
-    then runs no Ivy resolution: no report, no network); without one, spark.jars.packages resolves them into
-    the project Ivy cache through our Ivy settings (no spark-packages resolver). Splink's JAR is added either
-    way. packages=provided, or under spark-submit: nothing (the JVM's classpath is someone else's).
-    """
-    if settings.spark.packages != "auto" or _launched_by_spark_submit():
-        return {}
+def classpath(settings: Settings) -> tuple[list[str], list[str], dict[str, str]]:
+    """(JARs, Maven packages, Ivy conf) of packages=auto: with a current manifest, the recorded JARs (no Ivy run, no
+    network); without one, the packages to resolve into the project Ivy cache through our Ivy settings (no
+    spark-packages resolver). Splink's similarity functions (Jaro-Winkler ...) ship as a JAR inside its wheel: added
+    either way, then the user's spark.jars."""
     packages = wanted_packages(settings)
     recorded = read_manifest(settings, packages)
-    # Splink's similarity functions (Jaro-Winkler ...) ship as a JAR inside its wheel
     own = [splink_jar(), *_user_jars(settings)]
     if recorded is not None:
-        return {"spark.jars": ",".join([*recorded, *own])}
+        return [*recorded, *own], [], {}
     ivy_dir = settings.path(settings.spark.ivy_dir)
-    return {
-        "spark.jars.ivy": ivy_dir,
-        "spark.jars.ivySettings": str(Path(ivy_dir) / IVY_SETTINGS),
-        "spark.jars.packages": ",".join(packages),
-        "spark.jars": ",".join(own),
-    }
+    return own, packages, {"spark.jars.ivy": ivy_dir, "spark.jars.ivySettings": str(Path(ivy_dir) / IVY_SETTINGS)}
+
+
+def jar_config(settings: Settings) -> dict[str, str]:
+    """The classpath part of the session's conf (`classpath`), the decision build_spark makes, with no side effects.
+    packages=provided, or under spark-submit: nothing (the JVM's classpath is someone else's)."""
+    if settings.spark.packages != "auto" or _launched_by_spark_submit():
+        return {}
+    jars, packages, conf = classpath(settings)
+    return {**conf, **({"spark.jars.packages": ",".join(packages)} if packages else {}), "spark.jars": ",".join(jars)}
 
 
 def _local_path(uri: str) -> str | None:

@@ -42,17 +42,14 @@ def submit_classpath(settings: Settings) -> tuple[list[str], list[str], dict[str
     cache and settings (spark-submit resolves them: network on first use). packages=provided: the cluster (or the
     caller's own --packages) supplies Delta; only the JARs of this Python environment (Splink's) are added.
     User JARs in spark.conf's spark.jars come last either way."""
-    from cdp.spark import read_manifest, splink_jar, wanted_packages, write_ivy_settings
+    from cdp.spark import classpath, splink_jar, write_ivy_settings
 
-    own = [splink_jar(), *(j for j in _text(settings.spark.conf.get("spark.jars", "")).split(",") if j)]
     if settings.spark.packages != "auto":
-        return own, [], {}
-    packages = wanted_packages(settings)
-    recorded = read_manifest(settings, packages)
-    if recorded is not None:
-        return [*recorded, *own], [], {}
-    ivy_dir = settings.path(settings.spark.ivy_dir)
-    return own, packages, {"spark.jars.ivy": ivy_dir, "spark.jars.ivySettings": write_ivy_settings(ivy_dir)}
+        return [splink_jar(), *(j for j in _text(settings.spark.conf.get("spark.jars", "")).split(",") if j)], [], {}
+    jars, packages, conf = classpath(settings)
+    if conf:
+        write_ivy_settings(conf["spark.jars.ivy"])   # spark-submit resolves through them
+    return jars, packages, conf
 
 
 def spark_submit_command(settings: Settings, master: str, job_args: list[str], *,

@@ -48,7 +48,7 @@ def write_text(spark: SparkSession | None, uri: str, text: str, *, via_hadoop: b
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         return
-    fs, path = _hadoop(spark, uri)
+    fs, path = hadoop_path(spark, uri)
     out = fs.create(path, True)
     try:
         out.write(bytearray(data))
@@ -60,7 +60,7 @@ def read_text(spark: SparkSession | None, uri: str, *, via_hadoop: bool = False)
     """The whole file as UTF-8 text."""
     if is_local(uri) and not via_hadoop:
         return local_path(uri).read_text(encoding="utf-8")
-    fs, path = _hadoop(spark, uri)
+    fs, path = hadoop_path(spark, uri)
     jvm = _session(spark, uri).sparkContext._jvm
     buffer = jvm.java.io.ByteArrayOutputStream()
     jvm.org.apache.hadoop.io.IOUtils.copyBytes(fs.open(path), buffer, 65536, True)  # closes both streams
@@ -83,7 +83,7 @@ def list_files(
             if p.is_file()
         ]
     else:
-        fs, path = _hadoop(spark, folder_uri)
+        fs, path = hadoop_path(spark, folder_uri)
         statuses = fs.listStatus(path) if fs.exists(path) else []
         found = [(s.getPath().getName(), int(s.getModificationTime())) for s in statuses if s.isFile()]
     return sorted((name, ms) for name, ms in found if name.endswith(suffix) and not name.startswith((".", "_")))
@@ -96,7 +96,7 @@ def _session(spark: SparkSession | None, uri: str) -> SparkSession:
     return session
 
 
-def _hadoop(spark: SparkSession | None, uri: str):
+def hadoop_path(spark: SparkSession | None, uri: str):
     """(FileSystem, Path) of uri in the session's JVM."""
     sc = _session(spark, uri).sparkContext
     path = sc._jvm.org.apache.hadoop.fs.Path(uri)
