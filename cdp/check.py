@@ -9,8 +9,15 @@ from cdp.tables import IDENTITY_RECORDS, REGISTERED
 
 
 def _ddl_columns(ddl: str) -> list[tuple[str, str]]:
-    """'a string, b long' -> [('a', 'string'), ('b', 'long')] (registered schemas are flat)."""
-    return [tuple(part.strip().split(" ", 1)) for part in ddl.split(",")]  # type: ignore[misc]
+    """'a string, b map<string,long>' -> [('a', 'string'), ('b', 'map<string,long>')]: split on the commas outside
+    a type's angle brackets."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(ddl + ","):
+        depth += {"<": 1, ">": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(ddl[start:i])
+            start = i + 1
+    return [tuple(part.strip().split(" ", 1)) for part in parts]  # type: ignore[misc]
 
 
 def check_configuration(settings: Settings) -> list[tuple[str, str]]:
@@ -51,6 +58,9 @@ def check_configuration(settings: Settings) -> list[tuple[str, str]]:
         raise ConfigError(f"{contract_path(settings, IDENTITY_RECORDS)}: identity resolution reads column(s) "
                           f"{', '.join(unknown)}, which this contract does not declare")
     rules = [r.name for r in identity.enabled_rules]
+    from cdp.privacy.pii import SALT_VARIABLE, pii_config_path, planned_copies
+
+    copies = planned_copies(settings)
     return [
         ("settings", f"env {settings.env}, lakehouse {settings.path(settings.paths.lakehouse)}"),
         ("sources", f"{len(sources)} in {settings.conf_path(settings.ingest.sources_dir)}: "
@@ -66,4 +76,5 @@ def check_configuration(settings: Settings) -> list[tuple[str, str]]:
                   f"{churn.definition.horizon_days}-day horizon, model {churn.model.name}, "
                   f"{len(churn.actions.rules)} action rules"),
         ("contracts", f"{len(contracts)} tables, each with its contract under {settings.conf_dir}/tables"),
+        ("privacy", f"{pii_config_path(settings)}: {len(copies)} protected copies, salt from ${SALT_VARIABLE}"),
     ]

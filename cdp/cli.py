@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--as-of", type=_as_of_date, metavar="YYYY-MM-DD",
                      help="score churn and value with the touchpoints before this day (backtest on your own history; "
                           "default: conf/churn.yaml scoring.as_of)")
+    run.add_argument("--wait", type=int, metavar="SECONDS",
+                     help="when another run holds the lakehouse, wait up to this long for it (default: "
+                          "lock.wait_seconds, 0: stop at once with a line naming it)")
     run.add_argument("--run-id", type=_run_id, metavar="ID",
                      help="the run's id instead of a generated one (a scheduler's run id; re-running a failed run "
                           "under its own id replaces what it wrote)")
@@ -109,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cdp.workflows import configure_parser
 
     configure_parser(sub, common)
+    from cdp.privacy.command import configure_parser as configure_forget
+
+    configure_forget(sub, common)
 
     gen = sub.add_parser("generate", parents=[common], help="write synthetic multi-channel landing files + ground truth",
                          epilog="example: cdp generate --customers 1000 --seed 7 --out /tmp/demo")
@@ -178,11 +184,13 @@ def cmd_generate(args, settings) -> int:
 
     res = generate(customers, seed, landing, truth, start=settings.synth.start, end=settings.synth.end,
                    chunk_size=settings.synth.chunk_size, workers=args.workers or settings.synth.workers,
-                   progress=progress)
+                   progress=progress, hostile_share=settings.synth.hostile_share)
     width = max(len(s) for s in res.records_by_source)
     for source, n in res.records_by_source.items():
         print(f"  {source:<{width}}  {n:>12,}")
     print(f"  {'total':<{width}}  {sum(res.records_by_source.values()):>12,}  ({res.files} files, {res.seconds:.1f}s)")
+    if res.hostile_records:
+        print(f"  + {res.hostile_records:,} hostile records (synth.hostile_share) for the quarantine to stop")
     return 0
 
 
@@ -235,8 +243,10 @@ def cmd_run(args, settings) -> int:
     steps = [s.strip() for s in args.steps.split(",")] if args.steps else None
     plan(steps, args.start_from)
     check_configuration(settings)  # every configuration mistake is one line before a JVM starts
+    _lakehouse_free(settings, args.run_id, args.wait)
     ctx = run_pipeline(settings, _spark(args, settings, "cdp"), steps, _console(args), as_of=args.as_of,
-                       run_id=args.run_id, start_from=args.start_from, resume=args.resume, raise_on_failure=False)
+                       run_id=args.run_id, start_from=args.start_from, resume=args.resume, raise_on_failure=False,
+                       wait=args.wait)
     if args.json:
         print(json.dumps(run_document(ctx), indent=2, default=str))
     elif ctx.failure is None:
@@ -251,6 +261,17 @@ def cmd_run(args, settings) -> int:
               + (f" (and {len(ctx.problems) - 1} more above)" if len(ctx.problems) > 1 else ""), file=sys.stderr)
         return 1
     return 0
+
+
+def _lakehouse_free(settings, run_id: str | None, wait: int | None) -> None:
+    """Stop before a JVM starts when another run holds a local lakehouse and we are not to wait (cdp.lock)."""
+    from cdp.lock import LakehouseBusy, busy_line, holder_in_the_way
+
+    wait = settings.lock.wait_seconds if wait is None else wait
+    root = settings.path(settings.paths.lakehouse)
+    holder = holder_in_the_way(root, run_id, settings.lock) if wait == 0 else None
+    if holder is not None:
+        raise LakehouseBusy(busy_line(root, holder, wait))
 
 
 def cmd_status(args, settings) -> int:
@@ -309,6 +330,12 @@ def cmd_workflows(args, settings) -> int:
     return workflows(args, settings)
 
 
+def cmd_forget(args, settings) -> int:
+    from cdp.privacy.command import cmd_forget as forget
+
+    return forget(args, settings)
+
+
 def cmd_setup(args, settings) -> int:
     from cdp.spark import check_java, fetch_optional_packages, read_manifest, record_classpath
 
@@ -331,7 +358,7 @@ def cmd_setup(args, settings) -> int:
 
 COMMANDS = {"run": cmd_run, "generate": cmd_generate, "setup": cmd_setup, "check": cmd_check, "docs": cmd_docs,
             "quarantine": cmd_quarantine, "sql": cmd_sql, "profile": cmd_profile, "explain": cmd_explain, "eval": cmd_eval,
-            "status": cmd_status, "report": cmd_report, "workflows": cmd_workflows}
+            "status": cmd_status, "report": cmd_report, "workflows": cmd_workflows, "forget": cmd_forget}
 NEEDS_NO_LOG = ("check", "docs", "workflows")
 
 

@@ -50,6 +50,8 @@ class SynthSettings(Strict):
     end: date = date(2025, 12, 31)
     chunk_size: int = Field(10_000, ge=100)
     workers: int = Field(1, ge=1)
+    # share of extra hostile records (cdp.synth.hostile: rows the quarantine must stop); 0 = none
+    hostile_share: float = Field(0.0, ge=0.0, le=0.05)
 
 
 class IngestSettings(Strict):
@@ -107,6 +109,24 @@ class CatalogSettings(Strict):
     layers: list[Literal["silver", "gold", "audit", "quarantine"]] = Field(default_factory=lambda: ["gold"])
 
 
+class LockSettings(Strict):
+    """The lakehouse lock (cdp.lock): one writer at a time."""
+    lease_seconds: int = Field(120, ge=10, description="A holder whose heartbeat is older than this is gone")
+    heartbeat_seconds: int = Field(15, ge=1, description="How often the holder renews its lease")
+    wait_seconds: int = Field(0, ge=0, description="How long a second run waits for the lock (0: stop at once)")
+
+
+class ErasureSettings(Strict):
+    """GDPR erasure (cdp forget, cdp.privacy): how long the files of versions before the erasure are kept."""
+    # 0: the erased rows leave every file and the log at once; time travel to before the erasure ends, and a reader
+    # or writer still working on an older version fails. > 0: they stay readable that long (a later VACUUM ends it)
+    vacuum_retention_hours: float = Field(0, ge=0, description="VACUUM retention after an erasure, hours")
+
+
+class PrivacySettings(Strict):
+    erasure: ErasureSettings = ErasureSettings()
+
+
 class Settings(Strict):
     env: str
     conf_dir: str
@@ -119,6 +139,8 @@ class Settings(Strict):
     identity: IdentityRunSettings = IdentityRunSettings()
     mlflow: MlflowSettings = MlflowSettings()
     catalog: CatalogSettings = CatalogSettings()
+    lock: LockSettings = LockSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     def path(self, value: str) -> str:
         """Resolve a configured path: URIs (s3a://, abfss://, dbfs:/) as they are, relative ones from the

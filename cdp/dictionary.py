@@ -22,6 +22,7 @@ class Column:
     name: str
     type: str
     description: str
+    pii: str = ""   # the PII category, and how a protected copy replaced it ("email, hashed")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,13 @@ class TableDoc:
     columns: list[Column]
     expectations: list[str] = field(default_factory=list)
     record_key: str = ""
+
+
+def _pii(column) -> str:
+    """'email', or 'email, hashed' / 'name, masked' in a protected copy; '' when the column holds no PII."""
+    if not column.pii:
+        return ""
+    return column.pii + {"hash": ", hashed", "mask": ", masked"}.get(getattr(column, "protected", None) or "", "")
 
 
 def _cell(text: str) -> str:
@@ -46,7 +54,7 @@ def table_docs(settings: Settings) -> dict[str, list[TableDoc]]:
 
     docs: dict[str, list[TableDoc]] = {layer: [] for layer in LAYERS}
     for spec in load_sources(settings):
-        columns = [Column(c.name, c.type, _cell(c.description)) for c in spec.columns]
+        columns = [Column(c.name, c.type, _cell(c.description), _pii(c)) for c in spec.columns]
         columns.append(Column("_rescued_data", "string", "Columns the export carried that the source does not declare, as JSON"))
         columns += [Column(c, "timestamp" if c == "_ingested_at" else "string", LINEAGE_DESCRIPTIONS[c]) for c in LINEAGE]
         table_ = bronze(spec.name)
@@ -56,7 +64,7 @@ def table_docs(settings: Settings) -> dict[str, list[TableDoc]]:
         layer = contract.table.partition(".")[0]
         docs[layer].append(TableDoc(
             contract.table, _cell(contract.description), table(contract.table).key,
-            [Column(c.name, c.type, _cell(c.description)) for c in contract.columns],
+            [Column(c.name, c.type, _cell(c.description), _pii(c)) for c in contract.columns],
             [f"{e.name} ({e.level})" for e in contract.expectations]))
     return {layer: tables for layer, tables in docs.items() if tables}
 

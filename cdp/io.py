@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 
+from cdp import faults
 from cdp.config import Settings
 from cdp.tables import Table, table
 
@@ -92,17 +93,21 @@ class Lakehouse:
         return self.spark.createDataFrame(rows, t.schema)
 
     def append(self, df: DataFrame, name: Table | str) -> None:
-        df.write.format("delta").mode("append").save(self.location(name))
+        faults.writing(df, _table(name)).write.format("delta").mode("append").save(self.location(name))
+        faults.written(_table(name))
 
     def overwrite(self, df: DataFrame, name: Table | str) -> None:
-        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(self.location(name))
+        (faults.writing(df, _table(name)).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+         .save(self.location(name)))
+        faults.written(_table(name))
 
     def replace_where(self, df: DataFrame, name: Table | str, predicate: str) -> None:
         """Atomically replace the rows matching predicate with df: re-running a step replaces, never duplicates."""
         (
-            df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+            faults.writing(df, _table(name)).write.format("delta").mode("overwrite").option("replaceWhere", predicate)
             .save(self.location(name))
         )
+        faults.written(_table(name))
 
     def delete(self, name: Table | str, predicate: str) -> None:
         if self.exists(name):
@@ -119,11 +124,12 @@ class Lakehouse:
         self.add_new_columns(df, name)
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         (
-            self.delta_table(name).alias("t").merge(df.alias("s"), condition)
+            self.delta_table(name).alias("t").merge(faults.writing(df, _table(name)).alias("s"), condition)
             .whenMatchedUpdateAll(condition=when_newer)
             .whenNotMatchedInsertAll()
             .execute()
         )
+        faults.written(_table(name))
 
     def add_new_columns(self, df: DataFrame, name: Table | str) -> list[str]:
         """Columns `df` has and the table lacks are added to it (NULL in its existing rows): a table written by an

@@ -13,6 +13,7 @@ from rich.console import Console
 from cdp.config import Settings
 from cdp.errors import CdpError, ConfigError
 from cdp.io import Lakehouse
+from cdp.lock import lakehouse_lock
 from cdp.progress import step_progress
 from cdp.runs import RunBook, StepRecord, resumable, table_versions, writes_between
 from cdp.steps import (
@@ -26,6 +27,7 @@ from cdp.steps import (
     evaluate_identities,
     land_bronze,
     print_reconciliation,
+    protect_pii,
     publish_to_catalog,
     resolve_customers,
     score_churn,
@@ -108,8 +110,10 @@ STEPS: list[Step] = [
          value_customers, ("journeys",)),
     Step("next_best_action", "one consented retention action per at-risk customer", choose_actions,
          ("churn_scores", "customer_value", "profiles")),
+    Step("protect_pii", "write the BI-facing copies of conf/pii.yaml, every PII column hashed or masked",
+         protect_pii, ("profiles",)),
     Step("publish", "register the gold tables in the metastore catalog named by catalog.database (if set)",
-         publish_to_catalog, ("next_best_action",)),
+         publish_to_catalog, ("next_best_action", "protect_pii")),
     Step("report", "write the run report: one self-contained HTML page with plots, under paths.reports",
          write_report, ("reconcile", "identity_eval", "segments", "publish"), run_if="all_done"),
 ]
@@ -207,27 +211,39 @@ def summary_table(ctx: RunContext):
 
 def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, console: Console | None = None,
                  as_of: date | None = None, run_id: str | None = None, *, start_from: str | None = None,
-                 resume: bool = False, raise_on_failure: bool = True, heartbeat: float | None = None) -> RunContext:
+                 resume: bool = False, raise_on_failure: bool = True, heartbeat: float | None = None,
+                 wait: float | None = None) -> RunContext:
     """Run the steps in DAG order, recording each in audit.pipeline_runs. A step that fails stops the steps that
     depend on it (recorded as skipped); the others still run. At the end the first failure is raised (a user error
     as itself, anything else as StepFailed; both name the step), or left in ctx.failure (raise_on_failure=False).
     resume: continue the latest failed run (or run_id) under its id, running only the steps that did not succeed.
     heartbeat: seconds between progress lines while a step runs (None: 30 s when the console is no terminal, a live
-    status line on a terminal; 0: none)."""
+    status line on a terminal; 0: none).
+    The run holds the lakehouse lock (cdp.lock) throughout: a second run waits up to `wait` seconds (default
+    lock.wait_seconds) and then stops with LakehouseBusy naming the holder."""
     console = console or Console(width=None if Console().is_terminal else 140)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     lake = Lakehouse.from_settings(spark, settings)
-    bootstrap(lake)
+    planned = None
     if resume:
         last = resume_point(lake, run_id)
         run_id, as_of = last.run_id, as_of or last.as_of
         planned = [s for s in STEPS if s.name in last.remaining]
-        console.print(f"resuming run {run_id}: {', '.join(sorted(last.done)) or 'no step'} succeeded before; "
-                      f"running {', '.join(s.name for s in planned)}")
-    else:
-        planned = plan(steps, start_from)
-    ctx = RunContext(settings, spark, lake, run_id or new_run_id(now), now, console, as_of=as_of,
-                     plan=[s.name for s in planned])
+    run_id = run_id or new_run_id(now)
+    with lakehouse_lock(spark, lake.root, run_id, "cdp run", settings.lock, wait,
+                        say=lambda line: console.print(f"[yellow]{line}[/yellow]")):
+        if planned is not None:
+            console.print(f"resuming run {run_id}: {', '.join(sorted(last.done)) or 'no step'} succeeded before; "
+                          f"running {', '.join(s.name for s in planned)}")
+        planned = plan(steps, start_from) if planned is None else planned
+        return _run_locked(settings, spark, lake, planned, console, as_of, run_id, now, raise_on_failure, heartbeat)
+
+
+def _run_locked(settings: Settings, spark, lake: Lakehouse, planned: list[Step], console: Console,
+                as_of: date | None, run_id: str, now: datetime, raise_on_failure: bool,
+                heartbeat: float | None) -> RunContext:
+    bootstrap(lake)
+    ctx = RunContext(settings, spark, lake, run_id, now, console, as_of=as_of, plan=[s.name for s in planned])
     console.print(f"[b]cdp run[/b] {ctx.run_id} env={settings.env} lakehouse={ctx.lake.root}")
     book = RunBook(lake, ctx.run_id, settings.env)
     book.run_started(ctx.plan, now, as_of)

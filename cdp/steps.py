@@ -24,8 +24,10 @@ def ensure_demo_data(ctx: RunContext) -> object:
     res = generate(
         s.synth.customers, s.synth.seed, Path(landing), Path(s.path(s.paths.ground_truth)),
         start=s.synth.start, end=s.synth.end, chunk_size=s.synth.chunk_size, workers=s.synth.workers,
+        hostile_share=s.synth.hostile_share,
     )
-    ctx.console.print(f"  {sum(res.records_by_source.values()):,} records in {res.files} files, {res.seconds:.1f}s")
+    ctx.console.print(f"  {sum(res.records_by_source.values()):,} records in {res.files} files, {res.seconds:.1f}s"
+                      + (f" (+{res.hostile_records:,} hostile ones for the quarantine)" if res.hostile_records else ""))
     return res
 
 
@@ -188,6 +190,19 @@ def choose_actions(ctx: RunContext) -> object:
     for action, n in sorted(counts.items()):
         ctx.console.print(f"  {action}: {n:,} customer{'' if n == 1 else 's'}")
     return counts
+
+
+def protect_pii(ctx: RunContext) -> object:
+    """Write the BI-facing copies of conf/pii.yaml, every PII column hashed (salt from CDP_PII_SALT) or masked."""
+    from cdp.privacy.pii import write_protected_copies
+
+    res = write_protected_copies(ctx.lake, ctx.settings, ctx.run_id)
+    if res.skipped:
+        ctx.console.print(f"[yellow]  warning: {res.skipped}[/yellow]")
+        ctx.summary.append(res.skipped)
+    for name, n in res.rows.items():
+        ctx.console.print(f"  {name}: {n:,} rows, PII hashed or masked")
+    return res
 
 
 def publish_to_catalog(ctx: RunContext) -> object:

@@ -66,6 +66,11 @@ PIPELINE_RUNS = Table("audit", "pipeline_runs", ("run_id", "level", "step", "sta
                       "run_id string, level string, step string, status string, started_at timestamp, "
                       "ended_at timestamp, seconds double, rows_in long, rows_out long, outputs string, "
                       "error string, plan string, as_of date, env string, recorded_at timestamp")
+ERASURE_LOG = Table("audit", "erasure_log", ("run_id", "request_hash"),
+                    "run_id string, requested_at timestamp, kind string, request_hash string, status string, "
+                    "dry_run boolean, customers long, records long, rows_deleted map<string,bigint>, "
+                    "tables_touched long, files_vacuumed long, log_files_removed long, landing_files_holding long, "
+                    "landing_files_rewritten long, artifact_rows_removed long, seconds double")
 
 # ---------------------------------------------------------------- silver: the canonical model
 INTERACTIONS = Table("silver", "interactions", ("interaction_id",))
@@ -112,6 +117,11 @@ CHURN_SCORES = Table("gold", "churn_scores", ("customer_id",))
 CUSTOMER_VALUE = Table("gold", "customer_value", ("customer_id",))
 NEXT_BEST_ACTION = Table("gold", "next_best_action", ("customer_id",))
 
+# ---------------------------------------------------------------- gold: BI-facing copies, PII hashed or masked (conf/pii.yaml)
+CUSTOMERS_PROTECTED = Table("gold", "customers_protected", ("customer_id",))
+CUSTOMER_PROFILE_PROTECTED = Table("gold", "customer_profile_protected", ("customer_id",))
+CUSTOMER_PROFILE_HISTORY_PROTECTED = Table("gold", "customer_profile_history_protected", ("customer_id", "valid_from"))
+
 SILVER_TABLES = (INTERACTIONS, IDENTITY_RECORDS, ORDERS, ORDER_LINES)
 IDENTITY_TABLES = (IDENTITY_MAP, IDENTITY_LINKS, IDENTITY_CHANGES, IDENTITY_JUNK_VALUES, IDENTITY_CAPPED_VALUES,
                    IDENTITY_REVIEW, IDENTITY_CLUSTER_SIZES, IDENTITY_MATCH_SCORES, CUSTOMERS)
@@ -119,11 +129,12 @@ JOURNEY_TABLES = (CUSTOMER_JOURNEY, INCOMPLETE_PURCHASES, FUNNELS, JOURNEY_PATHS
 PROFILE_TABLES = (CUSTOMER_PROFILE, CUSTOMER_PROFILE_HISTORY, SEGMENTS, SEGMENT_SIZES)
 KPI_TABLES = (KPI_DAILY_CHANNEL, KPI_COHORT_RETENTION, KPI_SATISFACTION, KPI_COMPLAINTS)
 PREDICTION_TABLES = (CHURN_FEATURES, CHURN_SCORES, CUSTOMER_VALUE, NEXT_BEST_ACTION)
+PROTECTED_TABLES = (CUSTOMERS_PROTECTED, CUSTOMER_PROFILE_PROTECTED, CUSTOMER_PROFILE_HISTORY_PROTECTED)
 IDENTITY_STATE = (IDENTITY_MODEL, IDENTITY_TERM_FREQUENCIES)
 OPERATIONAL = (QUARANTINE, INGEST_LOG, FILE_REJECTIONS, RECONCILIATION, QUALITY_RESULTS, SILVER_BATCHES, UNATTRIBUTED,
-               IDENTITY_RUNS, PIPELINE_RUNS)
+               IDENTITY_RUNS, PIPELINE_RUNS, ERASURE_LOG)
 REGISTERED = (*OPERATIONAL, *SILVER_TABLES, *IDENTITY_TABLES, *IDENTITY_STATE, *JOURNEY_TABLES, *PROFILE_TABLES, *KPI_TABLES,
-              *PREDICTION_TABLES)
+              *PREDICTION_TABLES, *PROTECTED_TABLES)
 _BY_NAME = {t.qualified: t for t in REGISTERED}
 
 

@@ -11,6 +11,9 @@ import pytest
 
 from cdp.config import DEFAULT_CONF_DIR, PROJECT_ROOT, load_settings
 
+# the salt of the PII hashes (cdp.privacy.pii, the erasure log): a test-only value; subprocesses inherit it
+os.environ.setdefault("CDP_PII_SALT", "tests-only-salt-0123456789abcdef")
+
 
 def suite_conf(source: Path, dest: Path) -> Path:
     """A copy of the configuration folder `source` at `dest` holding only the sources the demo generator
@@ -115,6 +118,8 @@ def pipeline_demo(spark, conf_dir, tmp_path_factory):
 
     Landing files under <root>/landing, the lakehouse under <root>/lakehouse, MLflow in <root>/mlflow.db; the
     publish step registers the gold tables in the catalog database DEMO_CATALOG (dropped at the end)."""
+    from rich.console import Console
+
     from cdp.io import Lakehouse
     from cdp.pipeline import run_pipeline
     from cdp.synth import generate
@@ -122,6 +127,6 @@ def pipeline_demo(spark, conf_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     generate(60, 13, root / "landing", root / "ground_truth")
     settings = test_settings(conf_dir, root, f"catalog.database={DEMO_CATALOG}")
-    ctx = run_pipeline(settings, spark)
+    ctx = run_pipeline(settings, spark, console=Console(width=140, record=True))   # ctx.console.export_text(clear=False)
     yield settings, Lakehouse.from_settings(spark, settings), ctx
     spark.sql(f"DROP DATABASE IF EXISTS {DEMO_CATALOG} CASCADE")   # external tables: the Delta data stays

@@ -208,7 +208,9 @@ def test_to_amount(spark):
         "1234.50": 1234.5, "1.234,50": 1234.5, "1234,50": 1234.5, "€12.30": 12.3, "12,30 €": 12.3,
         "1,234,567.89": 1234567.89, "1.234.567": 1234567.0, "EUR 1.234,50": 1234.5, "-7.5": -7.5, "€-3": -3.0,
         "0": 0.0, " 42 ": 42.0, "1 234,50": 1234.5,
-        "abc": None, "12abc": None, "12 usd": 12.0, "12 USN": None, "1.2.3,4": None, "1,2,3": None, "12.": None, "--5": None, "1e5": None,
+        "abc": None, "12abc": None, "12 usd": 12.0, "12 USN": None, "1.2.3,4": None, "1,2,3": None, "12.": None, "--5": None,
+            # a double >= 1e7 reaches us as Spark's text for it (Parquet exports): read; NaN and overflow: no amount
+            "1e5": 100000.0, "1.2345678E7": 12345678.0, "NaN": None, "1" + "0" * 400: None,
         "": None, None: None,
     })
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp import faults
 from cdp.config import Settings
 from cdp.errors import ConfigError
 from cdp.identity.attributes import with_custom_attributes
@@ -323,11 +324,12 @@ def replace_rows(lake: Lakehouse, table: Table, rows: DataFrame, replaced: DataF
               .unionByName(tombstones.withColumn("_delete", F.lit(True)), allowMissingColumns=True))
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     values = {f"`{c}`": f"s.`{c}`" for c in columns}
-    (lake.delta_table(table).alias("t").merge(source.alias("s"), on)
+    (lake.delta_table(table).alias("t").merge(faults.writing(source, table).alias("s"), on)
      .whenMatchedDelete(condition="s._delete")
      .whenMatchedUpdate(set=values)
      .whenNotMatchedInsert(condition="NOT s._delete", values=values)
      .execute())
+    faults.written(table)
 
 
 def summarize(lake: Lakehouse, run_id: str, records: int, matching: MatchingRun | None = None,

@@ -13,6 +13,7 @@ it is replaced or removed. An empty file lands as zero rows.
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,7 +22,14 @@ from pyspark.sql import functions as F
 
 from cdp.audit import Reconciliation, record_reconciliation
 from cdp.frames import first_failing
-from cdp.ingest.landing import CORRUPT, LandingFile, inspect_files, list_landing_files, read_landing
+from cdp.ingest.landing import (
+    CORRUPT,
+    LANDING_DEFECT,
+    LandingFile,
+    inspect_files,
+    list_landing_files,
+    read_landing,
+)
 from cdp.ingest.sources import SourceSpec
 from cdp.io import Lakehouse, in_predicate
 from cdp.quality.quarantine import RESCUED, delivered, quarantine_rows
@@ -44,8 +52,10 @@ class BronzeResult:
 # ---------------------------------------------------------------- pure transforms
 
 def defect_reason(spec: SourceSpec, max_value_chars: int) -> Column:
-    """Why a raw row cannot enter bronze, or null: malformed, a required field missing, a value oversized."""
-    checks: list[tuple[Column, str]] = [(F.col(CORRUPT).isNotNull(), "malformed_record")]
+    """Why a raw row cannot enter bronze, or null: malformed, a shape the reader saw (a nested value, a field given
+    twice), a required field missing, a value oversized."""
+    checks: list[tuple[Column, str | Column]] = [(F.col(CORRUPT).isNotNull(), "malformed_record"),
+                                                 (F.col(LANDING_DEFECT).isNotNull(), F.col(LANDING_DEFECT))]
     checks += [(F.col(c).isNull() | (F.trim(F.col(c)) == ""), f"missing_required:{c}") for c in spec.required_columns]
     checks += [(F.length(F.col(c)) > max_value_chars, f"oversized_value:{c}") for c in [*spec.column_names, RESCUED]]
     return first_failing(checks)
@@ -98,8 +108,13 @@ def _log_row(spec: SourceSpec, f: LandingFile, run_id: str, at: datetime, landed
 
 
 def land_source(lake: Lakehouse, spec: SourceSpec, landing_root: str, run_id: str, ingested_at: datetime,
-                max_value_chars: int, done: set[str]) -> tuple[BronzeResult, list[tuple], list[tuple]]:
-    """Land the not-yet-ingested files of one source -> (result, ingest-log rows, rejection rows)."""
+                max_value_chars: int, done: set[str], quarantine_lock: threading.Lock | None = None,
+                ) -> tuple[BronzeResult, list[tuple], list[tuple]]:
+    """Land the not-yet-ingested files of one source -> (result, ingest-log rows, rejection rows).
+
+    quarantine_lock: held while writing the shared quarantine table, when several sources land at once (two
+    replaceWhere commits on one table conflict when Delta cannot tell from file statistics that they do not
+    overlap)."""
     result = BronzeResult(spec.name, spec.channel)
     pattern = f"{landing_root.rstrip('/')}/{spec.path}"
     new = [f for f in list_landing_files(lake.spark, pattern) if f.path not in done]
@@ -128,10 +143,11 @@ def land_source(lake: Lakehouse, spec: SourceSpec, landing_root: str, run_id: st
             read_paths = sorted(per_file) or [f.path for f in seen.readable]
             lake.replace_where(bronze_rows(spec, staged), bronze(spec.name), in_predicate("_source_file", read_paths))
             if result.reasons:  # deterministic: files without defects now had none before either
-                lake.replace_where(
-                    quarantined_rows(spec, staged), QUARANTINE,
-                    f"stage = 'bronze' AND source = '{spec.name}' AND {in_predicate('source_file', read_paths)}",
-                )
+                with quarantine_lock or nullcontext():
+                    lake.replace_where(
+                        quarantined_rows(spec, staged), QUARANTINE,
+                        f"stage = 'bronze' AND source = '{spec.name}' AND {in_predicate('source_file', read_paths)}",
+                    )
         finally:
             staged.unpersist()
         for f in seen.readable:
@@ -156,11 +172,15 @@ def land_all(lake: Lakehouse, specs: list[SourceSpec], landing_root: str, run_id
     from concurrent.futures import ThreadPoolExecutor
 
     done = ingested_files(lake)
+    # sources landing at once may all quarantine rows: two first writes to a missing table conflict, so it is
+    # created before the threads start
+    lake.ensure(QUARANTINE)
     finished = [0]
-    lock = threading.Lock()
+    lock, quarantine_lock = threading.Lock(), threading.Lock()
 
     def one(spec: SourceSpec):
-        out = land_source(lake, spec, landing_root, run_id, ingested_at, max_value_chars, done.get(spec.name, set()))
+        out = land_source(lake, spec, landing_root, run_id, ingested_at, max_value_chars, done.get(spec.name, set()),
+                          quarantine_lock)
         with lock:
             finished[0] += 1
             if on_source:

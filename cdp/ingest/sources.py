@@ -21,6 +21,7 @@ from cdp.ingest.validation import (
     timestamp_format_problem,
     timezone_problem,
 )
+from cdp.privacy.categories import PiiCategory
 
 ColumnType = Literal["string", "int", "long", "double", "boolean", "date", "timestamp"]
 SOURCE_HINT = "see README.md, section 'Sources: bring your own', or conf/sources/crm_customers.yaml"
@@ -34,6 +35,7 @@ class ColumnSpec(Strict):
     type: ColumnType = "string"
     required: bool = False
     description: str = ""
+    pii: PiiCategory | None = None   # the personal data the column holds (cdp.privacy.categories)
     # a present value that does not parse (its type; an email or phone that does not standardise): the row goes
     # to quarantine, or the value becomes NULL and the row goes on flagged; unset = bad_value_action's default
     on_bad_value: OnBadValue | None = None
@@ -66,8 +68,8 @@ DETAIL_COLUMNS = {
                     "quantity", "unit_price", "currency"),
 }
 # Names the pipeline adds next to the declared columns (landing, bronze lineage, silver checks).
-RESERVED_COLUMNS = frozenset({"_rescued_data", "_corrupt_record", "_raw", "_source_file", "_ingested_at", "_run_id",
-                              "_record_hash", "_defect", "_type_defect", "_defects", "_dq_reason", "_rank",
+RESERVED_COLUMNS = frozenset({"_rescued_data", "_corrupt_record", "_landing_defect", "_raw", "_source_file",
+                              "_ingested_at", "_run_id", "_record_hash", "_defect", "_type_defect", "_defects", "_dq_reason", "_rank",
                               "_fingerprint", "_metadata"})
 # Delta rejects these in column names; '.' would be read as a struct field.
 _BAD_NAME_CHARS = " ,;{}()\n\t=.`"

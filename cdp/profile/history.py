@@ -23,6 +23,7 @@ from functools import reduce
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp import faults
 from cdp.errors import CdpError
 from cdp.io import Lakehouse
 from cdp.spark import cut_lineage
@@ -135,10 +136,11 @@ def merge_profile_history(lake: Lakehouse, snapshot: DataFrame, tracked_columns:
     values = {c: f"s.`{c}`" for c in versions.columns}
     corrected = {c: v for c, v in values.items() if c not in ("customer_id", "valid_from", "valid_to", "is_current")}
     (lake.delta_table(table).alias("t")
-     .merge(staged.alias("s"), "t.customer_id = s._merge_key AND t.is_current")
+     .merge(faults.writing(staged, table).alias("s"), "t.customer_id = s._merge_key AND t.is_current")
      .whenMatchedUpdate(condition="s._action = 'close'", set={"valid_to": "s.valid_from", "is_current": "false"})
      .whenMatchedUpdate(condition="s._action = 'correct'", set=corrected)
      .whenMatchedDelete(condition="s._action = 'delete'")
      .whenNotMatchedInsert(condition="s._action = 'insert'", values=values)
      .execute())
+    faults.written(table)
     return counts

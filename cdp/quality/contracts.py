@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from cdp.config import Settings, Strict, load_yaml_model
 from cdp.errors import ConfigError
 from cdp.frames import first_failing
+from cdp.privacy.categories import PiiCategory, Protection
 from cdp.tables import Table
 
 ExpectationType = Literal["not_null", "between", "in_set", "regex", "unique", "unique_combination",
@@ -49,6 +50,16 @@ class ColumnContract(Strict):
     # Spark SQL type names: string, int, long, double, boolean, date, timestamp, map<string,string>, ...
     type: str = Field("string", pattern=r"^[a-z]+(\(\d+(,\s*\d+)?\)|<.+>)?$")
     description: str = ""
+    # what personal data the column holds (cdp.privacy.categories); a protected copy says how it replaced it
+    pii: PiiCategory | None = None
+    protected: Protection | None = Field(None, validate_default=True)
+
+    @field_validator("protected")
+    @classmethod
+    def _protected_needs_pii(cls, protected: str | None, info: ValidationInfo) -> str | None:
+        if protected is not None and info.data.get("pii") is None:
+            raise ValueError("'protected' says how a PII column was replaced; give its category with 'pii' too")
+        return protected
 
 
 class ExpectationSpec(Strict):

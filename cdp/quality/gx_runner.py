@@ -12,7 +12,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.errors import QualityGateFailed
+from cdp.privacy.categories import mask_text
 from cdp.quality.contracts import SPARK_TYPES, ExpectationSpec, TableContract
 from cdp.spark import is_cached
 from cdp.tables import QUALITY_RESULTS
@@ -272,6 +273,15 @@ def _run_suite(df: DataFrame, contract: TableContract, run_id: str, validated_at
     return {(r.expectation_config.meta or {}).get("name"): r for r in outcome.results}
 
 
+def _pii_masked(result: ExpectationResult, contract: TableContract) -> ExpectationResult:
+    """The result with its failing values masked when its column holds PII (the quality pages show them)."""
+    category = next((c.pii for c in contract.columns if c.name == result.column and c.pii and not c.protected), None)
+    sample = result.details.get("partial_unexpected_list")
+    if category is None or not sample:
+        return result
+    return replace(result, details={**result.details, "partial_unexpected_list": [mask_text(v, category) for v in sample]})
+
+
 def validate(df: DataFrame, contract: TableContract, run_id: str, related: Mapping[str, DataFrame] | None = None,
              internal: Sequence[str] = (), samples_on_failure: bool = False) -> QualityReport:
     """Run the contract's whole suite on df: its schema, the Great Expectations suite and the relationships
@@ -296,6 +306,7 @@ def validate(df: DataFrame, contract: TableContract, run_id: str, related: Mappi
     results = [schema_result(df, contract, internal)] if contract.columns else []
     results += [relationship_result(df, spec, related or {}) if spec.type in SPARK_TYPES
                 else _result(spec, by_name.get(spec.name)) for spec in contract.expectations]
+    results = [_pii_masked(r, contract) for r in results]
     success = all(r.success for r in results if r.level == "critical")
     return QualityReport(contract.table, run_id, validated_at, success, results)
 

@@ -49,6 +49,7 @@ _CURRENCY_CODES = """
 ISO_CURRENCIES = frozenset(_CURRENCY_CODES.split())
 _MONEY_UNIT = r"(?:\p{Sc}|(?i:" + "|".join(sorted(ISO_CURRENCIES)) + "))"
 _AMOUNT = rf"^([+-]?){_MONEY_UNIT}?([+-]?)(\d[\d.,]*){_MONEY_UNIT}?$"
+_SCIENTIFIC = r"^[+-]?\d+(\.\d+)?[eE][+-]?\d{1,3}$"
 
 _COUNTRY_CODES = """
     AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY
@@ -217,7 +218,8 @@ def normalize_gender(col: Column | str) -> Column:
 
 
 def to_amount(col: Column | str) -> Column:
-    """Money string -> double: "1234.50", "1.234,50", "1,234.50", "1234,50", "€12.30", "12,30 EUR"; else NULL."""
+    """Money string -> double: "1234.50", "1.234,50", "1,234.50", "1234,50", "€12.30", "12,30 EUR", "1.5E7"; NULL
+    for anything else, NaN and a number too large for a double."""
     # A lone separator is decimal ("1,5" -> 1.5, "1.234" -> 1.234); a repeated one groups thousands.
     s = F.regexp_replace(_strip(col), r"(?U)[\s'’]", "")
     sign = F.concat(F.regexp_extract(s, _AMOUNT, 1), F.regexp_extract(s, _AMOUNT, 2))
@@ -228,7 +230,11 @@ def to_amount(col: Column | str) -> Column:
         .when(num.rlike(r"^\d{1,3}(,\d{3})+(\.\d+)?$"), F.translate(num, ",", ""))
         .when(num.rlike(r"^\d{1,3}(\.\d{3})+(,\d+)?$"), F.translate(num, ",.", "."))
     )
-    return F.when(F.length(sign) <= 1, F.concat(sign, plain).try_cast("double"))
+    value = F.when(F.length(sign) <= 1, F.concat(sign, plain).try_cast("double"))
+    # scientific notation ("1.0E7": how Spark writes a large double as text, e.g. a Parquet double read as a string)
+    value = F.coalesce(value, F.when(s.rlike(_SCIENTIFIC), s.try_cast("double")))
+    # a number too large for a double reads as Infinity: not an amount anyone paid
+    return F.when(F.abs(value) < F.lit(float("inf")), value)
 
 
 def _check_tz(tz: str) -> str:

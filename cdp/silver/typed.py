@@ -1,7 +1,9 @@
 """Bronze strings -> declared types, and what a present value that does not parse does to its row.
 
-A value "does not parse" when it is present (non-blank) and its declared type cannot read it, or, for a column
-identity resolution standardises (the identity mapping's email and phone), when standardising it gives NULL.
+A value "does not parse" when it is present (non-blank) and its declared type cannot read it; for a string column,
+when it is not clean text (`bad_text`: bytes that were not UTF-8, which the readers turn into U+FFFD, a NUL or
+another control character but tab and newline), and, for a column identity resolution standardises (the identity
+mapping's email and phone), when standardising it gives NULL.
 The column's `on_bad_value` (conf/sources/<source>.yaml) decides: quarantine_row sends the whole row to
 quarantine (`_type_defect`: `bad_type:<col>`, `bad_timestamp:<col>`, `bad_email:<col>`, `bad_phone:<col>`);
 null_and_flag lets the row go on with the value NULL and records it in the row's `_defects` map
@@ -46,6 +48,15 @@ def _present(name: str) -> Column:
     return F.col(name).isNotNull() & (F.trim(F.col(name)) != "")
 
 
+# U+FFFD is what the CSV and JSON readers make of bytes that are not UTF-8; C0 controls but tab, LF and CR
+UNCLEAN_TEXT = "[\\x{0}-\\x{8}\\x{B}\\x{C}\\x{E}-\\x{1F}\\x{7F}\\x{FFFD}]"
+
+
+def unclean_text(col: Column) -> Column:
+    """The string is not clean text: invalid UTF-8 (raw, from Parquet), U+FFFD, or a control character."""
+    return ~F.is_valid_utf8(col) | col.rlike(UNCLEAN_TEXT)
+
+
 def unparsed_checks(spec: SourceSpec, settings: SilverSettings) -> list[tuple[ColumnSpec, Column, str]]:
     """(column, "its value is present and does not parse", label) for every column silver parses, in the
     order of the file: typed columns by their type, the identity mapping's email and phone columns by whether
@@ -59,6 +70,7 @@ def unparsed_checks(spec: SourceSpec, settings: SilverSettings) -> list[tuple[Co
             label = "bad_timestamp" if c.type in ("date", "timestamp") else "bad_type"
             checks.append((c, _present(c.name) & typed_value(spec, c.name).isNull(), label))
         else:
+            checks.append((c, _present(c.name) & unclean_text(F.col(c.name)), "bad_text"))
             for field, standardised in identifiers.get(c.name, []):
                 checks.append((c, _present(c.name) & standardised.isNull(), f"bad_{field}"))
     return checks

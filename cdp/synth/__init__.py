@@ -34,6 +34,7 @@ class GenerationResult:
     records_by_source: dict[str, int]
     files: int  # landing files written
     seconds: float
+    hostile_records: int = 0  # extra hostile records (hostile_share), in landing files of their own
 
 
 class _Out:
@@ -78,12 +79,16 @@ def _run_chunk(args) -> tuple[int, dict[str, int], int]:
 def generate(customers: int, seed: int, landing_dir: Path, truth_dir: Path, *,
              start: date = date(2024, 1, 1), end: date = date(2025, 12, 31),
              chunk_size: int = 10_000, workers: int = 1,
-             progress: Callable[[int, int], None] | None = None) -> GenerationResult:
+             progress: Callable[[int, int], None] | None = None, hostile_share: float = 0.0,
+             hostile_sources: list | None = None) -> GenerationResult:
     """Generate `customers` latent persons and all their source records.
 
     Writes landing_dir/<folder>/<file>_<chunk:05d>.<ext> for every source and
     truth_dir/{record_owners,persons}/..._<chunk:05d>.csv; previous output in those
-    folders is removed first.
+    folders is removed first. hostile_share > 0 adds about that share of hostile records
+    (cdp.synth.hostile.DEMO_KINDS, which the quarantine must stop) in <file>_hostile_rows.<ext>
+    files, listed in truth_dir/hostile_manifest.jsonl; hostile_sources: the source definitions
+    to write them for (default: the project's conf/sources that this generator writes).
     """
     if customers < 1:
         raise ValueError("customers must be >= 1")
@@ -122,5 +127,12 @@ def generate(customers: int, seed: int, landing_dir: Path, truth_dir: Path, *,
         with ctx.Pool(min(workers, n_chunks), maxtasksperchild=4) as pool:
             for res in pool.imap_unordered(_run_chunk, tasks):
                 _collect(res)
+    hostile = 0
+    if hostile_share > 0:
+        from cdp.synth.hostile_files import write_demo_share
+
+        cases = write_demo_share(landing_dir, truth_dir, round(sum(totals.values()) * hostile_share), seed,
+                                 hostile_sources)
+        hostile, files = len(cases), files + len({c.file for c in cases})
     return GenerationResult(customers=customers, records_by_source=dict(sorted(totals.items())),
-                            files=files, seconds=round(time.perf_counter() - t_start, 3))
+                            files=files, seconds=round(time.perf_counter() - t_start, 3), hostile_records=hostile)

@@ -1,0 +1,55 @@
+"""Consent end to end on the demo pipeline (the unit cases are in tests/test_profile.py and tests/test_churn.py):
+the CRM's opt-ins and the email platform's unsubscribes reach the profile with their time stamps, the latest
+statement winning, and no next-best action is on a channel the customer has not consented to."""
+
+from __future__ import annotations
+
+import pytest
+from frame_asserts import assert_frame_equal
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
+from cdp.ml.config import load_churn_config
+from cdp.profile.config import load_profile_config
+from cdp.silver.standardize import parse_bool
+from cdp.tables import CUSTOMER_PROFILE, IDENTITY_MAP, INTERACTIONS, NEXT_BEST_ACTION
+
+
+@pytest.mark.slow
+def test_the_latest_consent_statement_of_any_source_reaches_the_profile(pipeline_demo):
+    settings, lake, _ = pipeline_demo
+    consent = load_profile_config(settings).consent
+    # re-derived here another way (a window's last row, not max_by): every statement of every source record
+    events = lake.read(INTERACTIONS).join(lake.read(IDENTITY_MAP).select("record_id", "customer_id"), "record_id")
+    given = parse_bool(F.col("attributes")[consent.marketing_attribute])   # the CRM's yes/no/1/0 spellings
+    statements = events.select(
+        "customer_id", "event_ts",
+        F.when(F.col("event_type").isin(consent.unsubscribe_event_types), F.lit(False))
+        .otherwise(given).alias("consent"),
+    ).where(F.col("consent").isNotNull())
+    # at one instant the more restrictive statement wins: False sorts first
+    latest = Window.partitionBy("customer_id").orderBy(F.col("event_ts").desc(), F.col("consent").asc())
+    expected = (statements.withColumn("n", F.row_number().over(latest)).where("n = 1")
+                .select("customer_id", F.col("consent").alias("marketing_consent"),
+                        F.col("event_ts").alias("marketing_consent_at")))
+    profile = lake.read(CUSTOMER_PROFILE).where(F.col("marketing_consent").isNotNull())
+    assert_frame_equal(profile.select("customer_id", "marketing_consent", "marketing_consent_at"), expected)
+    # both kinds of statement occur in the demo, and unsubscribes withdrew consent given before
+    kinds = {r.consent for r in expected.collect()}
+    assert kinds == {True, False}
+    withdrawn = (lake.read(CUSTOMER_PROFILE).where(~F.col("marketing_consent")
+                                                   & (F.col("email_unsubscribed_at") == F.col("marketing_consent_at"))))
+    assert withdrawn.count() > 0
+
+
+@pytest.mark.slow
+def test_no_action_is_on_a_channel_without_consent(pipeline_demo):
+    settings, lake, _ = pipeline_demo
+    columns = load_churn_config(settings).actions.consent_columns
+    actions = lake.read(NEXT_BEST_ACTION).join(lake.read(CUSTOMER_PROFILE), "customer_id", "left")
+    for channel, column in columns.items():
+        on_channel = actions.where(F.col("channel") == channel)
+        assert on_channel.where(~F.coalesce(F.col(column), F.lit(False))).count() == 0, channel
+    assert actions.where(F.col("channel").isNotNull()).count() > 0   # some customers are contacted at all
+    unconsented = actions.where(~F.coalesce(F.col("marketing_consent"), F.lit(False)))
+    assert unconsented.count() > 0 and unconsented.where(F.col("channel").isNotNull()).count() == 0
