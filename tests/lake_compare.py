@@ -21,6 +21,7 @@ EXCLUDED: dict[str, str] = {
     "gold.identity_map.resolved_at": RUN_START,
     "gold.identity_changes.changed_at": RUN_START,
     "gold.customers.updated_at": RUN_START,
+    "gold.customers_protected.updated_at": RUN_START + " (copied from gold.customers)",
     "gold.identity_model.trained_at": RUN_START,
     "gold.segments.assigned_at": RUN_START,
 }
@@ -33,7 +34,7 @@ EXCLUDED: dict[str, str] = {
 FLOAT_SUMS_SEEN = {
     "gold.identity_match_scores.match_weight": "Splink's EM estimates (sums over record pairs in Spark SQL)",
     "gold.identity_model.model_json": "the same m and u probabilities, in the saved model (JSON text)",
-    "gold.customer_profile.sentiment_score": "avg over the customer's texts (also in customer_profile_history)",
+    "gold.customer_profile.sentiment_score": "avg over the customer's texts (also in customer_profile_history and \n                                         the protected copies)",
     "gold.churn_scores.churn_probability": "GBT and logistic regression train with treeAggregate over partitions",
     "gold.next_best_action.churn_probability": "from churn_scores",
 }

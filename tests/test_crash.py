@@ -43,7 +43,6 @@ REPLAYED = "stamped with the wall-clock time of the process that (re)wrote the r
 CRASH_EXCLUDED = {
     **EXCLUDED,
     "quarantine.records.quarantined_at": REPLAYED,
-    "gold.customer_profile_history.recorded_at": REPLAYED,
 }
 LINEAGE_CLOCK = "_ingested_at"   # bronze and silver lineage: when the file was landed (the landing run's start)
 
