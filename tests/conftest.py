@@ -49,7 +49,7 @@ def test_overrides(workdir: Path) -> list[str]:
         "spark.conf.spark.databricks.delta.snapshotPartitions=1",
         "spark.conf.spark.databricks.delta.stats.collect=false",
         "spark.conf.spark.locality.wait=0",
-        "spark.conf.spark.driver.memory=2g",
+        "spark.conf.spark.driver.memory=4g",   # the session lives through the whole suite (939 tests)
         "spark.conf.spark.sql.adaptive.enabled=false",
         "spark.log_level=ERROR",
         *os.environ.get("CDP_TEST_SET", "").split(),   # e.g. CDP_TEST_SET="spark.master=local[1]" to experiment
