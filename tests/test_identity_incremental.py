@@ -4,13 +4,10 @@ input with the same saved model, and `plan_run` says when it cannot build on the
 
 from __future__ import annotations
 
-import shutil
-from datetime import timedelta
-
 import pytest
-from frame_asserts import assert_frame_equal
 from identity_records import NOW, frame, variant
 from identity_records import rec as identity_record
+from identity_runs import COMPARED, LATER, assert_same_tables, content, incremental_and_full, with_mode
 from pyspark.sql import functions as F
 
 from cdp.errors import ConfigError
@@ -18,59 +15,13 @@ from cdp.identity.config import load_identity_config
 from cdp.identity.writer import resolve_identities
 from cdp.io import Lakehouse
 from cdp.tables import (
-    CUSTOMERS,
-    IDENTITY_CAPPED_VALUES,
-    IDENTITY_CHANGES,
-    IDENTITY_CLUSTER_SIZES,
     IDENTITY_JUNK_VALUES,
     IDENTITY_LINKS,
     IDENTITY_MAP,
     IDENTITY_MATCH_SCORES,
     IDENTITY_RECORDS,
-    IDENTITY_REVIEW,
     IDENTITY_RUNS,
 )
-
-# what a run writes that says which run wrote it, not what it resolved
-BOOKKEEPING = ("run_id", "resolved_at", "updated_at", "changed_at", "reviewed_at")
-COMPARED = (IDENTITY_MAP, CUSTOMERS, IDENTITY_LINKS, IDENTITY_MATCH_SCORES, IDENTITY_JUNK_VALUES,
-            IDENTITY_CAPPED_VALUES, IDENTITY_REVIEW, IDENTITY_CLUSTER_SIZES)
-LATER = NOW + timedelta(days=1)
-
-
-def with_mode(settings, mode: str):
-    return settings.model_copy(update={"identity": settings.identity.model_copy(update={"mode": mode})})
-
-
-def content(lake: Lakehouse, table):
-    df = lake.read(table)
-    return df.drop(*[c for c in BOOKKEEPING if c in df.columns])
-
-
-def run_changes(lake: Lakehouse, run_id: str):
-    return lake.read(IDENTITY_CHANGES).where(F.col("run_id") == run_id).drop("changed_at")
-
-
-def incremental_and_full(spark, settings, config, tmp_path, before, after):
-    """Resolve `before` in full, then `after` both incrementally and in full from copies of that state ->
-    (incremental lake, full lake, the incremental run's result)."""
-    first = Lakehouse(spark, str(tmp_path / "incremental"))
-    first.overwrite(before, IDENTITY_RECORDS)
-    resolve_identities(first, settings, "run-1", NOW, config)
-    shutil.copytree(tmp_path / "incremental", tmp_path / "full")
-    full = Lakehouse(spark, str(tmp_path / "full"))
-    for lake in (first, full):
-        lake.overwrite(after, IDENTITY_RECORDS)
-    inc = resolve_identities(first, settings, "run-2", LATER, config)
-    rebuilt = resolve_identities(full, with_mode(settings, "full"), "run-2", LATER, config)
-    assert (inc.mode, rebuilt.mode) == ("incremental", "full")
-    return first, full, inc
-
-
-def assert_same_tables(first: Lakehouse, full: Lakehouse) -> None:
-    for table in COMPARED:
-        assert_frame_equal(content(first, table), content(full, table))
-    assert_frame_equal(run_changes(first, "run-2"), run_changes(full, "run-2"))
 
 
 # ------------------------------------------------------------------- hand-built: the cases a region must reach

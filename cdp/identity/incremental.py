@@ -12,15 +12,19 @@ household, and the model's term frequencies (saved with the model, so a pair's s
 records of a run). So:
 
 1. dirty records: new, changed (a different fingerprint) and deleted ones, and the holders of a value whose junk
-   status flipped (counted over all records for the dirty records' values only);
+   status flipped (counted over all records for the dirty records' values only); none: the run stops here;
 2. touched records: every record sharing a rule's blocking key with a dirty record (its old or new version):
    those blocks' stars and household splits may change;
 3. the region: the previous match groups of the dirty and touched records, the dirty records themselves, and the
    match groups of the records the saved model links to a dirty record (Splink scores only dirty x existing
    pairs, from the same blocking rules). Any other group keeps its records, edges and scores: its blocks have
    no dirty member, and its pairs' scores are the ones it had;
-4. `resolve` on the region's current records with the junk values, the block names and the ids in use passed
-   in; the region's rows of each gold table are replaced, every other row stays.
+4. `resolve` on the region's current records with the junk values, the block names (of the household-guarded
+   rules; none without one) and the ids in use passed in; the region's rows of each gold table are replaced,
+   every other row stays.
+
+Nothing here may assume the demo's configuration: a company's rules may name only custom attributes, guard no
+value, and match nothing probabilistically (tests/test_identity_configs.py runs every shipped configuration).
 
 A full rebuild with the same saved model gives the same customers, ids, links and scores (tested).
 """
@@ -61,11 +65,11 @@ class IdentityState:
 class Increment:
     """One incremental resolution: the region's new rows of each gold table and what they replace."""
 
-    tables: IdentityTables        # the region's frames (junk_values: the whole new junk report)
-    region_before: DataFrame      # record_id of the region's records in the last run's map (deleted ones too)
-    region_after: DataFrame       # record_id of the region's records now (and of its deleted records)
-    dirty_scores: DataFrame       # SCORE_SCHEMA: dirty record x record outside the region, at or above the floor
-    dirty: DataFrame              # record_id of the dirty records (new, changed, deleted, junk flipped)
+    tables: IdentityTables | None  # the region's frames (junk_values: the whole new junk report); None: no change
+    region_before: DataFrame       # record_id of the region's records in the last run's map (deleted ones too)
+    region_after: DataFrame        # record_id of the region's records now (and of its deleted records)
+    dirty_scores: DataFrame        # SCORE_SCHEMA: dirty record x record outside the region, at or above the floor
+    dirty: DataFrame               # record_id of the dirty records (new, changed, deleted, junk flipped)
     counts: dict[str, int] = field(default_factory=dict)   # records, dirty, region (for audit.identity_runs)
 
 
@@ -130,6 +134,10 @@ def resolve_increment(state: IdentityState, config: IdentityConfig, settings: Se
     junk, flipped = update_junk(current, changed, state.junk_values, config)
     dirty = changed_ids.unionByName(flipped).distinct().transform(cut_lineage)
     lap("changed records and junk values")
+    if dirty.isEmpty():   # the region would be empty: the last run's tables are already this run's answer
+        return Increment(tables=None, region_before=dirty, region_after=dirty, dirty=dirty,
+                         dirty_scores=current.sparkSession.createDataFrame([], SCORE_SCHEMA),
+                         counts={"records": current.count(), "dirty": 0, "region": 0})
 
     # touched: records sharing a blocking key with a dirty record's old or new version
     now_clean = matchable(current, junk, config).transform(cut_lineage)   # read four times below

@@ -141,8 +141,12 @@ def blocking_keys(records: DataFrame, rules: list[Rule], junk: Junk | None = Non
 
 
 def block_names(keys: DataFrame) -> DataFrame:
-    """(rule, key, names): the person keys each block's records name, for the household guard."""
-    return keys.where(F.col("guarded")).groupBy("rule", "key").agg(F.collect_set(PERSON_KEY).alias("names"))
+    """(rule, key, names): the person keys each block's records name, for the household guard; no rows when no
+    rule is guarded (`rule_keys` then adds no person key: there is nothing to name)."""
+    guarded = keys.where(F.col("guarded"))
+    if PERSON_KEY not in keys.columns:
+        return guarded.select("rule", "key", F.array().cast("array<string>").alias("names")).where(F.lit(False))
+    return guarded.groupBy("rule", "key").agg(F.collect_set(PERSON_KEY).alias("names"))
 
 
 def guard_households(keys: DataFrame, guard: HouseholdGuard, names: DataFrame | None = None) -> DataFrame:

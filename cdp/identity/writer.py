@@ -224,9 +224,9 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
         state = _state(lake, plan, config, records)
         lap("last run's state read")
         inc = resolve_increment(state, config, settings, run_id=run_id, now=now, progress=progress)
-        seconds.update(inc.tables.seconds)
         lap = stopwatch(seconds, progress)
-        if inc.counts["dirty"]:   # nothing changed: every table already holds this run's answer
+        if inc.tables is not None:   # None: nothing changed, every table already holds this run's answer
+            seconds.update(inc.tables.seconds)
             write_increment(lake, settings, inc, run_id, lap)
         counts, matching, model_id = inc.counts, None, plan.model_id
     else:
