@@ -42,12 +42,14 @@ docs: $(STAMP)  ## regenerate docs/data-dictionary.md from the contracts and sou
 generate: $(STAMP)  ## e.g. make generate ARGS="--customers 100000 --seed 7 --out /tmp/big"
 	$(BIN)/cdp generate $(ARGS)
 
-bench: setup  ## journeys/profiles and churn/value 10k -> 100k customers, identity 100k -> 1M records and a 1% batch, FEBRL -> docs/benchmarks.md
+bench: setup  ## the whole pipeline at 30k customers, journeys/profiles and churn/value 10k -> 100k, identity 100k -> 1M records and a 1% batch, FEBRL, CDNOW -> docs/benchmarks.md
+	$(BIN)/python jobs/bench_pipeline.py
 	$(BIN)/python jobs/bench_journeys.py
 	$(BIN)/python jobs/bench_churn.py
 	$(BIN)/python jobs/bench_identity.py $(ARGS)
 	$(BIN)/python jobs/bench_incremental.py
 	$(BIN)/python jobs/bench_febrl.py
+	$(BIN)/python jobs/bench_cdnow.py
 	$(BIN)/python jobs/bench_graph.py
 
 mlflow-ui: $(STAMP)  ## the MLflow UI over the local tracking store (churn runs and plots, registered models, identity)

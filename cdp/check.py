@@ -1,11 +1,66 @@
-"""Load and validate every piece of configuration before Spark starts: settings, every source, identity rules
-and every table contract. A mistake is one ConfigError line in well under a second (no JVM is started)."""
+"""Load and validate the configuration of the steps a run will execute, before Spark starts: settings, every
+source, each step's own file, every table contract. A mistake is one ConfigError line in well under a second (no
+JVM is started).
+
+Each configuration section belongs to the steps that read it (SECTION_STEPS). A section whose steps the company's
+data cannot feed (cdp.capabilities: no purchases to value, no interactions for journeys) is not applicable: it is
+not validated, its file may be absent, and `cdp check` says why. A section a planned, applicable step needs is
+loaded and checked, and a missing file is named with what it configures.
+"""
 
 from __future__ import annotations
 
-from cdp.config import Settings
+from dataclasses import dataclass, field
+
+from cdp.capabilities import ACTIVITY, IDENTITY, INTERACTIONS, PURCHASES, Capabilities, capabilities
+from cdp.config import CONF_FILES, Settings, conf_file
 from cdp.errors import ConfigError
 from cdp.tables import IDENTITY_RECORDS, REGISTERED
+
+# step -> what the data must give for it to apply (cdp.capabilities)
+STEP_NEEDS: dict[str, tuple[str, ...]] = {
+    "identity": (IDENTITY,),
+    "identity_eval": (IDENTITY,),
+    "journeys": (IDENTITY, INTERACTIONS),
+    "profiles": (IDENTITY, INTERACTIONS),
+    "segments": (IDENTITY, INTERACTIONS),
+    "churn_features": (IDENTITY, INTERACTIONS, ACTIVITY),
+    "churn_model": (IDENTITY, INTERACTIONS, ACTIVITY),
+    "churn_scores": (IDENTITY, INTERACTIONS, ACTIVITY),
+    "customer_value": (IDENTITY, PURCHASES),
+    "next_best_action": (IDENTITY, INTERACTIONS, ACTIVITY, PURCHASES),
+    "protect_pii": (IDENTITY,),
+}
+# configuration section -> (its file, the steps that read it)
+SECTION_STEPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "identity": ("identity.yaml", ("identity", "identity_eval")),
+    "journeys": ("journeys.yaml", ("journeys", "profiles", "churn_features", "churn_scores", "customer_value",
+                                   "next_best_action")),
+    "attribution": ("attribution.yaml", ("journeys",)),
+    "profile": ("profile.yaml", ("profiles", "segments", "churn_features", "churn_scores", "next_best_action")),
+    "segments": ("segments.yaml", ("segments",)),
+    "churn": ("churn.yaml", ("churn_features", "churn_model", "churn_scores", "customer_value", "next_best_action")),
+    "privacy": ("pii.yaml", ("protect_pii",)),
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    """One line of `cdp check`: a section ok (with what it holds) or not applicable (and why)."""
+
+    name: str
+    status: str            # ok | n/a
+    summary: str
+
+
+@dataclass
+class CheckedConfiguration:
+    sections: list[Section] = field(default_factory=list)
+    capabilities: Capabilities = field(default_factory=lambda: Capabilities({}))
+
+    def not_applicable(self, step: str) -> str | None:
+        """Why `step` does not apply to this company's data, or None."""
+        return self.capabilities.missing(STEP_NEEDS.get(step, ()))
 
 
 def _ddl_columns(ddl: str) -> list[tuple[str, str]]:
@@ -20,26 +75,120 @@ def _ddl_columns(ddl: str) -> list[tuple[str, str]]:
     return [tuple(part.strip().split(" ", 1)) for part in parts]  # type: ignore[misc]
 
 
-def check_configuration(settings: Settings) -> list[tuple[str, str]]:
-    """Validate all configuration; returns (what, summary) lines for `cdp check`, or raises ConfigError."""
-    from cdp.identity.config import IDENTITY_ATTRIBUTES, identity_config_path, load_identity_config
+def data_capabilities(settings: Settings, sources, steps: list[str] | None = None) -> Capabilities:
+    """What the configured sources can give: purchase types from the sources (and journeys.yaml), activity from
+    churn.yaml. Only the files the planned `steps` (all: None) need are read; a present one that does not load is
+    a ConfigError."""
+    from cdp.journey.config import JourneyConfig, load_journey_config, purchase_event_types
+    from cdp.ml.config import load_churn_config
+
+    needs = {n for step, needed in STEP_NEEDS.items() if steps is None or step in steps for n in needed}
+    journeys_file, churn_file = conf_file("journeys.yaml", settings), conf_file("churn.yaml", settings)
+    reads_journeys = bool(needs & {PURCHASES, ACTIVITY}) and journeys_file.is_file()
+    journeys = load_journey_config(settings) if reads_journeys else JourneyConfig()
+    churn = load_churn_config(settings) if ACTIVITY in needs and churn_file.is_file() else None
+    return capabilities(sources, purchase_event_types(journeys, sources),
+                        None if churn is None else churn.definition.activity_event_types)
+
+
+def check_configuration(settings: Settings, steps: list[str] | None = None) -> CheckedConfiguration:
+    """Validate the configuration `steps` need (all steps: None); one ConfigError line on the first mistake."""
     from cdp.ingest.sources import load_sources
-    from cdp.journey.config import checked_journey_config, journey_config_path
-    from cdp.quality.contracts import contract_path, load_contract
 
     sources = load_sources(settings)
+    result = CheckedConfiguration(capabilities=data_capabilities(settings, sources, steps))
+    result.sections.append(Section("settings", "ok", f"env {settings.env}, lakehouse "
+                                   f"{settings.path(settings.paths.lakehouse)}"))
+    result.sections.append(Section("sources", "ok", f"{len(sources)} in {settings.conf_path(settings.ingest.sources_dir)}: "
+                                   f"{', '.join(s.name for s in sources)}"))
+    checkers = {"identity": _identity, "journeys": _journeys, "attribution": _attribution, "profile": _profile,
+                "segments": _segments, "churn": _churn, "privacy": _privacy}
+    for name, (file, readers) in SECTION_STEPS.items():
+        wanted = [s for s in readers if steps is None or s in steps]
+        applicable = [s for s in wanted if result.not_applicable(s) is None]
+        path = conf_file(file, settings)
+        if not applicable:
+            if wanted:   # every reader planned is one the data cannot feed
+                why = result.not_applicable(wanted[0])
+                absent = "" if path.is_file() else f"; {path} is absent (it configures {CONF_FILES[file]})"
+                result.sections.append(Section(name, "n/a", f"{why}{absent}"))
+            continue
+        if not path.is_file():
+            raise ConfigError(f"{path}: not found; this file configures {CONF_FILES[file]}, which step(s) "
+                              f"{', '.join(applicable)} need: copy the project's conf/{file} there, or leave the "
+                              f"step(s) out (cdp run --steps ...)")
+        result.sections.append(Section(name, "ok", checkers[name](settings, sources)))
+    result.sections.append(Section("contracts", "ok", _contracts(settings)))
+    return result
+
+
+# ---------------------------------------------------------------- one checker per section: (settings, sources) -> summary
+
+def _identity(settings: Settings, sources) -> str:
+    from cdp.identity.config import identity_config_path, load_identity_config
+
     identity = load_identity_config(settings)
+    rules = [r.name for r in identity.enabled_rules]
+    return (f"{identity_config_path(settings)}: {len(rules)} rules"
+            f"{', probabilistic matching' if identity.matching else ''}")
+
+
+def _journeys(settings: Settings, sources) -> str:
+    from cdp.journey.config import (
+        checked_journey_config,
+        journey_config_path,
+        known_event_types,
+        named_event_types,
+        unproduced,
+    )
+
     journeys = checked_journey_config(settings, sources)
+    idle = unproduced(named_event_types(journeys), known_event_types(sources))
+    unused = f"; {len(idle)} event types named that no source produces (they match nothing): " \
+             f"{', '.join(idle[:6])}{' ...' if len(idle) > 6 else ''}" if idle else ""
+    return (f"{journey_config_path(settings)}: {len(journeys.funnel.steps)} funnel steps, purchases "
+            f"{', '.join(journeys.purchases.event_types) or 'none'}{unused}")
+
+
+def _attribution(settings: Settings, sources) -> str:
     from cdp.journey.attribution_config import load_attribution_config
-    from cdp.profile.config import load_profile_config
-    from cdp.profile.segments import load_segments
 
     attribution = load_attribution_config(settings)
+    return f"models {', '.join(attribution.models)}, lookback {attribution.lookback_days} days"
+
+
+def _profile(settings: Settings, sources) -> str:
+    from cdp.profile.config import load_profile_config
+
     profile = load_profile_config(settings)
-    segments = load_segments(settings)
+    return f"RFM in {len(profile.rfm.segments)} segments, as of {profile.as_of}"
+
+
+def _segments(settings: Settings, sources) -> str:
+    from cdp.profile.segments import load_segments
+
+    return f"{len(load_segments(settings).segments)} segments"
+
+
+def _churn(settings: Settings, sources) -> str:
     from cdp.ml.config import checked_churn_config, churn_config_path
 
     churn = checked_churn_config(settings, sources)
+    return (f"{churn_config_path(settings)}: {len(churn.features)} features, {churn.snapshots.count} snapshots, "
+            f"{churn.definition.horizon_days}-day horizon, model {churn.model.name}, "
+            f"{len(churn.actions.rules)} action rules")
+
+
+def _privacy(settings: Settings, sources) -> str:
+    from cdp.privacy.pii import SALT_VARIABLE, pii_config_path, planned_copies
+
+    return f"{pii_config_path(settings)}: {len(planned_copies(settings))} protected copies, salt from ${SALT_VARIABLE}"
+
+
+def _contracts(settings: Settings) -> str:
+    from cdp.identity.config import IDENTITY_ATTRIBUTES
+    from cdp.quality.contracts import contract_path, load_contract
+
     contracts = {}
     for table in REGISTERED:
         path = contract_path(settings, table)
@@ -57,24 +206,4 @@ def check_configuration(settings: Settings) -> list[tuple[str, str]]:
     if unknown:
         raise ConfigError(f"{contract_path(settings, IDENTITY_RECORDS)}: identity resolution reads column(s) "
                           f"{', '.join(unknown)}, which this contract does not declare")
-    rules = [r.name for r in identity.enabled_rules]
-    from cdp.privacy.pii import SALT_VARIABLE, pii_config_path, planned_copies
-
-    copies = planned_copies(settings)
-    return [
-        ("settings", f"env {settings.env}, lakehouse {settings.path(settings.paths.lakehouse)}"),
-        ("sources", f"{len(sources)} in {settings.conf_path(settings.ingest.sources_dir)}: "
-                    f"{', '.join(s.name for s in sources)}"),
-        ("identity", f"{identity_config_path(settings)}: {len(rules)} rules"
-                     f"{', probabilistic matching' if identity.matching else ''}"),
-        ("journeys", f"{journey_config_path(settings)}: {len(journeys.funnel.steps)} funnel steps, "
-                     f"{len(journeys.purchases.event_types)} purchase event types"),
-        ("attribution", f"models {', '.join(attribution.models)}, lookback {attribution.lookback_days} days"),
-        ("profile", f"RFM in {len(profile.rfm.segments)} segments, as of {profile.as_of}"),
-        ("segments", f"{len(segments.segments)} segments"),
-        ("churn", f"{churn_config_path(settings)}: {len(churn.features)} features, {churn.snapshots.count} snapshots, "
-                  f"{churn.definition.horizon_days}-day horizon, model {churn.model.name}, "
-                  f"{len(churn.actions.rules)} action rules"),
-        ("contracts", f"{len(contracts)} tables, each with its contract under {settings.conf_dir}/tables"),
-        ("privacy", f"{pii_config_path(settings)}: {len(copies)} protected copies, salt from ${SALT_VARIABLE}"),
-    ]
+    return f"{len(contracts)} tables, each with its contract under {settings.conf_dir}/tables"

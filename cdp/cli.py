@@ -88,11 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the latest failed run (or --run-id's) under its id: the steps that did not "
                             "succeed, in order")
     run.add_argument("--as-of", type=_as_of_date, metavar="YYYY-MM-DD",
-                     help="score churn and value with the touchpoints before this day (backtest on your own history; "
-                          "default: conf/churn.yaml scoring.as_of)")
+                     help="backtest as of the end of this day (conf/churn.yaml scoring.timezone): churn features, "
+                          "training, scores and value see nothing after it; default: conf/churn.yaml scoring.as_of")
     run.add_argument("--wait", type=int, metavar="SECONDS",
                      help="when another run holds the lakehouse, wait up to this long for it (default: "
                           "lock.wait_seconds, 0: stop at once with a line naming it)")
+    run.add_argument("--allow-new-sources", action="store_true",
+                     help="run even though no configured source is one the lakehouse was built from (a new "
+                          "lakehouse is refused only when it already holds another company's sources)")
     run.add_argument("--run-id", type=_run_id, metavar="ID",
                      help="the run's id instead of a generated one (a scheduler's run id; re-running a failed run "
                           "under its own id replaces what it wrote)")
@@ -133,11 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
                           epilog="example: cdp docs --out docs/data-dictionary.md")
     docs.add_argument("--out", help="file to write (default: <paths.reports>/data-dictionary.md)")
 
-    quarantine = sub.add_parser("quarantine", parents=[common], help="what is in quarantine, by source and reason",
-                                epilog="example: cdp quarantine --source pos_sales --show 5")
+    quarantine = sub.add_parser("quarantine", parents=[common], help="what is in quarantine, by source and reason; "
+                                "--replay sends it through silver again after a configuration fix",
+                                epilog="examples:\n  cdp quarantine --source pos_sales --show 5\n"
+                                "  cdp quarantine --replay --source pos_sales --reason implausible_time   # after the fix\n"
+                                "  cdp run                                  # carries what came back to the gold tables",
+                                formatter_class=raw)
     quarantine.add_argument("--source", help="only this source")
-    quarantine.add_argument("--reason", help="only this reason (e.g. bad_timestamp:sold_at)")
+    quarantine.add_argument("--reason", help="only this reason (e.g. bad_timestamp:sold_at) or kind of reason "
+                            "(bad_timestamp, dq:interactions)")
     quarantine.add_argument("--show", type=int, default=0, metavar="N", help="also print N quarantined rows with their raw values")
+    quarantine.add_argument("--replay", action="store_true",
+                            help="send the silver-stage rows (of --source, --reason) through silver again with the "
+                                 "current configuration: what passes now goes forward, the rest stays with its reason "
+                                 "(audit.quarantine_replays)")
 
     sql = sub.add_parser("sql", parents=[common], help="run Spark SQL over the lakehouse, naming tables layer.table",
                          epilog='example: cdp sql "SELECT rfm_segment, count(*) FROM gold.customer_profile GROUP BY 1"')
@@ -197,8 +209,8 @@ def cmd_generate(args, settings) -> int:
 def cmd_check(args, settings) -> int:
     from cdp.check import check_configuration
 
-    for what, summary in check_configuration(settings):
-        print(f"{what:<11} ok: {summary}")
+    for section in check_configuration(settings).sections:
+        print(f"{section.name:<11} {section.status}: {section.summary}")
     return 0
 
 
@@ -241,12 +253,13 @@ def cmd_run(args, settings) -> int:
     from cdp.pipeline import plan, run_pipeline
 
     steps = [s.strip() for s in args.steps.split(",")] if args.steps else None
-    plan(steps, args.start_from)
-    check_configuration(settings)  # every configuration mistake is one line before a JVM starts
+    planned = None if args.resume else [s.name for s in plan(steps, args.start_from)]
+    # every mistake in the configuration of the steps to run is one line before a JVM starts
+    check_configuration(settings, planned)
     _lakehouse_free(settings, args.run_id, args.wait)
     ctx = run_pipeline(settings, _spark(args, settings, "cdp"), steps, _console(args), as_of=args.as_of,
                        run_id=args.run_id, start_from=args.start_from, resume=args.resume, raise_on_failure=False,
-                       wait=args.wait)
+                       wait=args.wait, allow_new_sources=args.allow_new_sources)
     if args.json:
         print(json.dumps(run_document(ctx), indent=2, default=str))
     elif ctx.failure is None:
@@ -351,7 +364,7 @@ def cmd_setup(args, settings) -> int:
     spark = _spark(args, settings, "cdp-setup")
     spark.range(1).count()
     manifest = record_classpath(settings, spark)
-    print(f"spark {spark.version} with Delta ready (JARs cached in {settings.path(settings.spark.ivy_dir)}"
+    print(f"spark {spark.version} with Delta ready (JARs cached in {settings.ivy_path()}"
           + (f"; later starts read {manifest}, no network needed)" if manifest else ")"))
     return 0
 

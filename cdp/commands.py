@@ -20,15 +20,15 @@ def cmd_quarantine(args, settings) -> int:
     from cdp.io import Lakehouse
     from cdp.tables import QUARANTINE
 
+    if getattr(args, "replay", False):
+        return _replay(args, settings)
     lake = Lakehouse.from_settings(_spark(args, settings, "cdp-quarantine"), settings)
     if not lake.exists(QUARANTINE):
         print(f"no {QUARANTINE} yet: run `cdp run` first")
         return 0
-    rows = lake.read(QUARANTINE)
-    if args.source:
-        rows = rows.where(F.col("source") == args.source)
-    if args.reason:
-        rows = rows.where(F.col("reason") == args.reason)
+    from cdp.silver.replay import selected
+
+    rows = selected(lake.read(QUARANTINE), args.source, args.reason)
     counts = (rows.groupBy("source", "stage", "reason")
               .agg(F.count(F.lit(1)).alias("n"), F.max("run_id").alias("last_run")).orderBy("source", "stage", "reason"))
     console = Console(width=None if Console().is_terminal else 160)
@@ -46,6 +46,50 @@ def cmd_quarantine(args, settings) -> int:
         for r in rows.orderBy(F.col("quarantined_at").desc(), "record_key").limit(args.show).collect():
             sample.add_row(r.source, r.reason, r.record_key or "", r.source_file or "", r.raw or "")
         console.print(sample)
+    return 0
+
+
+def _replay(args, settings) -> int:
+    """`cdp quarantine --replay`: the silver quarantine through silver again, holding the lakehouse lock."""
+    import uuid
+    from datetime import datetime, timezone
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from cdp.ingest.sources import load_sources
+    from cdp.io import Lakehouse
+    from cdp.lock import lakehouse_lock
+    from cdp.silver.replay import replay_quarantine
+    from cdp.tables import QUARANTINE_REPLAYS
+
+    specs = load_sources(settings)   # a mistake in the fixed configuration: one line before Spark starts
+    if args.source and args.source not in {s.name for s in specs}:
+        raise CdpError(f"unknown source {args.source!r}; sources are: {', '.join(s.name for s in specs)}")
+    now = datetime.now(timezone.utc)
+    run_id = f"replay-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    spark = _spark(args, settings, "cdp-quarantine")
+    lake = Lakehouse.from_settings(spark, settings)
+    with lakehouse_lock(spark, lake.root, run_id, "quarantine --replay", settings.lock):
+        lake.ensure(QUARANTINE_REPLAYS)
+        result = replay_quarantine(lake, specs, settings, run_id, now, args.source, args.reason)
+    console = Console(width=None if Console().is_terminal else 160)
+    for (source, reason), n in sorted(result.not_replayable.items()):
+        console.print(f"{source}: {n:,} row(s) quarantined at bronze ({reason}) cannot be replayed: they never "
+                      "reached bronze; deliver their file again")
+    if not result.sources:
+        console.print("nothing to replay: no silver-stage row in quarantine"
+                      + (" for this filter" if args.source or args.reason else ""))
+        return 0
+    t = Table(title=f"replay {run_id} ({QUARANTINE_REPLAYS})", title_justify="left")
+    for col in ("source", "replayed", "came back", "still quarantined, why"):
+        t.add_column(col, justify="right" if col in ("replayed", "came back") else "left", overflow="fold")
+    for s in result.sources:
+        still = ", ".join(f"{n:,} {reason}" for reason, n in sorted(s.still.items())) or "none"
+        t.add_row(s.source, f"{s.replayed:,}", f"{s.returned:,}", still)
+    console.print(t)
+    print(f"{result.returned:,} of {result.replayed:,} quarantined record(s) came back to silver"
+          + ("; `cdp run` carries them to the gold tables" if result.returned else ""))
     return 0
 
 

@@ -37,7 +37,7 @@ class SparkSettings(Strict):
     # auto: fetch Delta (and the optional packages found in the Ivy cache) through spark.jars.packages;
     # provided: the cluster or spark-submit --packages supplies the JARs, so we add none.
     packages: Literal["auto", "provided"] = "auto"
-    ivy_dir: str = ".ivy2"
+    ivy_dir: str = ".ivy2"   # a relative one is the installation's (the project folder), not the data folder's
     optional_packages: list[str] = Field(default_factory=list)
     log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
     conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
@@ -64,6 +64,13 @@ class SilverSettings(Strict):
     default_phone_region: str = Field("ES", pattern=r"^[A-Z]{2}$", description="Region for numbers without a country code")
     email_gmail_rules: bool = True      # gmail: dots in the local part do not matter
     email_strip_plus_tags: bool = True  # name+tag@domain -> name@domain
+    # The plausible time window of an event (conf/sources/<source>.yaml history_starts overrides the start): a time
+    # outside it is a defect of its value (implausible_time:<column>), like one that does not parse
+    history_starts: date = date(1970, 1, 1)
+    future_tolerance_hours: int = Field(24, ge=0, description="An event time this far ahead of the run is still plausible")
+    # A source whose batch has more than this share of its rows quarantined fails the silver step (nothing of that
+    # batch goes forward): a wholesale rejection is a configuration to fix, not data to drop
+    max_quarantine_share: float = Field(0.5, gt=0, le=1)
 
     @field_validator("default_phone_region")
     @classmethod
@@ -150,6 +157,14 @@ class Settings(Strict):
         p = Path(value)
         return str(p if p.is_absolute() else (Path(self.conf_dir).resolve().parent / p).resolve())
 
+    def ivy_path(self) -> str:
+        """The JAR cache: a relative spark.ivy_dir is the project's (where `make setup` filled it), whichever
+        configuration folder is used, so a company's own conf folder elsewhere needs no second download."""
+        value = self.spark.ivy_dir
+        if "://" in value or Path(value).is_absolute():
+            return value
+        return str((PROJECT_ROOT / value).resolve())
+
     def conf_path(self, value: str) -> str:
         """A path of the configuration itself (source definitions): relative ones from the conf folder."""
         p = Path(value)
@@ -203,8 +218,26 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+# The configuration files a step reads, and what each configures (a missing one is named with this).
+CONF_FILES = {
+    "identity.yaml": "identity resolution: match rules, custom attributes, guards, probabilistic matching",
+    "journeys.yaml": "the customer journeys: sessions, stages, incomplete purchases, funnels, paths",
+    "attribution.yaml": "purchase attribution: the lookback window and models",
+    "profile.yaml": "the Customer 360 profile: age bands, RFM segments, sentiment, the history's tracked columns",
+    "segments.yaml": "the customer segments (conditions over the profile)",
+    "churn.yaml": "churn prediction, customer value and retention actions",
+    "pii.yaml": "the BI copies of the gold tables with PII hashed or masked",
+}
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
+        if path.name in CONF_FILES:
+            raise ConfigError(f"{path}: not found; this file configures {CONF_FILES[path.name]}: copy the project's "
+                              f"conf/{path.name} there and adapt it")
+        if path.name == "base.yaml":
+            raise ConfigError(f"{path}: not found; every configuration folder needs base.yaml (copy the project's "
+                              "conf/ folder, or give --conf-dir the folder that holds it)")
         raise ConfigError(f"{path}: configuration file not found (choose an env that has conf/<env>.yaml, or create it)")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}  # a SafeLoader

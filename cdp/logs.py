@@ -46,7 +46,26 @@ def start_log(settings: Settings, command: str, verbose: bool = False) -> Path:
         logging.getLogger(name).propagate = True
     logging.captureWarnings(True)
     warnings.simplefilter("default")
+    _quiet_query_context_loggers(handler, verbose)
     return path
+
+
+# PySpark logs a failing DataFrame's query context as a JSON record on stderr, from loggers that print on their own
+# (a StreamHandler of their own, propagation switched off at every call): the record goes to the log file instead,
+# so the terminal keeps the one `error:` line
+QUERY_CONTEXT_LOGGERS = ("DataFrameQueryContextLogger", "SQLQueryContextLogger")
+
+
+def _quiet_query_context_loggers(handler: logging.Handler, verbose: bool) -> None:
+    from pyspark.logger import PySparkLogger
+
+    for name in QUERY_CONTEXT_LOGGERS:
+        logger = PySparkLogger.getLogger(name)
+        for h in list(logger.handlers):
+            logger.removeHandler(h)
+        logging.Logger.addHandler(logger, handler)   # the file's plain format, not PySparkLogger's JSON one
+        if verbose:
+            logging.Logger.addHandler(logger, logging.StreamHandler())
 
 
 def quiet_libraries(verbose: bool = False) -> None:

@@ -35,7 +35,7 @@ from cdp.steps import (
     value_customers,
     write_report,
 )
-from cdp.tables import OPERATIONAL, PIPELINE_RUNS
+from cdp.tables import INGEST_LOG, OPERATIONAL, PIPELINE_RUNS
 
 
 @dataclass
@@ -55,6 +55,7 @@ class RunContext:
     failure: BaseException | None = None                 # the first step that failed (its error, step named)
     status: str = "running"                              # succeeded | failed | interrupted at the end
     report: str | None = None                            # where the report step wrote the run report
+    capabilities: object | None = None                   # what the data can give (cdp.capabilities): which steps apply
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ STEPS: list[Step] = [
          build_churn_features, ("journeys",)),
     Step("churn_model", "train GBT and logistic-regression churn models, track and register them in MLflow "
          "(champion only if better)", train_churn, ("churn_features",)),
-    Step("churn_scores", "score the active customers with models:/<name>@champion, risk bands and drivers",
+    Step("churn_scores", "score the customers of definition.population with models:/<name>@champion, risk bands and drivers",
          score_churn, ("churn_model",)),
     Step("customer_value", "BG/NBD + Gamma-Gamma customer value: P(alive), expected purchases and value",
          value_customers, ("journeys",)),
@@ -201,7 +202,7 @@ def summary_table(ctx: RunContext):
     t = Table(title=f"run {ctx.run_id}: {ctx.status}", title_justify="left")
     for col in ("step", "status", "seconds", "rows in", "rows out", "tables written"):
         t.add_column(col, justify="right" if col in ("seconds", "rows in", "rows out", "tables written") else "left")
-    colour = {"succeeded": "green", "failed": "red", "skipped": "yellow"}
+    colour = {"succeeded": "green", "failed": "red", "skipped": "yellow", "not_applicable": "dim"}
     for r in ctx.records:
         t.add_row(r.step, f"[{colour.get(r.status, 'white')}]{r.status}[/]",
                   "" if r.seconds is None else f"{r.seconds:.1f}", f"{r.written.rows_in:,}", f"{r.written.rows_out:,}",
@@ -209,10 +210,25 @@ def summary_table(ctx: RunContext):
     return t
 
 
+def foreign_lakehouse(lake: Lakehouse, sources: list[str]) -> str | None:
+    """One line when the lakehouse was built from sources none of which this configuration has (a company's own
+    configuration pointed at the demo's lakehouse by mistake), else None. Adding a source beside the existing ones
+    shares the others, so it passes."""
+    if not lake.exists(INGEST_LOG):
+        return None
+    landed = sorted(r[0] for r in lake.read(INGEST_LOG).select("source").distinct().collect())   # a row per source
+    if not landed or set(landed) & set(sources):
+        return None
+    shown = ", ".join(landed[:5]) + (f" and {len(landed) - 5} more" if len(landed) > 5 else "")
+    return (f"the lakehouse {lake.root} was built from sources {shown} (audit.ingest_log), and this configuration's "
+            f"sources ({', '.join(sources)}) share none with them: point paths.lakehouse (and mlflow.tracking_uri) at "
+            "a folder of its own, or give --allow-new-sources to add them to this lakehouse")
+
+
 def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, console: Console | None = None,
                  as_of: date | None = None, run_id: str | None = None, *, start_from: str | None = None,
                  resume: bool = False, raise_on_failure: bool = True, heartbeat: float | None = None,
-                 wait: float | None = None) -> RunContext:
+                 wait: float | None = None, allow_new_sources: bool = False) -> RunContext:
     """Run the steps in DAG order, recording each in audit.pipeline_runs. A step that fails stops the steps that
     depend on it (recorded as skipped); the others still run. At the end the first failure is raised (a user error
     as itself, anything else as StepFailed; both name the step), or left in ctx.failure (raise_on_failure=False).
@@ -220,7 +236,10 @@ def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, cons
     heartbeat: seconds between progress lines while a step runs (None: 30 s when the console is no terminal, a live
     status line on a terminal; 0: none).
     The run holds the lakehouse lock (cdp.lock) throughout: a second run waits up to `wait` seconds (default
-    lock.wait_seconds) and then stops with LakehouseBusy naming the holder."""
+    lock.wait_seconds) and then stops with LakehouseBusy naming the holder.
+    A step the data cannot feed (cdp.capabilities: no purchases to value) is recorded as not_applicable, with why;
+    the steps after it run. A lakehouse built from none of the configured sources is refused (ConfigError) unless
+    allow_new_sources."""
     console = console or Console(width=None if Console().is_terminal else 140)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     lake = Lakehouse.from_settings(spark, settings)
@@ -236,14 +255,26 @@ def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, cons
             console.print(f"resuming run {run_id}: {', '.join(sorted(last.done)) or 'no step'} succeeded before; "
                           f"running {', '.join(s.name for s in planned)}")
         planned = plan(steps, start_from) if planned is None else planned
-        return _run_locked(settings, spark, lake, planned, console, as_of, run_id, now, raise_on_failure, heartbeat)
+        from cdp.check import data_capabilities
+        from cdp.ingest.sources import load_sources
+
+        sources = load_sources(settings)
+        refusal = None if allow_new_sources else foreign_lakehouse(lake, [s.name for s in sources])
+        if refusal:
+            raise ConfigError(refusal)
+        able = data_capabilities(settings, sources, [s.name for s in planned])
+        return _run_locked(settings, spark, lake, planned, console, as_of, run_id, now, raise_on_failure, heartbeat,
+                           able)
 
 
 def _run_locked(settings: Settings, spark, lake: Lakehouse, planned: list[Step], console: Console,
                 as_of: date | None, run_id: str, now: datetime, raise_on_failure: bool,
-                heartbeat: float | None) -> RunContext:
+                heartbeat: float | None, able=None) -> RunContext:
+    from cdp.check import STEP_NEEDS
+
     bootstrap(lake)
-    ctx = RunContext(settings, spark, lake, run_id, now, console, as_of=as_of, plan=[s.name for s in planned])
+    ctx = RunContext(settings, spark, lake, run_id, now, console, as_of=as_of, plan=[s.name for s in planned],
+                     capabilities=able)
     console.print(f"[b]cdp run[/b] {ctx.run_id} env={settings.env} lakehouse={ctx.lake.root}")
     book = RunBook(lake, ctx.run_id, settings.env)
     book.run_started(ctx.plan, now, as_of)
@@ -261,6 +292,13 @@ def _run_locked(settings: Settings, spark, lake: Lakehouse, planned: list[Step],
                 console.print(f"[yellow]{step.name}: skipped (it depends on '{cause}', which failed)[/yellow]")
                 continue
             console.rule(f"[{number}/{len(planned)}] {step.name}: {step.description}")
+            why_not = able.missing(STEP_NEEDS.get(step.name, ())) if able is not None else None
+            if why_not is not None:   # nothing for it in this company's data: the steps after it still run
+                record = StepRecord(step.name, "not_applicable", None, None, error=f"not applicable: {why_not}")
+                ctx.records.append(record)
+                book.step_ended(record)
+                console.print(f"[dim]{step.name}: not applicable ({why_not})[/dim]")
+                continue
             started, t0 = datetime.now(timezone.utc), time.monotonic()
             error: BaseException | None = None
             try:

@@ -2,7 +2,7 @@
 
 Events are appended while the run goes (a Delta append never conflicts, and a crash leaves the events written so
 far): a run row when the run starts (running) and ends (succeeded, failed, interrupted), a step row when a step
-ends (succeeded, failed, skipped). The latest event of a (run_id, level, step) is its state.
+ends (succeeded, failed, skipped, not_applicable). The latest event of a (run_id, level, step) is its state.
 
 What a step wrote is read from the Delta commits it made, not from the step's own counting: the lakehouse's tables
 are listed before and after the step (their `_delta_log` folders, through the Hadoop FileSystem, so object storage
@@ -45,7 +45,7 @@ class Written:
 @dataclass(frozen=True)
 class StepRecord:
     step: str
-    status: str                      # succeeded | failed | skipped
+    status: str                      # succeeded | failed | skipped | not_applicable
     started_at: datetime | None
     ended_at: datetime | None
     seconds: float | None = None

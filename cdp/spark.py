@@ -98,7 +98,7 @@ def wanted_packages(settings: Settings) -> list[str]:
     from delta import configure_spark_with_delta_pip
     from pyspark.sql import SparkSession
 
-    ivy_dir = settings.path(settings.spark.ivy_dir)
+    ivy_dir = settings.ivy_path()
     extra = [c for c in settings.spark.optional_packages if ivy_cached(ivy_dir, c)]
     # A throwaway builder (its options are per instance): the function's own result, not a copy of its rules.
     probe = configure_spark_with_delta_pip(SparkSession.Builder(), extra_packages=extra)
@@ -106,7 +106,7 @@ def wanted_packages(settings: Settings) -> list[str]:
 
 
 def manifest_path(settings: Settings) -> Path:
-    return Path(settings.path(settings.spark.ivy_dir)) / MANIFEST
+    return Path(settings.ivy_path()) / MANIFEST
 
 
 def read_manifest(settings: Settings, packages: list[str] | None = None) -> list[str] | None:
@@ -179,7 +179,7 @@ def classpath(settings: Settings) -> tuple[list[str], list[str], dict[str, str]]
     own = [splink_jar(), *_user_jars(settings)]
     if recorded is not None:
         return [*recorded, *own], [], {}
-    ivy_dir = settings.path(settings.spark.ivy_dir)
+    ivy_dir = settings.ivy_path()
     return own, packages, {"spark.jars.ivy": ivy_dir, "spark.jars.ivySettings": str(Path(ivy_dir) / IVY_SETTINGS)}
 
 
@@ -214,7 +214,7 @@ def record_classpath(settings: Settings, spark) -> Path | None:
     if not packages or not jars_prop:
         current = settings.spark.packages == "auto" and read_manifest(settings) is not None
         return manifest_path(settings) if current else None
-    jars_dir = Path(settings.path(settings.spark.ivy_dir)) / "jars"
+    jars_dir = Path(settings.ivy_path()) / "jars"
     if not jars_dir.is_dir():
         return None
     jars = []
@@ -352,7 +352,7 @@ def fetch_optional_packages(settings: Settings) -> dict[str, bool]:
     import pyspark
 
     ivy_jar = next((Path(pyspark.__file__).parent / "jars").glob("ivy-*.jar"), None)
-    ivy_dir = settings.path(settings.spark.ivy_dir)
+    ivy_dir = settings.ivy_path()
     java = java_binary() or "java"
     result = {}
     for coord in settings.spark.optional_packages:

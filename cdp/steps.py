@@ -134,7 +134,8 @@ def build_churn_features(ctx: RunContext) -> object:
     from cdp.ingest.sources import load_sources
     from cdp.ml.step import build_churn_features as build
 
-    res = build(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, _journey_touchpoints(ctx))
+    res = build(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, _journey_touchpoints(ctx),
+                as_of=ctx.as_of)
     ctx.console.print(f"  {res.rows:,} customer snapshots ({res.snapshots[0]} to {res.snapshots[-1]}, "
                       f"{len(res.snapshots)} dates), {res.churn_rate:.1%} churned in the horizon after them")
     return res
@@ -144,7 +145,7 @@ def train_churn(ctx: RunContext) -> object:
     from cdp.ingest.sources import load_sources
     from cdp.ml.step import train_churn_model
 
-    result, reg = train_churn_model(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id)
+    result, reg = train_churn_model(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, as_of=ctx.as_of)
     for c in result.candidates:
         e = c.evaluation
         ctx.console.print(f"  {c.kind}: ROC-AUC {e.roc_auc:.3f}, PR-AUC {e.pr_auc:.3f}, top-decile lift "
@@ -164,7 +165,7 @@ def score_churn(ctx: RunContext) -> object:
     res = score(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at, ctx.as_of,
                 _journey_touchpoints(ctx))
     bands = ", ".join(f"{n:,} {band}" for band, n in sorted(res.bands.items()))
-    ctx.console.print(f"  {res.customers:,} active customers scored as of {res.as_of} by model version "
+    ctx.console.print(f"  {res.customers:,} customers scored as of {res.as_of} by model version "
                       f"{res.model_version}: {bands}")
     return res
 

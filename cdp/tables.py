@@ -56,6 +56,9 @@ QUALITY_RESULTS = Table("audit", "quality_results", ("run_id", "table_name", "ex
                         "unexpected_percent double, validated_at timestamp")
 SILVER_BATCHES = Table("audit", "silver_batches", ("source", "bronze_run_id"),
                        "source string, bronze_run_id string, run_id string, processed_at timestamp")
+QUARANTINE_REPLAYS = Table("audit", "quarantine_replays", ("run_id", "source", "reason", "outcome", "reason_now"),
+                           "run_id string, source string, reason string, outcome string, reason_now string, "
+                           "rows long, replayed_at timestamp")
 UNATTRIBUTED = Table("audit", "unattributed_interactions", ("run_id", "source", "reason"),
                      "run_id string, source string, reason string, interactions long, recorded_at timestamp")
 IDENTITY_RUNS = Table("audit", "identity_runs", ("run_id",),
@@ -132,7 +135,7 @@ PREDICTION_TABLES = (CHURN_FEATURES, CHURN_SCORES, CUSTOMER_VALUE, NEXT_BEST_ACT
 PROTECTED_TABLES = (CUSTOMERS_PROTECTED, CUSTOMER_PROFILE_PROTECTED, CUSTOMER_PROFILE_HISTORY_PROTECTED)
 IDENTITY_STATE = (IDENTITY_MODEL, IDENTITY_TERM_FREQUENCIES)
 OPERATIONAL = (QUARANTINE, INGEST_LOG, FILE_REJECTIONS, RECONCILIATION, QUALITY_RESULTS, SILVER_BATCHES, UNATTRIBUTED,
-               IDENTITY_RUNS, PIPELINE_RUNS, ERASURE_LOG)
+               IDENTITY_RUNS, PIPELINE_RUNS, ERASURE_LOG, QUARANTINE_REPLAYS)
 REGISTERED = (*OPERATIONAL, *SILVER_TABLES, *IDENTITY_TABLES, *IDENTITY_STATE, *JOURNEY_TABLES, *PROFILE_TABLES, *KPI_TABLES,
               *PREDICTION_TABLES, *PROTECTED_TABLES)
 _BY_NAME = {t.qualified: t for t in REGISTERED}

@@ -53,7 +53,6 @@ def printed_metrics(base: Path) -> dict[str, dict[str, float]]:
 def palive_and_baselines(spark, base: Path) -> dict[str, dict[str, float]]:
     """On the held-out snapshots of gold.churn_features: 1 - P(alive) of a BG/NBD fitted as of each snapshot, and
     recency alone, with every figure of cdp.ml.evaluate (lift, capture as well as the AUCs)."""
-    from datetime import datetime as dt
 
     from pyspark.sql import functions as F
 
@@ -76,9 +75,7 @@ def palive_and_baselines(spark, base: Path) -> dict[str, dict[str, float]]:
                  .select("customer_id", "event_ts", F.col("amount").cast("double").alias("amount")))
     scored = None
     for day in dates:
-        cutoff = dt.combine(day, dt.min.time())
-        summary = purchase_summary(purchases.where(F.col("event_ts") < F.lit(cutoff)), cutoff,
-                                   config.value.time_unit_days).cache()
+        summary = purchase_summary(purchases, day, config.value.time_unit_days, config.scoring.timezone).cache()
         grid = summary_grid(summary)
         bgnbd = fit_bgnbd(grid.frequency, grid.recency, grid.T, grid.customers)
         horizon = config.definition.horizon_days / config.value.time_unit_days

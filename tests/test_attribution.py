@@ -17,7 +17,7 @@ from cdp.errors import ConfigError
 from cdp.journey import markov
 from cdp.journey.attribution import attribute
 from cdp.journey.attribution_config import MODELS, AttributionConfig, load_attribution_config
-from cdp.journey.config import JourneyConfig, load_journey_config
+from cdp.journey.config import JourneyConfig, checked_journey_config
 from cdp.journey.markov import CONVERSION, NULL, START, MarkovChain, solve_chain, with_markov_credit
 from cdp.quality import load_contract
 from cdp.quality.gx_runner import schema_result
@@ -313,7 +313,9 @@ def test_a_non_positive_half_life_is_refused(tmp_path):
 
 
 def test_the_journey_config_the_tests_use_is_the_projects(settings):
-    assert load_journey_config(settings) == JOURNEY
+    from cdp.ingest.sources import load_sources
+
+    assert checked_journey_config(settings, load_sources(settings)) == JOURNEY
 
 
 # ---------------------------------------------------------------- the contract's suite (Great Expectations)

@@ -3,29 +3,32 @@ on a channel without consent), on hand-built touchpoints and real Spark."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from frame_asserts import assert_frame_equal
-from touchpoints import DAY, touch, touchpoints
+from touchpoints import DAY, T0, touch, touchpoints
 
 from cdp.errors import ConfigError, InsufficientData
-from cdp.journey.config import load_journey_config
+from cdp.journey.config import checked_journey_config
 from cdp.ml.actions import next_best_action
 from cdp.ml.config import FEATURES, load_churn_config
-from cdp.ml.features import churn_features, snapshot_dates, snapshot_frame
+from cdp.ml.features import churn_features, snapshot_dates, snapshot_frame, training_features
 from cdp.profile.config import load_profile_config
 from cdp.quality import load_contract
 from cdp.quality.gx_runner import schema_result
 from cdp.tables import CHURN_FEATURES
 
-SNAPSHOT = date(2025, 5, 1)          # T0 is 2025-03-01 09:00: day 61 is 2025-05-01 09:00
+SNAPSHOT = date(2025, 4, 30)         # its end is 2025-05-01 00:00 UTC; T0 is 2025-03-01 09:00, day 61 2025-05-01 09:00
 CUSTOMERS = "customer_id string, birth_date date, gender string, country string"
 
 
 @pytest.fixture(scope="module")
 def configs(settings):
-    return load_journey_config(settings), load_profile_config(settings), load_churn_config(settings)
+    from cdp.ingest.sources import load_sources
+
+    return (checked_journey_config(settings, load_sources(settings)), load_profile_config(settings),
+            load_churn_config(settings))
 
 
 def history() -> list[dict]:
@@ -42,7 +45,7 @@ def history() -> list[dict]:
 def features_at(spark, rows, configs, snapshots=(SNAPSHOT,)):
     journey, profile, churn = configs
     customers = spark.createDataFrame([("A", date(1980, 6, 1), "F", "ES"), ("B", None, "M", "GB")], CUSTOMERS)
-    return churn_features(touchpoints(spark, rows), customers, snapshot_frame(spark, list(snapshots)), journey,
+    return churn_features(touchpoints(spark, rows), customers, snapshot_frame(spark, list(snapshots), churn), journey,
                           profile, churn)
 
 
@@ -54,7 +57,7 @@ def base_rows(spark, configs):
 
 def test_features_count_only_the_past(base_rows):
     got = next(r for r in base_rows if r.customer_id == "A")
-    # snapshot 2025-05-01 00:00; A's last order 2025-04-20 09:00 = 10.6 days before; gaps 20 and 30 days
+    # the snapshot ends 2025-05-01 00:00; A's last order 2025-04-20 09:00 = 10.6 days before; gaps 20 and 30 days
     assert got.purchases_total == 3 and got.spend_total == 200.0 and got.average_order_value == pytest.approx(200 / 3)
     assert got.days_since_last_purchase == pytest.approx(10.625)
     assert got.inter_purchase_days_mean == pytest.approx(25.0)
@@ -67,7 +70,7 @@ def test_features_count_only_the_past(base_rows):
     assert got.churned == 1          # nothing after the snapshot: no activity in the horizon
 
 
-# Each change happens at or after the snapshot: none may move a feature of that snapshot.
+# Each change happens at or after the end of the snapshot day: none may move a feature of that snapshot.
 FUTURE_CHANGES = {
     "a new purchase": lambda rows: rows + [touch("A", "order_placed", 61 * DAY, amount=999.0)],
     "a purchase exactly at the snapshot": lambda rows: rows + [touch("B", "order_placed", 61 * DAY - 9 * 60,
@@ -99,12 +102,97 @@ def test_features_match_their_contract(spark, configs, settings):
 
 def test_snapshots_need_enough_history(configs):
     churn = configs[2]
-    latest = datetime(2025, 12, 31)
-    dates = snapshot_dates(latest, churn, datetime(2024, 1, 1))
-    assert dates[-1] == latest.date() - timedelta(days=churn.definition.horizon_days)
+    latest = date(2025, 12, 31)
+    dates = snapshot_dates(latest, churn, date(2024, 1, 1))
+    assert dates[-1] == latest - timedelta(days=churn.definition.horizon_days)   # its label window ends with latest
     assert [b - a for a, b in zip(dates, dates[1:], strict=False)] == [timedelta(days=30)] * 5
-    with pytest.raises(InsufficientData, match=r"^too little history .* spans 120 days .* need 605; lower snapshots"):
+    with pytest.raises(InsufficientData, match=r"^too little history .* spans 121 days .* need 605; lower snapshots"):
         snapshot_dates(latest, churn, latest - timedelta(days=120))
+
+
+def test_a_short_history_gets_the_snapshots_that_fit(configs):
+    churn = configs[2]
+    s = churn.snapshots.model_copy(update={"count": 12, "min_count": 3, "every_days": 30, "min_history_days": 60})
+    short = churn.model_copy(update={"snapshots": s, "definition": churn.definition.model_copy(
+        update={"population": "all", "horizon_days": 90})})
+    # 273 days (CDNOW's calibration): 60 before the first, 90 after the last, 4 gaps of 30 between 5 snapshots
+    dates = snapshot_dates(date(1997, 9, 30), short, date(1997, 1, 1))
+    assert dates == [date(1997, 3, 4), date(1997, 4, 3), date(1997, 5, 3), date(1997, 6, 2), date(1997, 7, 2)]
+    with pytest.raises(InsufficientData, match=r"spans 200 days .* 3 snapshots .* need 210; lower "
+                                               r"snapshots.min_count, snapshots.every_days, "
+                                               r"snapshots.min_history_days or definition.horizon_days"):
+        snapshot_dates(date(1997, 7, 19), short, date(1997, 1, 1))
+
+
+def with_definition(churn, **changes):
+    return churn.model_copy(update={"definition": churn.definition.model_copy(update=changes)})
+
+
+def test_the_population_rule_decides_who_is_scored_and_trained_on(spark, configs):
+    journey, profile, churn = configs
+    # C bought once, 200 days before the snapshot; D only received an email (the company's doing, not activity)
+    rows = history() + [touch("C", "order_placed", -140 * DAY, amount=30.0),
+                        touch("D", "email_sent", 10 * DAY, campaign_id="C1")]
+
+    def population(kind: str) -> set[str]:
+        config = with_definition(churn, population=kind)
+        return {r.customer_id for r in features_at(spark, rows, (journey, profile, config)).collect()}
+
+    assert population("active") == {"A", "B"}         # activity in the 90 days before the snapshot
+    assert population("all") == {"A", "B", "C"}       # anyone who ever bought or was active
+
+
+UTC = timezone.utc
+
+
+def at(when: datetime) -> float:
+    """touch()'s minutes after T0 (naive UTC) of an aware instant."""
+    return (when - T0.replace(tzinfo=UTC)) / timedelta(minutes=1)
+
+
+def test_as_of_is_the_end_of_the_day_in_the_configured_zone_and_nothing_later_leaks(spark, configs):
+    journey, profile, churn = configs
+    config = with_definition(churn, population="all", horizon_days=30).model_copy(update={
+        "snapshots": churn.snapshots.model_copy(update={"count": 3, "every_days": 10, "min_history_days": 0,
+                                                        "held_out": 1}),
+        "scoring": churn.scoring.model_copy(update={"timezone": "America/New_York"})})
+    as_of = date(2025, 4, 30)              # ends at 2025-05-01 04:00 UTC (New York is UTC-4 in spring)
+    customers = spark.createDataFrame([("A", None, None, None), ("C", None, None, None)], CUSTOMERS)
+    known = history()[:3] + [touch("C", "order_placed", at(datetime(2025, 3, 25, 12, tzinfo=UTC)), amount=8.0),
+                             # 23:30 on as_of's day in New York: it counts
+                             touch("C", "order_placed", at(datetime(2025, 5, 1, 3, 30, tzinfo=UTC)), amount=9.0)]
+    future = [touch("C", "order_placed", at(datetime(2025, 5, 1, 4, 30, tzinfo=UTC)), amount=99.0),   # 00:30 May 1
+              touch("A", "order_placed", 70 * DAY, amount=99.0)]
+
+    def training(rows):
+        dates, frame = training_features(touchpoints(spark, rows), customers, journey, profile, config, as_of)
+        return dates, frame.orderBy(*frame.columns[:2]).collect()
+
+    dates, rows = training(known)
+    # the last label window ends with as_of: 30 days after the last snapshot
+    assert dates == [date(2025, 3, 11), date(2025, 3, 21), date(2025, 3, 31)]
+    # C's order late on as_of's day (already May 1 in UTC) is in the horizon of the last snapshot: not churned
+    assert {(r.customer_id, r.snapshot_date): r.churned for r in rows}[("C", date(2025, 3, 31))] == 0
+    assert training(known + future) == (dates, rows)     # what happened after as_of changes nothing
+
+    scored = churn_features(touchpoints(spark, known + future), customers, snapshot_frame(spark, [as_of], config),
+                            journey, profile, config, labelled=False)
+    c = scored.where("customer_id = 'C'").first()
+    assert (c.purchases_total, c.days_since_last_purchase) == (2.0, pytest.approx(0.5 / 24))
+
+
+def test_a_backtest_refuses_features_labelled_after_its_date(spark, settings, lake):
+    from cdp.ingest.sources import load_sources
+    from cdp.ml.step import train_churn_model
+
+    dates = [(f"C{i}", d) for i, d in enumerate([date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)])]
+    lake.overwrite(spark.createDataFrame(dates, "customer_id string, snapshot_date date"), CHURN_FEATURES)
+    # the demo's horizon is a year: the last snapshot's label looks until 2025-03-01, after the backtest's date
+    with pytest.raises(InsufficientData, match=r"^gold.churn_features was built for a later date: its last snapshot, "
+                                               r"2024-03-01, is labelled with what happened until 2025-03-01, after "
+                                               r"2025-01-15; rebuild it for this date: cdp run --steps "
+                                               r"churn_features,churn_model --as-of 2025-01-15$"):
+        train_churn_model(lake, settings, load_sources(settings), "test", as_of=date(2025, 1, 15))
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -112,6 +200,8 @@ def test_snapshots_need_enough_history(configs):
      r"key 'features' .*unknown feature 'days_since_last_purchse'; did you mean 'days_since_last_purchase'\?"),
     ("definition", "{activity_event_types: [order_placed], horizon_days: 0}", r"key 'definition.horizon_days'"),
     ("scoring", "{risk_bands: [{name: high, min_probability: 0.5}]}", r"min_probability 0"),
+    ("scoring", "{timezone: Europe/Madird, risk_bands: [{name: low, min_probability: 0.0}]}",
+     r"key 'scoring.timezone' .*unknown time zone 'Europe/Madird'; use an IANA name"),
 ])
 def test_config_mistakes_are_one_line(tmp_path, key, value, message):
     from cdp.config import DEFAULT_CONF_DIR

@@ -99,6 +99,15 @@ def test_an_unexpected_failure_is_one_line_and_a_logged_traceback(project, tmp_p
     assert "Traceback (most recent call last)" in logs[0].read_text()
 
 
+def test_a_failing_query_is_one_line_and_its_spark_context_goes_to_the_log(project, tmp_path):
+    """PySpark logs a failing query's context as a JSON record on stderr by itself: it belongs in the log file."""
+    proc = cdp("sql", "--conf-dir", str(project), "SELECT nope FROM (SELECT 1 AS a)")
+    logs = sorted((tmp_path / "lakehouse" / "_logs").glob("*-sql.log"))
+    assert (proc.returncode, proc.stderr.count("\n"), proc.stderr.startswith("error: the query failed: ")) == \
+        (2, 1, True), proc.stderr
+    assert "QueryContextLogger" in logs[0].read_text()
+
+
 def test_verbose_shows_the_traceback(project, tmp_path):
     blocked = tmp_path / "a_file"
     blocked.write_text("not a folder")

@@ -126,7 +126,7 @@ def assert_rows(actual, rows: list[tuple], schema: str) -> None:
 
 @pytest.fixture(scope="module")
 def config(settings):
-    return load_journey_config(settings)
+    return checked_journey_config(settings, load_sources(settings))   # purchases as the sources declare them
 
 
 @pytest.fixture(scope="module")
@@ -311,8 +311,11 @@ def sources(settings):
     return load_sources(settings)
 
 
-def test_the_shipped_config_names_only_event_types_and_channels_the_sources_have(settings, sources):
-    assert checked_journey_config(settings, sources) == load_journey_config(settings)
+def test_the_shipped_config_checks_and_takes_its_purchases_from_the_sources(settings, sources):
+    checked = checked_journey_config(settings, sources)
+    assert checked.purchases.event_types == ["order_placed", "store_visit"]   # ecommerce_orders, store_visits
+    assert checked.model_copy(update={"purchases": load_journey_config(settings).purchases}) == \
+        load_journey_config(settings)
 
 
 CONFIG_ERRORS = {  # (journeys.yaml after its purchases line, the message after '<file>: ')

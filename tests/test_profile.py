@@ -12,7 +12,8 @@ from pyspark.sql import functions as F
 from touchpoints import DAY, T0, touch, touchpoints
 
 from cdp.errors import ConfigError
-from cdp.journey.config import load_journey_config
+from cdp.ingest.sources import load_sources
+from cdp.journey.config import checked_journey_config
 from cdp.journey.incomplete import incomplete_purchases
 from cdp.journey.timeline import customer_journey
 from cdp.profile.config import PROFILE_COLUMNS, load_profile_config
@@ -118,7 +119,7 @@ def events(spark):
 @pytest.fixture(scope="module")
 def profile(spark, events, config, settings):
     """The profile, computed once and held as local rows (tests clear Spark's cache between them)."""
-    journey_config = load_journey_config(settings)
+    journey_config = checked_journey_config(settings, load_sources(settings))
     incomplete = incomplete_purchases(customer_journey(events, journey_config), journey_config)
     frame = customer_profile(events, spark.createDataFrame(CUSTOMERS, CUSTOMERS_SCHEMA), incomplete,
                              journey_config, config, AS_OF)

@@ -20,8 +20,18 @@ from cdp.errors import QualityGateFailed
 from cdp.ingest.bronze import land_all
 from cdp.ingest.sources import load_source, load_sources
 from cdp.io import Lakehouse
+from cdp.quality import load_contract
+from cdp.silver.core import split_source
 from cdp.silver.step import build_silver
-from cdp.tables import IDENTITY_RECORDS, INTERACTIONS, QUALITY_RESULTS, QUARANTINE, RECONCILIATION
+from cdp.tables import (
+    IDENTITY_RECORDS,
+    INTERACTIONS,
+    QUALITY_RESULTS,
+    QUARANTINE,
+    RECONCILIATION,
+    SILVER_TABLES,
+    bronze,
+)
 
 HEADER = "ticket_id;sold_at;store_code;total;currency;customer_phone;customer_name;till"
 FIRST = [
@@ -36,7 +46,7 @@ SECOND = ["T1;01/07/2025 10:30:00;MAD01;13,00;EUR;612-345-678;José Muñoz;3"]  
 
 
 def make_project(conf_dir: Path, root: Path, extra_expectation: dict | None = None,
-                 sources: dict[str, str] | None = None, folder: str = "pos"):
+                 sources: dict[str, str] | None = None, folder: str = "pos", overrides: tuple[str, ...] = ()):
     """The suite's configuration with `sources` (name -> YAML; default: the README's point-of-sale source) as the
     only sources, and their landing folder."""
     conf = root / "conf"
@@ -50,7 +60,7 @@ def make_project(conf_dir: Path, root: Path, extra_expectation: dict | None = No
         contract = yaml.safe_load(path.read_text())
         contract["expectations"].append(extra_expectation)
         path.write_text(yaml.safe_dump(contract, allow_unicode=True))
-    settings = load_settings("local", [f"paths.reports={root}/reports"], conf)
+    settings = load_settings("local", [f"paths.reports={root}/reports", *overrides], conf)
     (root / "landing" / folder).mkdir(parents=True)
     return settings, root / "landing"
 
@@ -149,6 +159,37 @@ def test_verdicts_and_report_are_written(pos):
     verdict = lake.read(QUALITY_RESULTS).where("expectation = 'amount_not_negative'").select("run_id", "success")
     assert_frame_equal(verdict, [("run-1", False)], "run_id string, success boolean")
     assert (Path(settings.path(settings.paths.reports)) / "quality" / "index.html").is_file()
+
+
+def broadcast_outputs(df) -> list[list[str]]:
+    """The columns each broadcast of `df`'s physical plan ships to every task (through the driver)."""
+    def seq(s):
+        return [s.apply(i) for i in range(s.size())]
+
+    found: list[list[str]] = []
+
+    def walk(node):
+        if node.nodeName() == "BroadcastExchange":
+            found.append(sorted(a.name() for a in seq(node.output())))
+        for child in seq(node.children()):
+            walk(child)
+
+    walk(df._jdf.queryExecution().executedPlan())
+    return found
+
+
+def test_the_quarantine_never_ships_a_batchs_values_through_the_driver(pos):
+    """30,000 customers' clickstream is 242 MB of delivered values that Spark sizes at 10 MB (a string column counts
+    20 bytes): joining them whole to the failing rows broadcast them, three times per source, until the run lost its
+    task results. Only the failing rows' hashes may travel (the suite's planner broadcasts everything small)."""
+    settings, _, lake, _, _ = pos
+    spec = load_source(Path(settings.conf_dir) / "sources" / "pos_sales.yaml")
+    contracts = {t: load_contract(settings, t.qualified) for t in SILVER_TABLES}
+    split = split_source(lake.read(bronze("pos_sales")), spec, settings, contracts, "run-x", datetime.now(timezone.utc))
+    shipped = broadcast_outputs(split.quarantine)
+    assert shipped and all(columns == ["_record_hash"] for columns in shipped), shipped
+    assert sorted(r.reason for r in split.quarantine.collect()) == sorted(r.reason for r in lake.read(QUARANTINE)
+                                                                          .where("stage = 'silver'").collect())
 
 
 @pytest.mark.slow  # two more runs of both steps
@@ -271,7 +312,8 @@ def members(spark, conf_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("members")
     settings, landing = make_project(conf_dir, root, sources={
         "members_flag": members_source("members_flag"),
-        "members_strict": members_source("members_strict", "quarantine_row")}, folder="members")
+        "members_strict": members_source("members_strict", "quarantine_row")}, folder="members",
+        overrides=("silver.max_quarantine_share=1",))   # three of four members are bad on purpose
     (landing / "members" / "members_1.csv").write_text("\n".join(MEMBERS) + "\n", encoding="utf-8")
     lake = Lakehouse(spark, str(root / "lakehouse"))
     _, silver = run(lake, settings, landing, "run-1")

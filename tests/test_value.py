@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +195,18 @@ def test_purchase_summary_by_hand(spark):
     summary = purchase_summary(purchases, day + timedelta(days=8, hours=6), time_unit_days=1.0)
     # A: days 0, 3, 4 -> frequency 2, recency 4, T 8 (as_of is on day 8), spend (20 + 40) / 2; B: day 6, T 2
     assert_frame_equal(summary, [("A", 2, 4.0, 8.0, 30.0), ("B", 0, 0.0, 2.0, 0.0)], SUMMARY_SCHEMA)
+
+
+def test_a_date_as_of_is_the_end_of_that_day_in_the_time_zone(spark):
+    # New York is UTC-5 in January: 04:30 UTC on the 9th is 23:30 on the 8th there, 05:30 UTC is the 9th
+    purchases = spark.createDataFrame([
+        ("A", datetime(2025, 1, 1, 15, tzinfo=timezone.utc), 10.0),
+        ("A", datetime(2025, 1, 9, 4, 30, tzinfo=timezone.utc), 20.0),    # on as_of's day: counts
+        ("A", datetime(2025, 1, 9, 5, 30, tzinfo=timezone.utc), 999.0),   # the day after: does not
+    ], PURCHASES_SCHEMA)
+    summary = purchase_summary(purchases, date(2025, 1, 8), time_unit_days=1.0, timezone="America/New_York")
+    # one repeat day, 7 days after the first in New York's calendar (8 in UTC's); T ends on as_of's day
+    assert_frame_equal(summary, [("A", 1, 7.0, 7.0, 20.0)], SUMMARY_SCHEMA)
 
 
 def test_grid_collapses_customers_and_rounds_spend(spark):

@@ -202,7 +202,7 @@ def test_default_overlay_exists_and_checks():
     assert settings.paths.lakehouse.startswith("/Volumes/")
     from cdp.check import check_configuration
 
-    assert [what for what, _ in check_configuration(settings)][0] == "settings"
+    assert [section.name for section in check_configuration(settings).sections][0] == "settings"
 
 
 # ---------------------------------------------------------------- (4) the bundle is what the Databricks CLI needs

@@ -7,6 +7,7 @@ their types by the models, and the rest by SourceSpec.problems(); each mistake i
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -88,6 +89,8 @@ class InteractionMapping(Strict):
     event_time: str
     event_type: ValueSpec
     fields: dict[Literal[INTERACTION_FIELDS], str] = Field(default_factory=dict)  # type: ignore[valid-type]
+    # the event types of this source that are purchases when they carry an amount (journeys.yaml purchases.min_amount)
+    purchases: list[str] = Field(default_factory=list)
 
 
 class HandleByPlatform(Strict):
@@ -121,10 +124,23 @@ class SourceSpec(Strict):
     record_key: str
     timestamp_format: str = "iso"
     timezone: str = "UTC"
+    # how far back the source's history goes: an event time before this day is implausible (quarantined as
+    # implausible_time:<column>); unset: silver.history_starts (1970-01-01)
+    history_starts: date | None = None
     columns: list[ColumnSpec]
     silver: SilverMapping = SilverMapping()
     # the custom identity attributes (conf/identity.yaml) this source may map, set by load_sources
     _custom_attributes: dict = PrivateAttr(default_factory=dict)
+    # the file the source was read from (what an error tells the user to change), set by load_source
+    _path: str | None = PrivateAttr(default=None)
+
+    @property
+    def path_of_definition(self) -> str:
+        """The source's YAML file, or a description of where sources are declared when it was built in code."""
+        return self._path or f"the definition of source {self.name}"
+
+    def column_index(self, name: str) -> int | None:
+        return next((i for i, c in enumerate(self.columns) if c.name == name), None)
 
     @property
     def custom_attributes(self) -> dict:
@@ -149,6 +165,20 @@ class SourceSpec(Strict):
                 out += [("silver.identity.handle_by_platform.handle", hp.handle),
                         ("silver.identity.handle_by_platform.platform", hp.platform)]
         return out
+
+    @property
+    def event_time_columns(self) -> list[str]:
+        """The columns silver reads as when something happened (the interaction's event time, when the identifiers
+        were observed, an order's time): their values must fall in the source's plausible time window."""
+        m, out = self.silver, []
+        if m.interaction:
+            out.append(m.interaction.event_time)
+        if m.identity and m.identity.observed_at:
+            out.append(m.identity.observed_at)
+        if m.detail == "orders":
+            out.append("order_ts")
+        declared = {c.name: c.type for c in self.columns}
+        return [c for c in dict.fromkeys(out) if declared.get(c) in TIME_TYPES]
 
     @property
     def mapped_columns(self) -> list[str]:
@@ -247,6 +277,7 @@ class SourceSpec(Strict):
                             "(a value that does not parse is then quarantined instead of failing the run)"))
         if self.silver.interaction:
             out += self._event_type_problems(self.silver.interaction.event_type)
+            out += self._purchase_problems(self.silver.interaction)
         detail = self.silver.detail
         if detail:
             missing = [c for c in DETAIL_COLUMNS[detail] if c not in declared]
@@ -260,6 +291,24 @@ class SourceSpec(Strict):
         return [(f"silver.identity.fields.{f}", f"is not an identity field; {did_you_mean(f, known) or 'use one of: ' + ', '.join(known)}"
                  " (an attribute of your own is declared under custom_attributes in conf/identity.yaml)")
                 for f in m.fields if f not in known]
+
+    @staticmethod
+    def _purchase_problems(m: InteractionMapping) -> list[tuple[str, str]]:
+        """A purchase event type the source cannot produce (a closed set: a constant, or a map with a default)."""
+        v = m.event_type
+        produced = ({v.value} if v.value is not None else
+                    {*v.map.values(), v.default} if v.map and v.default is not None else None)
+        out: list[tuple[str, str]] = []
+        for i, name in enumerate(m.purchases):
+            if produced is not None and name not in produced:
+                hint = did_you_mean(name, sorted(produced))
+                out.append((f"silver.interaction.purchases.{i}", f"names event type {short(name)}, which this source "
+                            f"does not produce; {hint + ' ' if hint else ''}it produces: {', '.join(sorted(produced))}"))
+            if "amount" not in m.fields:
+                out.append(("silver.interaction.purchases", "declares purchases, but no column is mapped to amount "
+                            "(silver.interaction.fields.amount): a purchase is a touchpoint carrying an amount"))
+                break
+        return out
 
     @staticmethod
     def _event_type_problems(v: ValueSpec) -> list[tuple[str, str]]:
@@ -291,6 +340,7 @@ def load_source(path: Path, custom_attributes: dict | None = None) -> SourceSpec
     spec = load_yaml_model(path, SourceSpec, SOURCE_HINT)
     assert isinstance(spec, SourceSpec)
     spec._custom_attributes = dict(custom_attributes or {})
+    spec._path = str(path)
     problems = spec.problems()
     if problems:
         key, message = problems[0]

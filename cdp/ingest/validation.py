@@ -31,6 +31,30 @@ def did_you_mean(word: str, choices, synonyms: dict[str, str] | None = None) -> 
     return f"did you mean {match!r}?" if match else ""
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions), for short names."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def likely_typo(word: str, choices) -> str | None:
+    """The choice `word` is most likely a misspelling of (another case or separator, or one or two edits for a
+    long enough name), or None: a name far from every choice is a different name, not a typo."""
+    def folded(w: str) -> str:
+        return w.lower().replace("-", "_").replace(" ", "_")
+
+    if word in choices:
+        return None
+    budget = 1 if len(word) <= 5 else 2
+    scored = sorted((0 if folded(c) == folded(word) else edit_distance(folded(word), folded(c)), c) for c in choices)
+    return scored[0][1] if scored and scored[0][0] <= budget else None
+
+
 # ---------------------------------------------------------------- time zones
 
 # IANA names Spark (java.time.ZoneId) does not read although tzdata lists them (checked on Java 17):

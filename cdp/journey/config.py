@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from cdp.config import KeyProblem, Settings, Strict, conf_file, load_yaml_model, short
 from cdp.errors import ConfigError
-from cdp.ingest.validation import did_you_mean
+from cdp.ingest.validation import did_you_mean, likely_typo
 
 HINT = "see the comments in the project's conf/journeys.yaml"
 STAGES = ("awareness", "consideration", "purchase", "service", "loyalty", "churn_risk")
@@ -31,10 +31,16 @@ def _distinct(values: list[str], what: str) -> list[str]:
 
 
 class Purchases(Strict):
-    """A purchase is a touchpoint of one of these event types with an amount above zero (an order, a store ticket);
-    the web `purchase` event is a funnel step, not a second purchase."""
+    """A purchase is a touchpoint of a purchase event type carrying at least `min_amount` (an order, a store ticket).
+    The sources declare theirs (silver.interaction.purchases in conf/sources/<source>.yaml); `event_types` adds
+    others (of a source that passes its event types through). The web `purchase` event is a funnel step, not a
+    second purchase."""
 
-    event_types: list[str] = Field(min_length=1, description="Event types that are purchases when they carry an amount")
+    event_types: list[str] = Field(default_factory=list, description=(
+        "Event types that are purchases when they carry an amount, besides those the sources declare"))
+    min_amount: float = Field(0.01, ge=0, description=(
+        "A purchase carries at least this amount: a free order (a replacement, a 100% voucher) is not a purchase; "
+        "0 counts it"))
 
 
 class Sessions(Strict):
@@ -151,7 +157,7 @@ class Paths(Strict):
 
 
 class JourneyConfig(Strict):
-    purchases: Purchases
+    purchases: Purchases = Purchases()
     sessions: Sessions = Sessions()
     stages: Stages = Stages()
     abandonment: Abandonment = Abandonment()
@@ -160,8 +166,23 @@ class JourneyConfig(Strict):
 
 
 def is_purchase(config: JourneyConfig) -> Column:
-    """True for a touchpoint that is a purchase (an event type of purchases.event_types with amount > 0)."""
-    return F.col("event_type").isin(config.purchases.event_types) & F.coalesce(F.col("amount") > 0, F.lit(False))
+    """True for a touchpoint that is a purchase (an event type of purchases.event_types, as `checked_journey_config`
+    completes it from the sources, with an amount of at least purchases.min_amount)."""
+    p = config.purchases
+    return (F.col("event_type").isin(p.event_types)
+            & F.coalesce(F.col("amount") >= F.lit(p.min_amount), F.lit(False)))
+
+
+def purchase_event_types(config: JourneyConfig, sources) -> list[str]:
+    """purchases.event_types and every event type a source declares a purchase (silver.interaction.purchases)."""
+    declared = [t for spec in sources if spec.silver.interaction for t in spec.silver.interaction.purchases]
+    return sorted({*config.purchases.event_types, *declared})
+
+
+def with_source_purchases(config: JourneyConfig, sources) -> JourneyConfig:
+    """The config with purchases.event_types completed by what the sources declare."""
+    purchases = config.purchases.model_copy(update={"event_types": purchase_event_types(config, sources)})
+    return config.model_copy(update={"purchases": purchases})
 
 
 def journey_config_path(settings: Settings) -> Path:
@@ -210,10 +231,19 @@ def named_event_types(config: JourneyConfig) -> Iterator[tuple[str, list[str]]]:
 
 
 def check_event_types(config: JourneyConfig, known: set[str] | None, path: str | Path) -> None:
-    """ConfigError naming `path` and the key when the config names an event type no source produces (a typo would
-    otherwise silently match nothing); nothing to check when `known` is None (a source passes values through)."""
+    """ConfigError naming `path` and the key when the config names an event type no source produces but one of
+    them is a few letters away (a typo would otherwise silently match nothing); nothing to check when `known` is
+    None (a source passes values through). A name far from every known one is a type this company does not have:
+    it matches nothing, harmlessly (the defaults name the demo's channels: a shop with only tills needs no edit)."""
     if known is not None:
         _check_names(named_event_types(config), known, path, "event type", "no source produces")
+
+
+def unproduced(named, known: set[str] | None) -> list[str]:
+    """The names of `named` ((key, names) pairs) that no source produces: they match nothing (`cdp check` says so)."""
+    if known is None:
+        return []
+    return sorted({n for _, names in named for n in names if n not in known})
 
 
 def known_channels(sources) -> set[str]:
@@ -221,26 +251,30 @@ def known_channels(sources) -> set[str]:
     return {spec.channel for spec in sources if spec.silver.interaction is not None}
 
 
+def named_channels(config: JourneyConfig) -> list[tuple[str, list[str]]]:
+    return [("sessions.digital_channels", config.sessions.digital_channels),
+            ("paths.event_type_channels", config.paths.event_type_channels)]
+
+
 def check_channels(config: JourneyConfig, known: set[str], path: str | Path) -> None:
-    """ConfigError naming `path` and the key when sessions or paths name a channel no source has."""
-    named = [("sessions.digital_channels", config.sessions.digital_channels),
-             ("paths.event_type_channels", config.paths.event_type_channels)]
-    _check_names(named, known, path, "channel", "no source has")
+    """ConfigError naming `path` and the key when sessions or paths name a channel no source has but one is a few
+    letters away (see check_event_types)."""
+    _check_names(named_channels(config), known, path, "channel", "no source has")
 
 
 def _check_names(named, known: set[str], path: str | Path, what: str, why: str) -> None:
     for key, names in named:
         for name in names:
-            if name not in known:
+            if name not in known and likely_typo(name, known):
                 hint = did_you_mean(name, sorted(known))
                 raise ConfigError(f"{path}: key '{key}' names {what} {short(name)}, which {why}; "
                                   f"{hint + ' ' if hint else ''}known: {', '.join(sorted(known))}")
 
 
 def checked_journey_config(settings: Settings, sources) -> JourneyConfig:
-    """conf/journeys.yaml loaded, its event types and channels checked against `sources` (load_sources(settings));
-    what `cdp check` calls before Spark starts."""
-    config, path = load_journey_config(settings), journey_config_path(settings)
+    """conf/journeys.yaml loaded, its event types and channels checked against `sources` (load_sources(settings))
+    and its purchase event types completed by what they declare; what `cdp check` calls before Spark starts."""
+    config, path = with_source_purchases(load_journey_config(settings), sources), journey_config_path(settings)
     check_event_types(config, known_event_types(sources), path)
     check_channels(config, known_channels(sources), path)
     return config

@@ -37,6 +37,8 @@ FEATURES: dict[str, str] = {
     "activity_gap_overdue_ratio": "quiet for %s times the customer's usual gap between activities",
     "inter_purchase_days_mean": "usually %s days between purchases",
     "purchase_overdue_ratio": "next purchase overdue: %s times the customer's usual gap",
+    "purchases_per_30d": "%s purchases a month since the first one",
+    "quiet_share": "no purchase for %s of the time since becoming a customer",
     "abandoned_carts_90d": "%s carts or checkouts without a purchase in 90 days",
     "failed_payments_90d": "%s failed payments in 90 days",
     "cancelled_orders_90d": "%s cancelled orders in 90 days",
@@ -64,22 +66,37 @@ CATEGORICAL = ("gender", "country")
 
 class ChurnDefinition(Strict):
     activity_event_types: list[str] = Field(min_length=1, description="What an active customer does")
-    active_days: int = Field(180, ge=1, le=3650, description="Active at a snapshot: activity in these days before it")
+    # who is scored, and so who the training snapshots hold: `active` customers (activity in the active_days
+    # before the date) or `all` who ever bought or were active before it (a shop of occasional buyers)
+    population: Literal["active", "all"] = "active"
+    active_days: int = Field(180, ge=1, le=3650, description="population active: activity in these days before")
     horizon_days: int = Field(90, ge=1, le=730, description="Churned: no activity in these days after the snapshot")
 
 
 class Snapshots(Strict):
-    count: int = Field(6, ge=2, le=60, description="Training snapshot dates")
+    count: int = Field(6, ge=2, le=60, description="Training snapshot dates (at most, with min_count)")
+    # a history too short for `count` snapshots gets as many as fit, down to this many (unset: exactly count)
+    min_count: int | None = Field(None, ge=2, le=60)
     every_days: int = Field(30, ge=1, le=365, description="Days between snapshot dates")
     held_out: int = Field(2, ge=1, description="The latest snapshots held out for validation (time-based split)")
-    # the latest snapshot: horizon_days before the latest event (so its label is observed), or this date
+    # the first snapshot comes this many days after the first activity at least (population active: at least
+    # active_days, so its whole active window lies in the history)
+    min_history_days: int = Field(90, ge=0, le=3650)
+    # the latest snapshot: horizon_days before the end of the history (so its label is observed), or this date
     last: date | None = None
+
+    @property
+    def fewest(self) -> int:
+        return self.min_count or self.count
 
     @model_validator(mode="after")
     def _some_left_to_train(self) -> Snapshots:
-        if self.held_out >= self.count:
-            raise KeyProblem("held_out", f"held_out ({self.held_out}) must be less than count ({self.count}): the "
-                             "earlier snapshots are the training data")
+        if self.min_count is not None and self.min_count > self.count:
+            raise KeyProblem("min_count", f"min_count ({self.min_count}) must not exceed count ({self.count})")
+        if self.held_out >= self.fewest:
+            which = "min_count" if self.min_count is not None else "count"
+            raise KeyProblem("held_out", f"held_out ({self.held_out}) must be less than {which} ({self.fewest}): "
+                             "the earlier snapshots are the training data")
         return self
 
 
@@ -92,16 +109,29 @@ class Grid(Strict):
     elastic_net_param: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
 
 
+Learner = Literal["gbt", "logistic_regression"]
+
+
 class Model(Strict):
     name: str = Field("cdp_churn", pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", description="Registered model name")
     experiment: str = Field("cdp-churn", min_length=1)
+    # the learners fitted and compared on the held-out snapshots (the better one on compare_on is registered)
+    learners: list[Learner] = Field(default_factory=lambda: ["gbt", "logistic_regression"], min_length=1)
     class_weights: bool = True
-    train_ratio: float = Field(0.75, gt=0.1, lt=1.0, description="TrainValidationSplit's share for fitting")
+    # the grid's candidates are fitted on this share of the training customers and compared on the rest
+    train_ratio: float = Field(0.75, gt=0.1, lt=1.0)
     compare_on: Literal["pr_auc", "roc_auc"] = "pr_auc"
     # a challenger must beat the champion by this much: the same model retrained on the same data stays challenger
     min_improvement: float = Field(0.001, ge=0, lt=1)
     seed: int = 7
     grid: Grid = Grid()
+
+    @field_validator("learners")
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a learner is listed twice")
+        return value
 
 
 class RiskBand(Strict):
@@ -111,10 +141,23 @@ class RiskBand(Strict):
 
 class Scoring(Strict):
     as_of: Literal["latest_event", "run_time"] | date = "latest_event"
+    # the zone whose calendar days as_of and the snapshot dates are: a date D means the end of D there
+    timezone: str = "UTC"
     # first band whose min_probability the churn probability reaches, highest first
     risk_bands: list[RiskBand] = Field(min_length=1)
     top_drivers: int = Field(3, ge=1, le=10)
     driver_candidates: int = Field(8, ge=1, le=35, description="Most important features tried as drivers")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}'; use an IANA name such as UTC or Europe/Madrid") from None
+        return value
 
     @field_validator("risk_bands")
     @classmethod

@@ -1,22 +1,27 @@
 """Point-in-time churn features and labels: one row per (customer, snapshot date), every feature computed from the
-touchpoints strictly before the snapshot and the label from the activity in the horizon after it.
+touchpoints up to the end of the snapshot day and the label from the activity in the horizon after it.
+
+A snapshot date D is the end of day D in conf/churn.yaml scoring.timezone (cdp.ml.as_of): the events of D count,
+the horizon starts after D. Scoring as of D builds the same row, so what the model learnt from matches what it
+scores.
 
 Pure: frames and config in, frames out. The touchpoints are first reduced to one narrow row of flags per event
 (`event_signals`, computed once: sentiment scoring is the costly part), then paired with each snapshot after them
-(a broadcast join against the few snapshot dates) and aggregated once per (customer, snapshot). An event at or
-after a snapshot never reaches that snapshot's features: the join condition is the whole leakage guard, and
+(a broadcast join against the few snapshot dates) and aggregated once per (customer, snapshot). An event after a
+snapshot's end never reaches that snapshot's features: the join condition is the whole leakage guard, and
 tests/test_churn.py proves it by changing the future.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdp.errors import InsufficientData
 from cdp.journey.config import JourneyConfig, is_purchase
+from cdp.ml.as_of import end_of_day, local_date
 from cdp.ml.config import FEATURES, ChurnConfig
 from cdp.profile.config import ProfileConfig
 from cdp.profile.sentiment import sentiment_score
@@ -27,34 +32,53 @@ KEY = ("customer_id", "snapshot_date")
 
 # ---------------------------------------------------------------- snapshots
 
-def snapshot_dates(latest_event: datetime | None, config: ChurnConfig, earliest_event: datetime | None = None
-                   ) -> list[date]:
-    """The training snapshots, oldest first: `count` dates `every_days` apart, the last one `horizon_days` before
-    the day of the latest event (its label is then fully observed) unless snapshots.last fixes it. InsufficientData
-    (one line, with the history there is and the history needed) when the data cannot hold them."""
+def warmup_days(config: ChurnConfig) -> int:
+    """Days of history the first snapshot needs before it: snapshots.min_history_days, and with population
+    active its whole active window."""
+    d = config.definition
+    return max(config.snapshots.min_history_days, d.active_days if d.population == "active" else 0)
+
+
+def snapshot_dates(history_end: date | None, config: ChurnConfig, history_start: date | None = None) -> list[date]:
+    """The training snapshots, oldest first, `every_days` apart: `count` of them, or with snapshots.min_count as
+    many as the history holds down to min_count. The last is horizon_days before history_end (the last day whose
+    events are known, so the last label window ends with it) unless snapshots.last fixes it; the first has
+    warmup_days of history before it. InsufficientData (one line: the history there is, the history needed,
+    what to change) when the data cannot hold them."""
     s, horizon = config.snapshots, config.definition.horizon_days
-    if latest_event is None:
+    if history_end is None:
         raise InsufficientData("there are no touchpoints yet: churn training needs purchase history; run the "
                                "earlier steps on some data first")
-    last = s.last or (latest_event.date() - timedelta(days=horizon))
-    dates = [last - timedelta(days=s.every_days * i) for i in reversed(range(s.count))]
-    needed = (s.count - 1) * s.every_days + horizon + config.definition.active_days
-    if earliest_event is not None:
-        have = (latest_event.date() - earliest_event.date()).days
-        if dates[0] - timedelta(days=config.definition.active_days) < earliest_event.date() or \
-                dates[-1] + timedelta(days=horizon) > latest_event.date() + timedelta(days=1):
-            raise InsufficientData(
-                f"too little history for the configured snapshots: the activity spans {have} days "
-                f"({earliest_event:%Y-%m-%d} to {latest_event:%Y-%m-%d}), and {s.count} snapshots {s.every_days} days "
-                f"apart with {config.definition.active_days} active days before and a {horizon}-day horizon after "
-                f"need {needed}; lower snapshots.count or snapshots.every_days in conf/churn.yaml")
-    return dates
+    last = s.last or history_end - timedelta(days=horizon)
+    if last + timedelta(days=horizon) > history_end:
+        raise InsufficientData(f"snapshots.last {last} plus the {horizon}-day horizon ends after the history "
+                               f"({history_end}): its churn label is not known yet; set snapshots.last to "
+                               f"{history_end - timedelta(days=horizon)} or earlier in conf/churn.yaml, or remove it")
+    warmup = warmup_days(config)
+    if history_start is None:
+        fit = s.count
+    else:
+        room = (last - history_start).days + 1 - warmup    # days of history left between the snapshots
+        fit = min(s.count, room // s.every_days + 1) if room >= 0 else 0
+    if fit < s.fewest:
+        have = (history_end - history_start).days + 1
+        needed = warmup + (s.fewest - 1) * s.every_days + horizon
+        raise InsufficientData(
+            f"too little history for the configured snapshots: the activity spans {have} days "
+            f"({history_start} to {history_end}), and {s.fewest} snapshots {s.every_days} days apart with {warmup} "
+            f"days of history before the first and a {horizon}-day horizon after the last need {needed}; lower "
+            f"{'snapshots.min_count' if s.min_count else 'snapshots.count (or set snapshots.min_count)'}, "
+            "snapshots.every_days, snapshots.min_history_days or definition.horizon_days in conf/churn.yaml")
+    return [last - timedelta(days=s.every_days * i) for i in reversed(range(fit))]
 
 
-def snapshot_frame(spark: SparkSession, dates: list[date]) -> DataFrame:
-    """(snapshot_date, snapshot_ts): the snapshot is the start of its day, UTC; features see what came before."""
-    return (spark.createDataFrame([(d,) for d in dates], "snapshot_date date")
-            .withColumn("snapshot_ts", F.col("snapshot_date").cast("timestamp")))
+def snapshot_frame(spark: SparkSession, dates: list[date], config: ChurnConfig) -> DataFrame:
+    """(snapshot_date, snapshot_ts, label_end_ts): features see the events before snapshot_ts (the end of the
+    snapshot day in scoring.timezone), the label those from then until label_end_ts, horizon_days later.
+    Computed here, not by Spark interval arithmetic, which follows the session's zone across a DST change."""
+    tz, horizon = config.scoring.timezone, config.definition.horizon_days
+    rows = [(d, end_of_day(d, tz), end_of_day(d + timedelta(days=horizon), tz)) for d in dates]
+    return spark.createDataFrame(rows, "snapshot_date date, snapshot_ts timestamp, label_end_ts timestamp")
 
 
 # ---------------------------------------------------------------- one narrow row per event
@@ -114,7 +138,7 @@ def _rate(num: Column, den: Column) -> Column:
 
 
 def snapshot_aggregates(signals: DataFrame, snapshots: DataFrame) -> DataFrame:
-    """Every event-based feature of every (customer, snapshot), from the events strictly before the snapshot, in
+    """Every event-based feature of every (customer, snapshot), from the events before the snapshot's end, in
     one aggregation (the snapshot dates are few: broadcast, each event paired with the snapshots after it)."""
     paired = signals.join(F.broadcast(snapshots), signals.event_ts < snapshots.snapshot_ts)
     d = F.col("_days")
@@ -178,6 +202,13 @@ def snapshot_aggregates(signals: DataFrame, snapshots: DataFrame) -> DataFrame:
             .withColumn("email_engagement_change",
                         open_rate - _rate(F.col("_opens_prior_90d"), F.col("_emails_prior_90d")))
             .withColumn("tenure_days", F.col("_days_since_first"))
+            # BG/NBD's summary (purchases, the time from the first to the last, tenure) as a rate and a share:
+            # counts and days grow with tenure, so the scoring date, horizon_days after the last snapshot, shows
+            # larger ones than training did; a rate and a share keep one scale
+            .withColumn("purchases_per_30d", F.col("purchases_total") * 30.0
+                        / F.greatest(F.lit(30.0), F.col("_days_since_first_purchase")))
+            .withColumn("quiet_share", F.when(F.col("tenure_days") > 0,
+                                              F.col("days_since_last_purchase") / F.col("tenure_days")))
             # the activities the customer's own pace over the last year (or their tenure) says they would have
             # done since the last one: a quiet customer is not overdue after a month, a weekly one is
             .withColumn("activity_overdue", F.col("days_since_last_activity") * F.col("activity_365d")
@@ -195,27 +226,50 @@ def demographic_features(customers: DataFrame, snapshots: DataFrame) -> DataFram
 
 # ---------------------------------------------------------------- labels and the training frame
 
-def activity_after(signals: DataFrame, snapshots: DataFrame, horizon_days: int) -> DataFrame:
-    """(customer_id, snapshot_date, activity_in_horizon): activity events in [snapshot, snapshot + horizon)."""
+def activity_after(signals: DataFrame, snapshots: DataFrame) -> DataFrame:
+    """(customer_id, snapshot_date, activity_in_horizon): activity events in [snapshot_ts, label_end_ts)."""
     act = signals.where("is_activity").select("customer_id", "event_ts")
-    end = F.col("snapshot_ts") + F.make_interval(days=F.lit(horizon_days))
-    return (act.join(F.broadcast(snapshots), (act.event_ts >= F.col("snapshot_ts")) & (act.event_ts < end))
+    return (act.join(F.broadcast(snapshots),
+                     (act.event_ts >= F.col("snapshot_ts")) & (act.event_ts < F.col("label_end_ts")))
             .groupBy(*KEY).agg(F.count(F.lit(1)).alias("activity_in_horizon")))
+
+
+def in_population(config: ChurnConfig) -> Column:
+    """Who a snapshot holds (definition.population): every customer with an activity (a purchase included)
+    before it, or only those with one in the active_days before it."""
+    d = config.definition
+    recency = F.col("days_since_last_activity")
+    return recency.isNotNull() if d.population == "all" else recency <= d.active_days
 
 
 def churn_features(touchpoints: DataFrame, customers: DataFrame, snapshots: DataFrame, journey: JourneyConfig,
                    profile: ProfileConfig, config: ChurnConfig, labelled: bool = True) -> DataFrame:
-    """gold.churn_features: one row per customer active at a snapshot (activity in the active_days before it),
-    the configured features, and (labelled) `churned`: no activity in the horizon_days after the snapshot.
+    """gold.churn_features: one row per customer of the population at a snapshot (in_population), the
+    configured features, and (labelled) `churned`: no activity in the horizon_days after the snapshot.
     A label is only known once its horizon has passed; unlabelled frames (scoring as of a date) leave it NULL."""
     signals = event_signals(touchpoints, journey, profile, config)
     aggregates = snapshot_aggregates(signals, snapshots)
-    active = aggregates.where(F.col("days_since_last_activity") <= config.definition.active_days)
-    frame = active.join(demographic_features(customers, snapshots), list(KEY), "left")
+    population = aggregates.where(in_population(config))
+    frame = population.join(demographic_features(customers, snapshots), list(KEY), "left")
     if labelled:
-        after = activity_after(signals, snapshots, config.definition.horizon_days)
+        after = activity_after(signals, snapshots)
         churned = F.coalesce(F.col("activity_in_horizon"), F.lit(0)) == 0
         frame = frame.join(after, list(KEY), "left").withColumn("churned", churned.cast("int"))
     else:
         frame = frame.withColumn("churned", F.lit(None).cast("int"))
     return frame.select(*KEY, *FEATURES, "churned")
+
+
+def training_features(touchpoints: DataFrame, customers: DataFrame, journey: JourneyConfig, profile: ProfileConfig,
+                      config: ChurnConfig, as_of: date | None = None) -> tuple[list[date], DataFrame]:
+    """(snapshot dates, gold.churn_features) for training. With as_of (a backtest) the touchpoints after the end
+    of that day are dropped first: the history ends there, so the last label window ends by it as well."""
+    tz = config.scoring.timezone
+    if as_of is not None:
+        touchpoints = touchpoints.where(F.col("event_ts") < F.lit(end_of_day(as_of, tz)))
+    # the history is the span of the activity (a CRM record from years back says nothing about activity then)
+    day = local_date("event_ts", tz)
+    span = touchpoints.where(is_activity(journey, config)).agg(F.min(day), F.max(day)).first()
+    dates = snapshot_dates(span[1], config, span[0])
+    snapshots = snapshot_frame(touchpoints.sparkSession, dates, config)
+    return dates, churn_features(touchpoints, customers, snapshots, journey, profile, config)

@@ -1,5 +1,6 @@
-"""gold.churn_scores: the champion model's churn probability for every customer active at as_of, its risk band,
-the model version, and the top drivers in words an account manager reads.
+"""gold.churn_scores: the champion model's churn probability for every customer of the scoring population at as_of
+(conf/churn.yaml definition.population), its risk band, the model version, and the top drivers in words an account
+manager reads.
 
 A driver is a feature whose value, replaced by the scored population's typical value (median; most frequent
 category), lowers this customer's probability the most: what makes this customer riskier than a typical one,
@@ -16,7 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.ml.config import CATEGORICAL, FEATURES, Scoring
-from cdp.ml.train import score_frame
+from cdp.ml.train import score_frame, stable_layout
 
 MIN_CONTRIBUTION = 0.005   # a driver moves the probability by half a point at least
 
@@ -39,7 +40,7 @@ def shown_value(feature: str) -> Column:
     v = F.col(feature) if feature in CATEGORICAL else F.col(feature).cast("double")
     if feature in CATEGORICAL:
         text = v.cast("string")
-    elif feature == "email_open_rate_90d":
+    elif feature in ("email_open_rate_90d", "quiet_share"):
         text = F.format_string("%.0f%%", v * 100)
     elif feature.endswith(("_trend", "_change")) or feature == "sentiment_score":
         text = F.format_string("%+.1f", v)
@@ -47,7 +48,7 @@ def shown_value(feature: str) -> Column:
         text = F.format_string("%.2f", v)
     elif feature == "email_unsubscribed":
         text = F.when(v > 0, "yes").otherwise("no")
-    elif feature == "purchase_overdue_ratio":
+    elif feature in ("purchase_overdue_ratio", "purchases_per_30d"):
         text = F.format_string("%.1f", v)
     else:
         text = F.format_string("%.0f", v)
@@ -71,7 +72,8 @@ def churn_scores(model: PipelineModel, features: DataFrame, config: Scoring, mod
                  candidates: list[str], as_of: date, churner_weight: float = 1.0) -> DataFrame:
     """gold.churn_scores from unlabelled features (cdp.ml.features.churn_features(..., labelled=False));
     churner_weight: the class weight the model was trained with (cdp.ml.train.score_frame)."""
-    typical = typical_values(features, candidates)
+    # the medians are approximate, and an approximation depends on the order it sees the rows in
+    typical = typical_values(stable_layout(features), candidates)
     base = features.withColumn("_driver", F.lit(None).cast("string")).withColumn("_phrase", F.lit(None).cast("string"))
     copies = [base]
     for f in candidates:

@@ -17,8 +17,9 @@ from cdp.errors import InsufficientData
 from cdp.io import Lakehouse
 from cdp.journey.config import checked_journey_config, is_purchase
 from cdp.journey.touchpoints import customer_touchpoints
+from cdp.ml.as_of import day_of, end_of_day, local_date
 from cdp.ml.config import ChurnConfig, checked_churn_config
-from cdp.ml.features import churn_features, event_signals, is_activity, snapshot_dates, snapshot_frame
+from cdp.ml.features import churn_features, event_signals, snapshot_frame, training_features
 from cdp.profile.config import load_profile_config
 from cdp.quality.gold import gate_tables
 from cdp.spark import cache_columns, uncache
@@ -39,23 +40,36 @@ def _touchpoints(lake: Lakehouse, touchpoints: DataFrame | None) -> DataFrame:
                                                                             lake.read(IDENTITY_MAP))
 
 
-def _event_span(touchpoints: DataFrame) -> tuple[datetime | None, datetime | None]:
-    row = touchpoints.agg(F.min("event_ts"), F.max("event_ts")).first()
+def _event_span(touchpoints: DataFrame, timezone: str) -> tuple[date | None, date | None]:
+    """The first and the last calendar day (in `timezone`) with a touchpoint."""
+    day = local_date("event_ts", timezone)
+    row = touchpoints.agg(F.min(day), F.max(day)).first()
     return row[0], row[1]
 
 
-def resolve_scoring_date(config: ChurnConfig, latest_event: datetime | None, now: datetime,
-                         as_of: date | None = None) -> date:
-    """The day scoring sees the touchpoints before: --as-of, else scoring.as_of (a date, the run's day, or the day
-    after the latest touchpoint, so that touchpoint counts)."""
+def fixed_as_of(config: ChurnConfig, as_of: date | None) -> date | None:
+    """The day nothing after may be seen (a backtest): --as-of, else scoring.as_of when it is a date; None when
+    the steps look at everything there is (latest_event, run_time)."""
     if as_of is not None:
         return as_of
-    setting = config.scoring.as_of
-    if isinstance(setting, date):
-        return setting
-    if setting == "run_time" or latest_event is None:
-        return now.date()
-    return latest_event.date() + timedelta(days=1)
+    return config.scoring.as_of if isinstance(config.scoring.as_of, date) else None
+
+
+def resolve_scoring_date(config: ChurnConfig, latest_day: date | None, now: datetime,
+                         as_of: date | None = None) -> date:
+    """The day scoring and value look up to the end of (scoring.timezone): --as-of, else scoring.as_of (a date,
+    the run's day, or the day of the latest touchpoint)."""
+    fixed = fixed_as_of(config, as_of)
+    if fixed is not None:
+        return fixed
+    if config.scoring.as_of == "run_time" or latest_day is None:
+        return day_of(now, config.scoring.timezone)
+    return latest_day
+
+
+def _up_to(touchpoints: DataFrame, day: date | None, timezone: str) -> DataFrame:
+    """The touchpoints up to the end of `day` (all of them when None): a backtest sees nothing later."""
+    return touchpoints if day is None else touchpoints.where(F.col("event_ts") < F.lit(end_of_day(day, timezone)))
 
 
 # ---------------------------------------------------------------- gold.churn_features
@@ -68,15 +82,13 @@ class FeaturesResult:
 
 
 def build_churn_features(lake: Lakehouse, settings: Settings, sources, run_id: str,
-                         touchpoints: DataFrame | None = None) -> FeaturesResult:
-    """gold.churn_features for the configured snapshots, gated and overwritten."""
+                         touchpoints: DataFrame | None = None, as_of: date | None = None) -> FeaturesResult:
+    """gold.churn_features for the configured snapshots, gated and overwritten. With as_of (cdp run --as-of, or
+    scoring.as_of a date) only the touchpoints up to its end are read, so the last label window ends by then."""
     journey, profile = checked_journey_config(settings, sources), load_profile_config(settings)
     config = checked_churn_config(settings, sources)
-    tp = _touchpoints(lake, touchpoints)
-    # the history is the span of the activity (a CRM record from years back says nothing about activity then)
-    earliest, latest = _event_span(tp.where(is_activity(journey, config)))
-    dates = snapshot_dates(latest, config, earliest)
-    frame = churn_features(tp, lake.read(CUSTOMERS), snapshot_frame(lake.spark, dates), journey, profile, config)
+    dates, frame = training_features(_touchpoints(lake, touchpoints), lake.read(CUSTOMERS), journey, profile, config,
+                                     fixed_as_of(config, as_of))
     gated = gate_tables(lake, settings, {CHURN_FEATURES: frame}, run_id, "churn_features")
     try:
         lake.overwrite(gated[CHURN_FEATURES], CHURN_FEATURES)
@@ -88,22 +100,28 @@ def build_churn_features(lake: Lakehouse, settings: Settings, sources, run_id: s
 
 # ---------------------------------------------------------------- the model
 
-def train_churn_model(lake: Lakehouse, settings: Settings, sources, run_id: str):
-    """Train on gold.churn_features, track and register in MLflow; (TrainingResult, Registration)."""
+def train_churn_model(lake: Lakehouse, settings: Settings, sources, run_id: str, as_of: date | None = None):
+    """Train on gold.churn_features, track and register in MLflow; (TrainingResult, Registration). With as_of,
+    features whose churn label looks past it are refused: they would teach a backtest the future."""
     from cdp.ml.registry import log_and_register
     from cdp.ml.train import train_churn_models
 
     config = checked_churn_config(settings, sources)
-    features = lake.read(CHURN_FEATURES).transform(cache_columns)
+    features = lake.read(CHURN_FEATURES)
+    dates = sorted(r[0] for r in features.select("snapshot_date").distinct().collect())   # a few dates
+    if len(dates) <= config.snapshots.held_out:
+        raise InsufficientData(f"gold.churn_features holds {len(dates)} snapshot date(s) and snapshots.held_out "
+                               f"is {config.snapshots.held_out}: run the churn_features step with more snapshots")
+    day, horizon = fixed_as_of(config, as_of), timedelta(days=config.definition.horizon_days)
+    if day is not None and dates[-1] + horizon > day:
+        raise InsufficientData(f"gold.churn_features was built for a later date: its last snapshot, {dates[-1]}, "
+                               f"is labelled with what happened until {dates[-1] + horizon}, after {day}; rebuild "
+                               f"it for this date: cdp run --steps churn_features,churn_model --as-of {day}")
+    result = train_churn_models(features, dates, config)
     try:
-        dates = sorted(r[0] for r in features.select("snapshot_date").distinct().collect())   # a few dates
-        if len(dates) <= config.snapshots.held_out:
-            raise InsufficientData(f"gold.churn_features holds {len(dates)} snapshot date(s) and snapshots.held_out "
-                                   f"is {config.snapshots.held_out}: run the churn_features step with more snapshots")
-        result = train_churn_models(features, dates, config)
         registration = log_and_register(settings, config, result, run_name=f"churn-{run_id}")
     finally:
-        uncache(features)
+        result.release()
     return result, registration
 
 
@@ -119,7 +137,8 @@ class ScoringResult:
 
 def score_churn(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime,
                 as_of: date | None = None, touchpoints: DataFrame | None = None) -> ScoringResult:
-    """gold.churn_scores as of a date, by models:/<name>@champion (NoChampion if there is none)."""
+    """gold.churn_scores as of the end of a day, by models:/<name>@champion (NoChampion if there is none): every
+    customer of definition.population then."""
     from cdp.ml.registry import DRIVERS_TAG, churner_weight, load_champion
     from cdp.ml.scoring import churn_scores
 
@@ -127,9 +146,9 @@ def score_churn(lake: Lakehouse, settings: Settings, sources, run_id: str, now: 
     config = checked_churn_config(settings, sources)
     model, version = load_champion(settings, config)
     tp = _touchpoints(lake, touchpoints)
-    day = resolve_scoring_date(config, _event_span(tp)[1], now, as_of)
-    features = churn_features(tp, lake.read(CUSTOMERS), snapshot_frame(lake.spark, [day]), journey, profile, config,
-                              labelled=False).transform(cache_columns)
+    day = resolve_scoring_date(config, _event_span(tp, config.scoring.timezone)[1], now, as_of)
+    features = churn_features(tp, lake.read(CUSTOMERS), snapshot_frame(lake.spark, [day], config), journey, profile,
+                              config, labelled=False).transform(cache_columns)
     try:
         candidates = [f for f in (version.tags.get(DRIVERS_TAG) or "").split(",") if f]
         scores = churn_scores(model, features, config.scoring, config.model.name, version.version, candidates, day,
@@ -159,7 +178,7 @@ class ValueResult:
 
 def build_customer_value(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime,
                          as_of: date | None = None, touchpoints: DataFrame | None = None) -> ValueResult:
-    """gold.customer_value: BG/NBD and Gamma-Gamma fitted on the purchase summary as of the scoring date."""
+    """gold.customer_value: BG/NBD and Gamma-Gamma fitted on the purchases up to the end of the scoring date."""
     from cdp.ml.value import (
         customer_value,
         fit_bgnbd,
@@ -172,13 +191,12 @@ def build_customer_value(lake: Lakehouse, settings: Settings, sources, run_id: s
     journey = checked_journey_config(settings, sources)
     config = checked_churn_config(settings, sources)
     tp = _touchpoints(lake, touchpoints)
-    day = resolve_scoring_date(config, _event_span(tp)[1], now, as_of)
-    purchases = (tp.where(is_purchase(journey)).join(lake.read(CUSTOMERS).select("customer_id"), "customer_id",
-                                                     "left_semi")
+    tz = config.scoring.timezone
+    day = resolve_scoring_date(config, _event_span(tp, tz)[1], now, as_of)
+    purchases = (_up_to(tp, day, tz).where(is_purchase(journey))
+                 .join(lake.read(CUSTOMERS).select("customer_id"), "customer_id", "left_semi")
                  .select("customer_id", "event_ts", F.col("amount").cast("double").alias("amount")))
-    cutoff = datetime.combine(day, datetime.min.time())
-    summary = purchase_summary(purchases.where(F.col("event_ts") < F.lit(cutoff)), cutoff,
-                               config.value.time_unit_days).transform(cache_columns)
+    summary = purchase_summary(purchases, day, config.value.time_unit_days, tz).transform(cache_columns)
     try:
         grid = summary_grid(summary)
         try:

@@ -1,10 +1,18 @@
 """Churn models on gold.churn_features: a time-based split (train on the earlier snapshots, validate on the later
-ones), one preprocessing (missing-value indicators, median imputation, one-hot categories, one vector), a
-gradient-boosted-trees classifier and a logistic-regression baseline, each with its hyperparameters picked by
-TrainValidationSplit within the training snapshots and churners weighted up by the class ratio."""
+ones), one preprocessing (missing-value indicators, median imputation, one-hot categories, one vector; log scale
+for the linear model), a gradient-boosted-trees classifier and a logistic-regression baseline (model.learners),
+each with its hyperparameters picked on a share of the training customers held apart and churners weighted up
+by the class ratio.
+
+Reproducible: the same features and seed give the same model, whatever order the rows arrive in. Spark's
+randomness is per partition and per row position (rand(seed), the samples GBT bins its features from), and a
+rewritten Delta table or a shuffle hands rows over in another order, so the frame is first put in a layout that
+depends on its content only (stable_layout) and the hyperparameter split is a hash of the customer, not rand().
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -19,17 +27,39 @@ from pyspark.ml.feature import (
     StringIndexer,
     VectorAssembler,
 )
-from pyspark.ml.tuning import ParamGridBuilder, TrainValidationSplit
+from pyspark.ml.tuning import ParamGridBuilder
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.errors import InsufficientData
 from cdp.ml.config import CATEGORICAL, ChurnConfig
 from cdp.ml.evaluate import LABEL, Evaluation, churn_probability, evaluate_score
+from cdp.spark import cache_columns, uncache
 
 VECTOR = "features_vector"
 WEIGHT = "class_weight"
 RECENCY_BASELINE = "days_since_last_activity"
+# Up to this many rows the training frame is one partition: every sum Spark ML takes is then added in one order,
+# and a retrained model is identical to the last bit. Beyond, Spark adds partition results in the order tasks
+# finish, which can move a probability in its last digits (the layout and the splits still do not move).
+ROWS_PER_PARTITION = 250_000
+HASH_BUCKETS = 10_000
+
+
+def stable_layout(frame: DataFrame, rows_per_partition: int = ROWS_PER_PARTITION) -> DataFrame:
+    """`frame` in partitions and an order that depend on its rows alone: hashed by customer into a number of
+    partitions set by the row count, sorted by (snapshot_date, customer_id) within each."""
+    partitions = max(1, math.ceil(frame.count() / rows_per_partition))
+    return frame.repartition(partitions, "customer_id").sortWithinPartitions("snapshot_date", "customer_id")
+
+
+def customer_split(frame: DataFrame, ratio: float, seed: int) -> tuple[DataFrame, DataFrame]:
+    """(fit, check): about `ratio` of the customers and the rest, by a hash of the customer id and the seed, so
+    the split does not follow the rows' order and a customer's snapshots never sit on both sides (the check
+    measures customers the fit has not seen)."""
+    bucket = F.pmod(F.xxhash64(F.col("customer_id"), F.lit(seed)), F.lit(HASH_BUCKETS))
+    fit = bucket < F.lit(round(ratio * HASH_BUCKETS))
+    return frame.where(fit), frame.where(~fit)
 
 
 @dataclass(frozen=True)
@@ -56,9 +86,10 @@ def features_with_values(frame: DataFrame, features: list[str]) -> tuple[list[st
     return [f for f in features if counts[f] > 0], [f for f in features if counts[f] == 0]
 
 
-def preprocessing(features: list[str]) -> list:
+def preprocessing(features: list[str], log_scale: bool = False) -> list:
     """Stages turning the feature columns into one vector: a 0/1 missing indicator per numeric feature (no NPS
-    answer is itself a signal), the median for the missing value, categories one-hot (unseen -> their own slot)."""
+    answer is itself a signal), the median for the missing value, categories one-hot (unseen -> their own slot);
+    with log_scale, each numeric value as sign(x) log(1 + |x|)."""
     numeric = [f for f in features if f not in CATEGORICAL]
     categorical = [f for f in features if f in CATEGORICAL]
     indicators = ", ".join(f"CAST({f} IS NULL AS DOUBLE) AS {f}__missing" for f in numeric)
@@ -66,7 +97,15 @@ def preprocessing(features: list[str]) -> list:
     inputs: list[str] = []
     if numeric:
         stages.append(Imputer(inputCols=numeric, outputCols=[f"{f}__imputed" for f in numeric], strategy="median"))
-        inputs += [f"{f}__imputed" for f in numeric] + [f"{f}__missing" for f in numeric]
+        values = [f"{f}__imputed" for f in numeric]
+        if log_scale:
+            # a linear model weighs counts, spend and days on their own scale, where a few heavy buyers and old
+            # customers set the slope for everyone; on a log scale one purchase more matters most to those with
+            # few, as BG/NBD has it (trees split anywhere on any monotone scale: they do not need it)
+            logs = ", ".join(f"SIGNUM({f}__imputed) * LN(1 + ABS({f}__imputed)) AS {f}__log" for f in numeric)
+            stages.append(SQLTransformer(statement=f"SELECT *, {logs} FROM __THIS__"))
+            values = [f"{f}__log" for f in numeric]
+        inputs += values + [f"{f}__missing" for f in numeric]
     if categorical:
         stages.append(StringIndexer(inputCols=categorical, outputCols=[f"{c}__index" for c in categorical],
                                     handleInvalid="keep"))
@@ -107,14 +146,23 @@ class TrainingResult:
     split: TimeSplit
     churner_weight: float
     rows: dict[str, int] = field(default_factory=dict)
+    frame: DataFrame | None = None   # the cached, laid-out features every frame above reads: release() it
+
+    def release(self) -> None:
+        if self.frame is not None:
+            uncache(self.frame)
 
 
 def _search(pipeline: Pipeline, grid: list, train: DataFrame, config: ChurnConfig, kind: str) -> Candidate:
-    evaluator = BinaryClassificationEvaluator(labelCol=LABEL, metricName="areaUnderPR")
-    tvs = TrainValidationSplit(estimator=pipeline, estimatorParamMaps=grid, evaluator=evaluator,
-                               trainRatio=config.model.train_ratio, seed=config.model.seed)
-    # one combination: nothing to choose, fit once on all training rows
-    model = pipeline.fit(train, grid[0]) if len(grid) == 1 else tvs.fit(train).bestModel
+    """The grid's best combination by PR-AUC on the held-apart customers (as TrainValidationSplit, whose
+    rand() split follows the rows' order), refitted on every training row; one combination is fitted at once."""
+    params = grid[0]
+    if len(grid) > 1:
+        fit, check = customer_split(train, config.model.train_ratio, config.model.seed)
+        evaluator = BinaryClassificationEvaluator(labelCol=LABEL, metricName="areaUnderPR")
+        scores = [evaluator.evaluate(m.transform(check)) for m in pipeline.fit(fit, grid)]
+        params = grid[scores.index(max(scores))]
+    model = pipeline.fit(train, params)
     best = dict(zip(_names(grid), _values(grid, model), strict=True))
     return Candidate(kind, model, best)
 
@@ -129,22 +177,35 @@ def _values(grid: list, model: PipelineModel) -> list[object]:
 
 
 def train_churn_models(features: DataFrame, snapshots: list[date], config: ChurnConfig) -> TrainingResult:
-    """Fit GBT and the logistic-regression baseline on the training snapshots, evaluate both and the recency-only
-    baseline on the held-out snapshots; the better model on compare_on is `best`."""
+    """Fit model.learners (GBT, the logistic regression) on the training snapshots, evaluate them and the
+    recency-only baseline on the held-out snapshots; the better model on compare_on is `best`. The features are laid out and
+    cached once (TrainingResult.frame): call result.release() when done with the result."""
+    laid = stable_layout(features).transform(cache_columns)
+    try:
+        return _train(laid, snapshots, config)
+    except BaseException:
+        uncache(laid)
+        raise
+
+
+def _train(features: DataFrame, snapshots: list[date], config: ChurnConfig) -> TrainingResult:
     split = time_split(features, snapshots, config.snapshots.held_out)
     usable, dropped = features_with_values(split.train, config.features)
     train, weight = with_class_weights(split.train, config.model.class_weights)
-    pre = preprocessing(usable)
     g = config.model.grid
-    gbt = GBTClassifier(featuresCol=VECTOR, labelCol=LABEL, weightCol=WEIGHT, seed=config.model.seed)
-    gbt_grid = (ParamGridBuilder().addGrid(gbt.maxDepth, g.max_depth).addGrid(gbt.maxIter, g.max_iter)
-                .addGrid(gbt.stepSize, g.step_size).build())
-    lr = LogisticRegression(featuresCol="scaled_features", labelCol=LABEL, weightCol=WEIGHT, maxIter=100)
-    lr_grid = ParamGridBuilder().addGrid(lr.regParam, g.reg_param).addGrid(lr.elasticNetParam,
-                                                                             g.elastic_net_param).build()
-    scaler = StandardScaler(inputCol=VECTOR, outputCol="scaled_features")
-    candidates = [_search(Pipeline(stages=[*pre, gbt]), gbt_grid, train, config, "gbt"),
-                  _search(Pipeline(stages=[*pre, scaler, lr]), lr_grid, train, config, "logistic_regression")]
+    candidates = []
+    if "gbt" in config.model.learners:
+        gbt = GBTClassifier(featuresCol=VECTOR, labelCol=LABEL, weightCol=WEIGHT, seed=config.model.seed)
+        gbt_grid = (ParamGridBuilder().addGrid(gbt.maxDepth, g.max_depth).addGrid(gbt.maxIter, g.max_iter)
+                    .addGrid(gbt.stepSize, g.step_size).build())
+        candidates.append(_search(Pipeline(stages=[*preprocessing(usable), gbt]), gbt_grid, train, config, "gbt"))
+    if "logistic_regression" in config.model.learners:
+        lr = LogisticRegression(featuresCol="scaled_features", labelCol=LABEL, weightCol=WEIGHT, maxIter=100)
+        lr_grid = ParamGridBuilder().addGrid(lr.regParam, g.reg_param).addGrid(lr.elasticNetParam,
+                                                                                 g.elastic_net_param).build()
+        scaler = StandardScaler(inputCol=VECTOR, outputCol="scaled_features")
+        candidates.append(_search(Pipeline(stages=[*preprocessing(usable, log_scale=True), scaler, lr]), lr_grid,
+                                  train, config, "logistic_regression"))
     for c in candidates:
         c.evaluation = evaluate_score(score_frame(c.model, split.held_out, weight), "churn_probability")
     baseline = evaluate_score(split.held_out.withColumn("_recency", F.coalesce(F.col(RECENCY_BASELINE),
@@ -152,7 +213,7 @@ def train_churn_models(features: DataFrame, snapshots: list[date], config: Churn
                               "_recency", is_probability=False)
     best = max(candidates, key=lambda c: getattr(c.evaluation, config.model.compare_on))
     rows = {"train": train.count(), "held_out": split.held_out.count()}
-    return TrainingResult(best, candidates, baseline, usable, dropped, split, weight, rows)
+    return TrainingResult(best, candidates, baseline, usable, dropped, split, weight, rows, features)
 
 
 def score_frame(model: PipelineModel, frame: DataFrame, churner_weight: float = 1.0) -> DataFrame:

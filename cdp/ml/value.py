@@ -7,7 +7,8 @@ every customer as Spark columns, the BG/NBD conditional expectation's hypergeome
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
+from datetime import timezone as tz
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,9 @@ from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import DoubleType
 from scipy import optimize, special
 
-MICROS_PER_DAY = 86_400_000_000
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+from cdp.ml.as_of import day_of, end_of_day, local_day_number
+
+EPOCH = datetime(1970, 1, 1, tzinfo=tz.utc)
 MIN_BGNBD_CUSTOMERS = 4          # one per parameter
 MIN_BGNBD_REPEAT_CUSTOMERS = 1   # with none, a and b (the dropout after a purchase) are not identified
 MIN_GAMMA_GAMMA_CUSTOMERS = 2    # with a repeat purchase: the only ones whose spend the model sees
@@ -66,22 +68,28 @@ def _col(c: Column | str) -> Column:
 
 
 # ------------------------------------------------------------------------------------------------ summary
-def purchase_summary(purchases: DataFrame, as_of: datetime, time_unit_days: float = 7.0) -> DataFrame:
+def purchase_summary(purchases: DataFrame, as_of: datetime | date, time_unit_days: float = 7.0,
+                     timezone: str = "UTC") -> DataFrame:
     """(customer_id, frequency, recency, T, monetary_value) at as_of, in lifetimes' convention, from purchases
-    (customer_id, event_ts, amount); purchases after as_of are ignored.
+    (customer_id, event_ts, amount); purchases after as_of are ignored. A date as_of is the end of that day in
+    `timezone` (its purchases count); a naive datetime is UTC.
 
-    The purchases of a customer on one calendar day (UTC) are one purchase of their summed amount. frequency is
-    the number of repeat purchase days, recency the time from the first to the last purchase day, T from the
-    first purchase day to as_of's day (in units of time_unit_days), monetary_value the mean amount of the repeat
-    days (0.0 without one: the first purchase is left out, as the Gamma-Gamma model expects). A naive as_of is UTC.
+    The purchases of a customer on one calendar day (in `timezone`) are one purchase of their summed amount.
+    frequency is the number of repeat purchase days, recency the time from the first to the last purchase day, T
+    from the first purchase day to as_of's day (in units of time_unit_days), monetary_value the mean amount of the
+    repeat days (0.0 without one: the first purchase is left out, as the Gamma-Gamma model expects).
     """
     if time_unit_days <= 0:
         raise ValueError(f"time_unit_days must be positive, got {time_unit_days}")
-    since_epoch = (as_of.replace(tzinfo=timezone.utc) if as_of.tzinfo is None else as_of) - EPOCH
-    as_of_micros, as_of_day = since_epoch // timedelta(microseconds=1), since_epoch.days
-    utc_day = F.floor(F.unix_micros("event_ts") / MICROS_PER_DAY)   # not to_date: that follows the session zone
+    if isinstance(as_of, datetime):
+        last = as_of.replace(tzinfo=tz.utc) if as_of.tzinfo is None else as_of
+    else:
+        last = end_of_day(as_of, timezone) - timedelta(microseconds=1)
+    as_of_micros = (last - EPOCH) // timedelta(microseconds=1)
+    as_of_day = (day_of(last, timezone) - EPOCH.date()).days
+    day = local_day_number("event_ts", timezone)
     days = (purchases.where(F.col("event_ts") <= F.timestamp_micros(F.lit(as_of_micros)))
-            .groupBy("customer_id", utc_day.alias("_day"))
+            .groupBy("customer_id", day.alias("_day"))
             .agg(F.sum("amount").alias("_amount")))
     unit = float(time_unit_days)
     repeat_days = F.col("_days") - 1

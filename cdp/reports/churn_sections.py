@@ -50,7 +50,7 @@ class ChurnModelInfo:
 def churn_model_info(lake: Lakehouse, settings: Settings) -> ChurnModelInfo | Absent:
     """What MLflow holds on the model version that scored gold.churn_scores (the champion when there are no
     scores): its training run's held-out metrics and the ROC curve image that run logged."""
-    from cdp.ml.config import load_churn_config
+    from cdp.ml.config import churn_config_path, load_churn_config
     from cdp.tracking import tracking_uri
 
     uri = tracking_uri(settings)
@@ -63,6 +63,8 @@ def churn_model_info(lake: Lakehouse, settings: Settings) -> ChurnModelInfo | Ab
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient(tracking_uri=uri)
+    if not scored and not churn_config_path(settings).is_file():
+        return Absent(f"No churn configuration ({churn_config_path(settings)} is absent): no churn model.")
     name = scored["model_name"] if scored else load_churn_config(settings).model.name
     try:
         version = (client.get_model_version(name, scored["model_version"]) if scored

@@ -92,10 +92,12 @@ class RunReportPage:
 
 def run_report_page(lake: Lakehouse, settings: Settings, run_id: str | None = None) -> RunReportPage:
     """The page data: one section per SECTION_IDS entry, in that order."""
-    from cdp.ml.config import load_churn_config
+    from cdp.ml.config import churn_config_path, load_churn_config
 
-    churn = load_churn_config(settings)
-    bands = churn.scoring.band_names
+    # a company without churn (a person register) may have no churn.yaml: its sections are absent anyway
+    churn = load_churn_config(settings) if churn_config_path(settings).is_file() else None
+    bands = churn.scoring.band_names if churn is not None else []
+    horizon = churn.value.horizon_days if churn is not None else 0
     info = run_info(lake, run_id)
     colours = Colours()
     # id -> (title, fetch: Spark and MLflow, run in threads; build: plots, in this thread)
@@ -120,7 +122,7 @@ def run_report_page(lake: Lakehouse, settings: Settings, run_id: str | None = No
                        lambda d: _risk_section(d, bands)),
         "customer-value": ("Customer value", lambda: _fetch(lake, CUSTOMER_VALUE, "customer_value",
                                                             lambda: value_distribution(lake)),
-                           lambda d: _value_section(d, churn.value.horizon_days)),
+                           lambda d: _value_section(d, horizon)),
         "next-best-action": ("Next best action", lambda: _fetch(lake, NEXT_BEST_ACTION, "next_best_action",
                                                                 lambda: action_mix(lake)),
                              lambda d: _action_section(d, bands)),

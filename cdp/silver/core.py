@@ -23,7 +23,7 @@ from cdp.ingest.sources import SourceSpec
 from cdp.quality import QualityReport, TableContract, row_failure_reason, validate
 from cdp.quality.quarantine import delivered, quarantine_rows
 from cdp.silver import canonical
-from cdp.silver.typed import DEFECTS, TYPE_DEFECT, type_defect, with_types
+from cdp.silver.typed import DEFECTS, TYPE_DEFECT, plausible_window, type_defect, with_types
 from cdp.tables import IDENTITY_RECORDS, INTERACTIONS, ORDER_LINES, ORDERS, Table
 
 DELIVERED = "_delivered"
@@ -65,14 +65,27 @@ class SourceSplit:
     quarantine: DataFrame               # quarantine.records rows of this batch, every reason
 
 
-def flagged_values(typed: DataFrame, delivered_rows: DataFrame, spec: SourceSpec) -> DataFrame:
+def with_delivered(rows: DataFrame, batch: DataFrame, spec: SourceSpec) -> DataFrame:
+    """`rows` (a few failing rows of the batch, by `_record_hash`) with `DELIVERED`: their values as the export
+    delivered them, looked up in the batch.
+
+    Only the failing rows' hashes travel to the batch (broadcast: a hash is small, however many rows fail), and only
+    the matching rows' values come back, joined without a broadcast. Joining the whole batch's values instead
+    shipped hundreds of MB: Spark sizes a string column at 20 bytes, so it took a batch's JSON for a few MB and
+    broadcast it through the driver (three times per source) until a 30,000-customer run lost its task results."""
+    hashes = rows.select("_record_hash").distinct()
+    values = (batch.join(F.broadcast(hashes), "_record_hash", "left_semi")
+              .select("_record_hash", delivered(spec.column_names).alias(DELIVERED))
+              .dropDuplicates(["_record_hash"]))
+    return rows.join(values.hint("shuffle_hash"), "_record_hash", "left")
+
+
+def flagged_values(typed: DataFrame, batch: DataFrame, spec: SourceSpec) -> DataFrame:
     """One row per value that went on as NULL (null_and_flag) on a row that was not quarantined for its type:
     `_column` and the row's `DELIVERED` values, for the quarantine (`bad_value:<column>`)."""
-    return (
-        typed.where(F.col(TYPE_DEFECT).isNull() & (F.size(DEFECTS) > 0))
-        .select(spec.record_key, "_source_file", "_record_hash", F.explode(F.map_keys(DEFECTS)).alias("_column"))
-        .join(delivered_rows.dropDuplicates(["_record_hash"]), "_record_hash", "left")
-    )
+    flagged = (typed.where(F.col(TYPE_DEFECT).isNull() & (F.size(DEFECTS) > 0))
+               .select(spec.record_key, "_source_file", "_record_hash", F.explode(F.map_keys(DEFECTS)).alias("_column")))
+    return with_delivered(flagged, batch, spec)
 
 
 def split_source(batch: DataFrame, spec: SourceSpec, settings: Settings, contracts: dict[Table, TableContract],
@@ -80,18 +93,18 @@ def split_source(batch: DataFrame, spec: SourceSpec, settings: Settings, contrac
     """A bronze batch of one source -> its typed rows, the checked projection per silver table, the quarantine.
 
     A quarantined row's `raw` holds the bronze row's values as the export delivered them, found again in the
-    batch (failing rows are few, and the quarantine is only computed when there are some). A value that went on
-    as NULL gets its own quarantine row (`bad_value:<column>`) while its record goes forward."""
-    typed = batch.transform(with_types(spec, settings.silver))
+    batch for the failing rows only (`with_delivered`; the quarantine is only computed when there are some). A
+    value that went on as NULL gets its own quarantine row (`bad_value:<column>`) while its record goes forward."""
+    typed = batch.transform(with_types(spec, settings.silver, now))
     good = typed.where(F.col(TYPE_DEFECT).isNull()).drop(TYPE_DEFECT)
     stamp, run = F.lit(now), F.lit(run_id)
-    delivered_rows = batch.select("_record_hash", delivered(spec.column_names).alias(DELIVERED))
     quarantined = [quarantine_rows(
-        batch.withColumn(TYPE_DEFECT, type_defect(spec, settings.silver)).where(F.col(TYPE_DEFECT).isNotNull()),
+        batch.withColumn(TYPE_DEFECT, type_defect(spec, settings.silver, plausible_window(spec, settings.silver, now)))
+        .where(F.col(TYPE_DEFECT).isNotNull()),
         stage="silver", source=spec.name, reason=F.col(TYPE_DEFECT), record_key=F.col(spec.record_key),
         raw=delivered(spec.column_names), run_id=run, at=stamp)]
     quarantined.append(quarantine_rows(
-        flagged_values(typed, delivered_rows, spec), stage="silver", source=spec.name,
+        flagged_values(typed, batch, spec), stage="silver", source=spec.name,
         reason=F.concat(F.lit(f"{FLAGGED}:"), F.col("_column")), record_key=F.col(spec.record_key),
         raw=F.col(DELIVERED), run_id=run, at=stamp))
     checked: dict[Table, DataFrame] = {}
@@ -101,7 +114,7 @@ def split_source(batch: DataFrame, spec: SourceSpec, settings: Settings, contrac
         failing = checked[table].where(F.col(DQ_REASON).isNotNull())
         key = spec.record_key if spec.record_key in rows.columns else "source_record_key"
         quarantined.append(quarantine_rows(
-            failing.join(delivered_rows.dropDuplicates(["_record_hash"]), "_record_hash", "left"),
+            with_delivered(failing, batch, spec),
             stage="silver", source=spec.name, reason=F.concat(F.lit(f"dq:{table.name}:"), F.col(DQ_REASON)),
             record_key=F.col(key), raw=F.col(DELIVERED), run_id=run, at=stamp))
     return SourceSplit(spec.name, typed, checked, union_all(quarantined))

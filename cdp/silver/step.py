@@ -7,6 +7,11 @@ quarantine is replaced per source file. Per source and table: rows_in = rows_out
 rows_duplicate, written to audit.reconciliation. A value that went on as NULL (null_and_flag) stops no row: its
 record is counted where it went (usually rows_out), and rows_flagged counts the rows_out that carry such values
 (each value also has a `bad_value:<column>` row in the quarantine).
+
+A source whose batch would lose more than silver.max_quarantine_share of its rows to the quarantine is refused:
+its quarantine rows are written (so `cdp quarantine` shows them), nothing of it is merged, its batch stays
+pending, and the step fails with one line naming the source, the count, the commonest reason and the key to
+change; the other sources go forward. After the fix, `cdp run --resume` takes the batch again.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from pyspark.sql import functions as F
 
 from cdp.audit import Reconciliation, record_reconciliation
 from cdp.config import Settings
+from cdp.errors import QualityGateFailed
 from cdp.frames import union_all
 from cdp.ingest.sources import SourceSpec
 from cdp.io import Lakehouse, in_predicate
 from cdp.quality import load_contract, record_quality, render_quality_docs
-from cdp.silver.core import DQ_REASON, SourceSplit, split_source, validate_tables
+from cdp.silver.core import DQ_REASON, FLAGGED, SourceSplit, split_source, validate_tables
+from cdp.silver.remedies import remedy
 from cdp.silver.typed import DEFECTS, TYPE_DEFECT
 from cdp.tables import QUARANTINE, SILVER_BATCHES, SILVER_TABLES, Table, bronze
 
@@ -39,6 +46,7 @@ class PreparedSource:
     quarantined: int                    # quarantine rows of the batch (stopped rows and flagged values)
     reconciliation: list[Reconciliation] = field(default_factory=list)
     persisted: list[DataFrame] = field(default_factory=list)
+    refused: str | None = None          # why none of the batch goes forward (too much of it quarantined)
 
     def release(self) -> None:
         for df in self.persisted:
@@ -87,10 +95,29 @@ def prepare_source(lake: Lakehouse, spec: SourceSpec, settings: Settings, contra
             prepared.reconciliation.append(Reconciliation(
                 spec.name, "silver", table.qualified, rows_in, deduped - dq_bad, type_bad + dq_bad,
                 rows_in - type_bad - deduped, rows_flagged=agg["flagged"]))
+        prepared.refused = refusal(prepared, spec, settings)
         return prepared
     except BaseException:
         prepared.release()
         raise
+
+
+def refusal(prepared: PreparedSource, spec: SourceSpec, settings: Settings) -> str | None:
+    """One line when more of the batch is quarantined than silver.max_quarantine_share allows (in any table it
+    feeds): the source, the count, the commonest reason and what to change. A wholesale rejection is nearly always
+    the configuration's fault (a date format, a history older than the source says), not the data's."""
+    limit = settings.silver.max_quarantine_share
+    worst = max(prepared.reconciliation, key=lambda r: r.rows_quarantined / max(r.rows_in, 1), default=None)
+    if worst is None or worst.rows_in == 0 or worst.rows_quarantined / worst.rows_in <= limit:
+        return None
+    top = (prepared.split.quarantine.where(~F.col("reason").startswith(f"{FLAGGED}:")).groupBy("reason").count()
+           .orderBy(F.desc("count"), "reason").first())
+    reason, n = (top["reason"], top["count"]) if top else ("?", worst.rows_quarantined)
+    return (f"{spec.name}: {worst.rows_quarantined:,} of {worst.rows_in:,} rows of its new batch "
+            f"({worst.rows_quarantined / worst.rows_in:.0%}) would be quarantined, more than "
+            f"silver.max_quarantine_share ({limit:.0%}) allows; the most for {reason} ({n:,} rows): change "
+            f"{remedy(reason, spec, settings)}; nothing of the batch went forward "
+            f"(`cdp quarantine --source {spec.name} --show 5` shows them)")
 
 
 def _prepare_all(lake: Lakehouse, specs: list[SourceSpec], settings: Settings, contracts: dict, run_id: str,
@@ -124,10 +151,11 @@ def build_silver(lake: Lakehouse, specs: list[SourceSpec], settings: Settings, r
     """Process every pending bronze batch into silver; QualityGateFailed (before any MERGE) on a critical failure."""
     contracts = {t: load_contract(settings, t.qualified) for t in SILVER_TABLES}
     prepared = _prepare_all(lake, specs, settings, contracts, run_id, now, on_source)
+    going = [p for p in prepared if p.refused is None]   # a refused batch stays pending: a re-run takes it again
     try:
         batches: dict[Table, DataFrame] = {}
         for table in SILVER_TABLES:
-            parts = [p.split.checked[table] for p in prepared if table in p.split.checked]
+            parts = [p.split.checked[table] for p in going if table in p.split.checked]
             if parts:
                 batches[table] = union_all(parts)
         reports = validate_tables(batches, contracts, run_id)
@@ -149,9 +177,13 @@ def build_silver(lake: Lakehouse, specs: list[SourceSpec], settings: Settings, r
     finally:
         for p in prepared:
             p.release()
-    results = [r for p in prepared for r in p.reconciliation]
-    if prepared:
-        lake.append(lake.rows(SILVER_BATCHES, [(p.split.source, r, run_id, now) for p in prepared for r in p.bronze_runs]),
+    results = [r for p in going for r in p.reconciliation]
+    if going:
+        lake.append(lake.rows(SILVER_BATCHES, [(p.split.source, r, run_id, now) for p in going for r in p.bronze_runs]),
                     SILVER_BATCHES)
         record_reconciliation(lake, results, run_id, now)
+    refused = [p.refused for p in prepared if p.refused]
+    if refused:
+        more = f" (and {len(refused) - 1} more source(s) alike)" if len(refused) > 1 else ""
+        raise QualityGateFailed(refused[0] + more)
     return results

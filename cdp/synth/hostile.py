@@ -144,7 +144,7 @@ def applies(kind: Kind, spec: SourceSpec) -> bool:
 def stops_row(kind: Kind, spec: SourceSpec) -> bool:
     """The record goes to no silver table at all: stopped in bronze, or by a type defect of its row."""
     outcome, stage, reason = expected(kind, spec)
-    return outcome == "quarantined" and (stage == "bronze" or reason.startswith("bad_"))
+    return outcome == "quarantined" and (stage == "bronze" or reason.startswith(("bad_", "implausible_time")))
 
 
 def expected(kind: Kind, spec: SourceSpec) -> tuple[str, str | None, str | None]:
@@ -160,8 +160,11 @@ def expected(kind: Kind, spec: SourceSpec) -> tuple[str, str | None, str | None]
         return "quarantined", "bronze", f"oversized_value:{col}"
     if name.startswith("nested_json"):
         return "quarantined", "bronze", f"nested_value:{col}"
-    if name in ("year_9999", "year_1"):
-        return "quarantined", "silver", "dq:interactions:event_ts_plausible"
+    if name in ("year_9999", "year_1"):   # outside the source's plausible window, like a value that does not parse
+        action = next(c for c in spec.columns if c.name == col).bad_value_action(spec.record_key)
+        if action == "null_and_flag":   # the interaction has no time: its row stops
+            return "quarantined", "silver", "dq:interactions:event_ts_not_null"
+        return "quarantined", "silver", f"implausible_time:{col}"
     if name == "negative_amount":
         return "quarantined", "silver", amount_column(spec)[1]
     if name in ("impossible_date", "nan_amount", "overflow_amount") or (
