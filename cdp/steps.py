@@ -85,6 +85,10 @@ def resolve_customers(ctx: RunContext) -> object:
     res = resolve_identities(ctx.lake, ctx.settings, ctx.run_id, ctx.started_at,
                              progress=lambda phase, secs: ctx.console.print(f"  identity: {phase} ({secs:.1f}s)"))
     ctx.console.print(resolution_table(res))
+    skipped = res.matching.skipped_passes if res.matching is not None else []
+    if skipped:
+        ctx.console.print(f"[yellow]  probabilistic training: no pair of records agrees on {', '.join(skipped)} "
+                          "(probabilistic.training.em_blocking): the model learnt from the other passes[/yellow]")
     mlflow_run = log_matching_model(ctx.settings, res)
     if mlflow_run:
         ctx.console.print(f"[dim]probabilistic model (Splink JSON) logged to MLflow run {mlflow_run}[/dim]")

@@ -152,3 +152,14 @@ def test_incremental_runs_work_under_every_identity_configuration(spark, setting
     assert ids["a:4"] == ids["a:1"] and ids["f:1"] not in {c for r, c in ids.items() if r != "f:1"}
     if shape.model:   # the saved model scored pairs (the region's and the new records' against the others)
         assert lake.read(IDENTITY_MATCH_SCORES).count() > 0
+
+
+@pytest.mark.slow   # one Splink training (~20 s)
+def test_a_training_pass_no_pair_can_feed_is_skipped_not_fatal(spark, settings):
+    """The demo's model also learns from pairs agreeing on a birth date; a till export carries none (a
+    point-of-sale company on the project's identity.yaml): that EM pass is skipped and the names' pass trains."""
+    config = shipped(DEMO)()
+    undated = [{**r, "birth_date": None} for r in BEFORE + ADDED]
+    resolved = resolve(frame(spark, undated), None, config, settings, run_id="run-1", now=NOW)
+    assert (resolved.matching.trained, resolved.matching.skipped_passes) == (True, ["birth_date"])
+    assert ids_of(resolved.identity_map)["a:4"] == ids_of(resolved.identity_map)["a:1"]

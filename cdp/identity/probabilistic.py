@@ -48,6 +48,7 @@ class MatchingRun:
     links: int = 0
     trained: bool = False
     term_frequencies: DataFrame | None = field(default=None, repr=False)   # TF_SCHEMA
+    skipped_passes: list[str] = field(default_factory=list)   # EM passes no pair of these records could feed
 
 
 def postcode_comparison(column: str, prefixes: list[int]):
@@ -217,9 +218,12 @@ def _quiet_splink() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def train_model(linker, p: Probabilistic) -> None:
-    """Prior from exact-agreement rules, u from random pairs (seeded), m by EM over each blocking pass."""
+def train_model(linker, p: Probabilistic) -> list[str]:
+    """Prior from exact-agreement rules, u from random pairs (seeded), m by EM over each blocking pass; returns the
+    passes that found no pair of records to learn from (a company whose sources carry no birth date cannot learn
+    from pairs agreeing on one: the other passes still train). ConfigError when no pass finds any."""
     from splink import block_on
+    from splink.internals.exceptions import EMTrainingException
 
     if p.training.prior_rules:
         # P(two random records match) = pairs the exact rules find / all pairs, scaled up by their recall
@@ -227,9 +231,20 @@ def train_model(linker, p: Probabilistic) -> None:
             [block_on(*r) for r in p.training.prior_rules], recall=p.training.prior_recall)
     linker.training.estimate_u_using_random_sampling(max_pairs=p.training.u_max_pairs, seed=p.training.seed,
                                                      num_chunks=p.training.u_chunks)
+    skipped = []
     for block in p.training.em_blocking:
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on(*block), estimate_without_term_frequencies=True, max_pairs=p.training.em_max_pairs)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*block), estimate_without_term_frequencies=True, max_pairs=p.training.em_max_pairs)
+        except EMTrainingException:
+            skipped.append("+".join(block))
+    if p.training.em_blocking and len(skipped) == len(p.training.em_blocking):
+        from cdp.errors import ConfigError
+
+        raise ConfigError(f"identity.yaml: key 'probabilistic.training.em_blocking': no pass finds a pair of records "
+                          f"agreeing on its attributes ({', '.join(skipped)}), so the model learns nothing: block on "
+                          "attributes the sources carry, or set probabilistic.enabled: false")
+    return skipped
 
 
 SCORE_SCHEMA = ("src string, dst string, match_probability double, match_weight double, vetoed boolean, "
@@ -275,7 +290,7 @@ def probabilistic_edges(records: DataFrame, p: Probabilistic, max_edit_distance:
     linker = Linker(db_api.register(todo), model_source, log_level=logging.WARNING)
     register_term_frequencies(linker, db_api, tf, todo, p)
     if fixed is None:
-        train_model(linker, p)
+        run.skipped_passes = train_model(linker, p)
         run.trained = True
     run.model = saved.model if saved else linker.misc.save_model_to_json()
     floor = min(p.scores_floor, p.threshold)

@@ -190,9 +190,15 @@ def train_churn_models(features: DataFrame, snapshots: list[date], config: Churn
 
 def _train(features: DataFrame, snapshots: list[date], config: ChurnConfig) -> TrainingResult:
     split = time_split(features, snapshots, config.snapshots.held_out)
-    usable, dropped = features_with_values(split.train, config.features)
-    train, weight = with_class_weights(split.train, config.model.class_weights)
     g = config.model.grid
+    searched = (("gbt" in config.model.learners and len(g.max_depth) * len(g.max_iter) * len(g.step_size) > 1)
+                or ("logistic_regression" in config.model.learners
+                    and len(g.reg_param) * len(g.elastic_net_param) > 1))
+    # a grid is searched by fitting on part of the customers (customer_split): a feature must have a value there
+    # too, or the imputer has no median to learn (a small history: no complaint among the fitted customers)
+    fitted = customer_split(split.train, config.model.train_ratio, config.model.seed)[0] if searched else split.train
+    usable, dropped = features_with_values(fitted, config.features)
+    train, weight = with_class_weights(split.train, config.model.class_weights)
     candidates = []
     if "gbt" in config.model.learners:
         gbt = GBTClassifier(featuresCol=VECTOR, labelCol=LABEL, weightCol=WEIGHT, seed=config.model.seed)
