@@ -22,11 +22,12 @@ class Capabilities:
         return next((self.why_not[n] for n in needs if n in self.why_not), None)
 
 
-def capabilities(sources, purchase_types: list[str], activity_types: list[str] | None) -> Capabilities:
-    """What `sources` (SourceSpec) can give; purchase_types: the journeys' purchase event types (completed by the
-    sources); activity_types: churn.yaml's activity event types (None: no churn configuration)."""
-    from cdp.journey.config import known_event_types
-
+def capabilities(sources, known: set[str] | None, purchase_types: list[str],
+                 activity_types: list[str] | None) -> Capabilities:
+    """What `sources` (SourceSpec) can give; known: the event types they produce (cdp.ingest.sources
+    .known_event_types; None: a source passes its event types through, any may come); purchase_types: the
+    journeys' purchase event types (completed by the sources); activity_types: churn.yaml's activity event types
+    (None: no churn configuration)."""
     why: dict[str, str] = {}
     if not any(s.silver.identity for s in sources):
         why[IDENTITY] = "no source maps identity fields (silver.identity in conf/sources/)"
@@ -34,7 +35,6 @@ def capabilities(sources, purchase_types: list[str], activity_types: list[str] |
         why[INTERACTIONS] = "no source produces interactions (silver.interaction in conf/sources/)"
         why[PURCHASES] = why[ACTIVITY] = why[INTERACTIONS]
         return Capabilities(why)
-    known = known_event_types(sources)   # None: a source passes its event types through, any may come
 
     def produced(types: list[str]) -> bool:
         return bool(types) and (known is None or bool(set(types) & known))

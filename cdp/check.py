@@ -79,6 +79,7 @@ def data_capabilities(settings: Settings, sources, steps: list[str] | None = Non
     """What the configured sources can give: purchase types from the sources (and journeys.yaml), activity from
     churn.yaml. Only the files the planned `steps` (all: None) need are read; a present one that does not load is
     a ConfigError."""
+    from cdp.ingest.sources import known_event_types
     from cdp.journey.config import JourneyConfig, load_journey_config, purchase_event_types
     from cdp.ml.config import load_churn_config
 
@@ -87,7 +88,7 @@ def data_capabilities(settings: Settings, sources, steps: list[str] | None = Non
     reads_journeys = bool(needs & {PURCHASES, ACTIVITY}) and journeys_file.is_file()
     journeys = load_journey_config(settings) if reads_journeys else JourneyConfig()
     churn = load_churn_config(settings) if ACTIVITY in needs and churn_file.is_file() else None
-    return capabilities(sources, purchase_event_types(journeys, sources),
+    return capabilities(sources, known_event_types(sources), purchase_event_types(journeys, sources),
                         None if churn is None else churn.definition.activity_event_types)
 
 

@@ -277,7 +277,7 @@ class SourceSpec(Strict):
                             "(a value that does not parse is then quarantined instead of failing the run)"))
         if self.silver.interaction:
             out += self._event_type_problems(self.silver.interaction.event_type)
-            out += self._purchase_problems(self.silver.interaction)
+            out += self._purchase_problems()
         detail = self.silver.detail
         if detail:
             missing = [c for c in DETAIL_COLUMNS[detail] if c not in declared]
@@ -292,12 +292,9 @@ class SourceSpec(Strict):
                  " (an attribute of your own is declared under custom_attributes in conf/identity.yaml)")
                 for f in m.fields if f not in known]
 
-    @staticmethod
-    def _purchase_problems(m: InteractionMapping) -> list[tuple[str, str]]:
+    def _purchase_problems(self) -> list[tuple[str, str]]:
         """A purchase event type the source cannot produce (a closed set: a constant, or a map with a default)."""
-        v = m.event_type
-        produced = ({v.value} if v.value is not None else
-                    {*v.map.values(), v.default} if v.map and v.default is not None else None)
+        m, produced = self.silver.interaction, known_event_types([self])
         out: list[tuple[str, str]] = []
         for i, name in enumerate(m.purchases):
             if produced is not None and name not in produced:
@@ -332,6 +329,25 @@ class SourceSpec(Strict):
         if v.default is not None and not v.default.strip():
             out.append((f"{key}.default", "is empty; remove it (unmapped values are kept) or give an event type"))
         return out
+
+
+def known_event_types(sources) -> set[str] | None:
+    """Every event type the source specs can give silver.interactions, or None
+    when one takes it from a column it does not fully recode (no map, or a map without a default: the set is open)."""
+    known: set[str] = set()
+    for spec in sources:
+        mapping = spec.silver.interaction
+        if mapping is None:
+            continue
+        event_type = mapping.event_type
+        if event_type.value is not None:
+            known.add(event_type.value)
+        elif event_type.map and event_type.default is not None:
+            known.update(event_type.map.values())
+            known.add(event_type.default)
+        else:  # unmapped values pass through as they are (cdp.silver.canonical.value_of)
+            return None
+    return known
 
 
 def load_source(path: Path, custom_attributes: dict | None = None) -> SourceSpec:

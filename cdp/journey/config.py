@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from cdp.config import KeyProblem, Settings, Strict, conf_file, load_yaml_model, short
 from cdp.errors import ConfigError
+from cdp.ingest.sources import known_event_types  # noqa: F401 - what the sources produce, checked against here
 from cdp.ingest.validation import did_you_mean, likely_typo
 
 HINT = "see the comments in the project's conf/journeys.yaml"
@@ -196,25 +197,6 @@ def load_journey_config(settings: Settings | None = None, path: str | Path | Non
 
 
 # ---------------------------------------------------------------- event types the sources can produce
-
-def known_event_types(sources) -> set[str] | None:
-    """Every event type the source specs (cdp.ingest.sources.SourceSpec) can give silver.interactions, or None
-    when one takes it from a column it does not fully recode (no map, or a map without a default: the set is open)."""
-    known: set[str] = set()
-    for spec in sources:
-        mapping = spec.silver.interaction
-        if mapping is None:
-            continue
-        event_type = mapping.event_type
-        if event_type.value is not None:
-            known.add(event_type.value)
-        elif event_type.map and event_type.default is not None:
-            known.update(event_type.map.values())
-            known.add(event_type.default)
-        else:  # unmapped values pass through as they are (cdp.silver.canonical.value_of)
-            return None
-    return known
-
 
 def named_event_types(config: JourneyConfig) -> Iterator[tuple[str, list[str]]]:
     """(dotted key, event types) for every list of event types in the config, in the order of the file."""
