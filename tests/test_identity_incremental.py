@@ -5,7 +5,7 @@ input with the same saved model, and `plan_run` says when it cannot build on the
 from __future__ import annotations
 
 import pytest
-from identity_records import NOW, frame, variant
+from identity_records import AFTER_GENERATED, NOW, frame, variant
 from identity_records import rec as identity_record
 from identity_runs import COMPARED, LATER, assert_same_tables, content, incremental_and_full, with_mode
 from pyspark.sql import functions as F
@@ -118,8 +118,9 @@ def test_incremental_equals_full_rebuild_on_generated_data(spark, settings, tmp_
     generate(150, 11, tmp_path / "landing", tmp_path / "truth")
     source = Lakehouse(spark, str(tmp_path / "source"))
     specs = load_sources(settings)
-    land_all(source, specs, str(tmp_path / "landing"), "run-g", NOW, settings.ingest.max_value_chars, parallelism=4)
-    build_silver(source, specs, settings, "run-g", NOW)
+    land_all(source, specs, str(tmp_path / "landing"), "run-g", AFTER_GENERATED, settings.ingest.max_value_chars,
+             parallelism=4)
+    build_silver(source, specs, settings, "run-g", AFTER_GENERATED)
     records = source.read(IDENTITY_RECORDS).cache()
     # about 3% of the records arrive later, a few change their email or phone, a few are deleted
     late = F.abs(F.hash("record_id")) % 100 < 3
