@@ -128,5 +128,41 @@ def pipeline_demo(spark, conf_dir, tmp_path_factory):
     generate(60, 13, root / "landing", root / "ground_truth")
     settings = test_settings(conf_dir, root, f"catalog.database={DEMO_CATALOG}")
     ctx = run_pipeline(settings, spark, console=Console(width=140, record=True))   # ctx.console.export_text(clear=False)
+    before = _files(root, DEMO_WATCHED)
     yield settings, Lakehouse.from_settings(spark, settings), ctx
     spark.sql(f"DROP DATABASE IF EXISTS {DEMO_CATALOG} CASCADE")   # external tables: the Delta data stays
+    changed = sorted(set(before.items()) ^ set(_files(root, DEMO_WATCHED).items()))
+    assert not changed, ("pipeline_demo is read-only (a test that writes takes demo_copy); written by a test: "
+                         + ", ".join(sorted({f for f, _ in changed})[:10]))
+
+
+DEMO_WATCHED = ("landing", "lakehouse", "reports", "mlflow.db")
+
+
+def _files(root: Path, names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """{relative path: (size, mtime_ns)} of every file under root/<name> (or root/<name> itself)."""
+    found = {}
+    for name in names:
+        top = root / name
+        for f in ([top] if top.is_file() else top.rglob("*") if top.is_dir() else []):
+            if f.is_file():
+                st = f.stat()
+                found[str(f.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+@pytest.fixture()
+def demo_copy(pipeline_demo, conf_dir, spark, tmp_path):
+    """The demo pipeline's landing files, lakehouse, reports and MLflow store copied to tmp_path, for a test that
+    writes: (settings pointing at the copy, its lakehouse, the demo's run context). No catalog database (the demo's
+    names point at the demo's tables); the copy's MLflow runs keep their artifacts where the demo logged them."""
+    from cdp.io import Lakehouse
+
+    demo_settings, _, ctx = pipeline_demo
+    demo = Path(demo_settings.path(demo_settings.paths.lakehouse)).parent
+    for folder in ("lakehouse", "mlruns", "landing", "ground_truth", "reports"):
+        if (demo / folder).is_dir():
+            shutil.copytree(demo / folder, tmp_path / folder, ignore=shutil.ignore_patterns("_cdp_lock.json"))
+    shutil.copy(demo / "mlflow.db", tmp_path / "mlflow.db")
+    settings = test_settings(conf_dir, tmp_path)
+    return settings, Lakehouse.from_settings(spark, settings), ctx

@@ -14,7 +14,6 @@ from pyspark.sql import functions as F
 from cdp.ingest.bronze import land_all
 from cdp.ingest.sources import load_sources
 from cdp.io import Lakehouse
-from cdp.synth import generate
 from cdp.tables import FILE_REJECTIONS, INGEST_LOG, LINEAGE, QUARANTINE, bronze
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -36,18 +35,16 @@ def land(lake, settings, landing, run_id, only=None):
 
 
 @pytest.fixture(scope="module")
-def landed(spark, settings, tmp_path_factory):
-    """60 generated customers landed once into a module-scoped lakehouse (read-only for the tests below)."""
-    root = tmp_path_factory.mktemp("bronze")
-    generate(60, 11, root / "landing", root / "truth")
-    lake = Lakehouse(spark, str(root / "lakehouse"))
-    return root, lake, land(lake, settings, root / "landing", "run-1")
+def landed(pipeline_demo):
+    """The demo pipeline's bronze step (60 generated customers): its folder, lakehouse and results, read only."""
+    _, lake, ctx = pipeline_demo
+    return Path(lake.root).parent, lake, {r.source: r for r in ctx.outputs["bronze"]}
 
 
 @pytest.mark.slow  # the whole generator's output, landed
 def test_every_generated_record_lands(landed):
     root, _, results = landed
-    assert {name: r.landed for name, r in results.items()} == truth_counts(root / "truth")
+    assert {name: r.landed for name, r in results.items()} == truth_counts(root / "ground_truth")
 
 
 @pytest.mark.slow  # the whole generator's output, landed
@@ -73,8 +70,9 @@ def test_lineage_columns_are_filled(landed):
 
 
 @pytest.mark.slow  # the whole generator's output, landed
-def test_second_run_on_same_files_adds_nothing(landed, settings):
-    root, lake, first = landed
+def test_second_run_on_same_files_adds_nothing(landed, demo_copy):
+    root, _, first = landed
+    settings, lake, _ = demo_copy   # the ingest log of the copy names the demo's landing files
     again = land(lake, settings, root / "landing", "run-2")
     assert {n: (r.new_files, r.landed, r.table_rows) for n, r in again.items()} == {
         n: (0, 0, r.table_rows) for n, r in first.items()}

@@ -124,6 +124,7 @@ def rendered(url: str, tmp_path: Path) -> str:
     return subprocess.run([_browser(), *flags, url], capture_output=True, text=True, timeout=120, check=True).stdout
 
 
+@pytest.mark.process
 def test_make_mlflow_ui_shows_the_run_its_plots_and_the_aliased_model(settings, registered, tmp_path):
     from mlflow import MlflowClient
 

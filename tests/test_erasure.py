@@ -14,7 +14,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import test_settings
 from pyspark.sql import functions as F
 
 from cdp.errors import CdpError
@@ -280,18 +279,11 @@ def _fingerprints(lake: Lakehouse, names: list[str]) -> dict[str, tuple[int, int
 
 
 @pytest.mark.slow
-def test_forget_leaves_no_trace_in_tables_versions_files_or_mlflow(pipeline_demo, spark, conf_dir, tmp_path,
-                                                                   monkeypatch):
+def test_forget_leaves_no_trace_in_tables_versions_files_or_mlflow(demo_copy, spark, tmp_path, monkeypatch):
     from cdp.privacy.erasure import forget, matched_rows, subject_frame
     from cdp.privacy.subject import resolve_subject
 
-    demo_settings, _, _ = pipeline_demo
-    demo = Path(demo_settings.path(demo_settings.paths.lakehouse)).parent
-    for folder in ("lakehouse", "mlruns", "landing", "ground_truth"):
-        shutil.copytree(demo / folder, tmp_path / folder, ignore=shutil.ignore_patterns("_cdp_lock.json"))
-    shutil.copy(demo / "mlflow.db", tmp_path / "mlflow.db")
-    settings = test_settings(conf_dir, tmp_path)
-    lake = Lakehouse.from_settings(spark, settings)
+    settings, lake, _ = demo_copy
     root, mlruns = tmp_path / "lakehouse", tmp_path / "mlruns"
     monkeypatch.setenv("CDP_PII_SALT", SALT)
 

@@ -21,7 +21,7 @@ from conftest import test_overrides
 
 from cdp.config import DEFAULT_CONF_DIR, PROJECT_ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.process]
 
 CUSTOMERS_N = 600
 START, DAYS = datetime(2024, 1, 1), 730

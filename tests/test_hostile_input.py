@@ -7,20 +7,17 @@ the reconciliation balances. One record of each kind per format (slow tier: its 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from hostile_checks import destinations, main_rows, unexplained_quarantine
+from lakes import land_and_build
 from pyspark.sql import functions as F
 
 from cdp.config import DEFAULT_CONF_DIR
-from cdp.ingest.bronze import land_all
 from cdp.ingest.landing import repeated_columns
 from cdp.ingest.sources import load_source, load_sources
 from cdp.io import Lakehouse
 from cdp.silver.standardize import to_amount
-from cdp.silver.step import build_silver
 from cdp.silver.typed import unclean_text
 from cdp.synth import generate
 from cdp.synth.hostile import KINDS, TEXT_VALUES, applies, text_column
@@ -32,15 +29,6 @@ SPECS = {n: load_source(DEFAULT_CONF_DIR / "sources" / f"{n}.yaml") for n in FAS
 CASES = [(k, s) for k in KINDS for s in FAST_SOURCES if applies(KINDS[k], SPECS[s])]
 
 
-def run_pipeline(lake: Lakehouse, specs, settings, landing: Path, run_id: str):
-    now = datetime.now(timezone.utc)
-    land_all(lake, specs, str(landing), run_id, now, settings.ingest.max_value_chars,
-             parallelism=settings.ingest.parallelism)
-    # most rows here are hostile on purpose: no share of quarantined rows refuses a batch
-    lenient = settings.model_copy(update={"silver": settings.silver.model_copy(update={"max_quarantine_share": 1.0})})
-    build_silver(lake, specs, lenient, run_id, now)
-
-
 @pytest.fixture(scope="module")
 def fast(spark, settings, tmp_path_factory):
     """One record of each kind (one file of each file kind) per format, landed and built once."""
@@ -48,7 +36,7 @@ def fast(spark, settings, tmp_path_factory):
     specs = [s for s in load_sources(settings) if s.name in FAST_SOURCES]
     cases = write_hostile(specs, root / "landing", per_kind=1, seed=3)
     lake = Lakehouse(spark, str(root / "lakehouse"))
-    run_pipeline(lake, specs, settings, root / "landing", "run-1")
+    land_and_build(lake, settings, root / "landing", "run-1", specs=specs, lenient=True)   # hostile on purpose
     found = destinations(lake, specs, cases).groupBy("kind", "source").agg(
         F.bool_and("ok").alias("ok"), F.sort_array(F.collect_list("dest")).alias("dests")).collect()
     return lake, specs, cases, {(r["kind"], r["source"]): (r["ok"], r["dests"]) for r in found}
@@ -138,7 +126,7 @@ def test_ten_thousand_hostile_records_over_every_source(spark, settings, tmp_pat
     assert {c.source for c in cases} == {s.name for s in specs}
     lake = Lakehouse(spark, str(root / "lakehouse"))
     t0 = time.monotonic()
-    run_pipeline(lake, specs, settings, root / "landing", "fuzz-1")
+    land_and_build(lake, settings, root / "landing", "fuzz-1", specs=specs, lenient=True)
     seconds = time.monotonic() - t0
 
     found = destinations(lake, specs, cases).persist()

@@ -5,7 +5,7 @@ input with the same saved model, and `plan_run` says when it cannot build on the
 from __future__ import annotations
 
 import pytest
-from identity_records import AFTER_GENERATED, NOW, frame, variant
+from identity_records import NOW, frame, variant
 from identity_records import rec as identity_record
 from identity_runs import COMPARED, LATER, assert_same_tables, content, incremental_and_full, with_mode
 from pyspark.sql import functions as F
@@ -109,18 +109,8 @@ def test_a_configuration_change_makes_the_next_run_full(spark, settings, tmp_pat
 
 # -------------------------------------------------------------- generated data: Splink, guards, households
 @pytest.mark.slow
-def test_incremental_equals_full_rebuild_on_generated_data(spark, settings, tmp_path):
-    from cdp.ingest.bronze import land_all
-    from cdp.ingest.sources import load_sources
-    from cdp.silver.step import build_silver
-    from cdp.synth import generate
-
-    generate(150, 11, tmp_path / "landing", tmp_path / "truth")
-    source = Lakehouse(spark, str(tmp_path / "source"))
-    specs = load_sources(settings)
-    land_all(source, specs, str(tmp_path / "landing"), "run-g", AFTER_GENERATED, settings.ingest.max_value_chars,
-             parallelism=4)
-    build_silver(source, specs, settings, "run-g", AFTER_GENERATED)
+def test_incremental_equals_full_rebuild_on_generated_data(pipeline_demo, spark, settings, tmp_path):
+    _, source, _ = pipeline_demo    # the demo's identity records (60 generated customers, every source), read only
     records = source.read(IDENTITY_RECORDS).cache()
     # about 3% of the records arrive later, a few change their email or phone, a few are deleted
     late = F.abs(F.hash("record_id")) % 100 < 3

@@ -3,7 +3,7 @@ rebuild), the pure core and its writer, the gold contracts' gate, golden records
 
 import pytest
 from frame_asserts import assert_frame_equal
-from identity_records import AFTER_GENERATED, NOW, frame, groups, rec
+from identity_records import NOW, frame, groups, rec
 from pyspark.sql import functions as F
 
 from cdp.errors import QualityGateFailed
@@ -212,25 +212,16 @@ def test_evidence_ceiling_links_one_persons_shared_values_only(spark, settings, 
 
 
 @pytest.mark.slow
-def test_generated_data_resolves_with_high_precision(spark, settings, config, tmp_path):
-    from cdp.ingest.bronze import land_all
-    from cdp.ingest.sources import load_sources
-    from cdp.io import Lakehouse
-    from cdp.silver.step import build_silver
-    from cdp.synth import generate
-
-    generate(80, 5, tmp_path / "landing", tmp_path / "truth")
-    lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
-    specs = load_sources(settings)
-    land_all(lake, specs, str(tmp_path / "landing"), "run-g", AFTER_GENERATED, settings.ingest.max_value_chars,
-             parallelism=4)
-    build_silver(lake, specs, settings, "run-g", AFTER_GENERATED)
-    result = resolve_identities(lake, settings, "run-g", AFTER_GENERATED, config)
-    truth = truth_for_records(lake.read(IDENTITY_RECORDS), load_truth(spark, tmp_path / "truth"))
+def test_generated_data_resolves_with_high_precision(pipeline_demo, spark):
+    settings, lake, ctx = pipeline_demo     # the demo's identity step: 60 generated customers, every source
+    config = load_identity_config(settings)
+    result = ctx.outputs["identity"]
+    truth = truth_for_records(lake.read(IDENTITY_RECORDS),
+                              load_truth(spark, settings.path(settings.paths.ground_truth)))
     assert truth.count() == result.records                       # every identity record has a known owner
     m = pairwise_metrics(lake.read(IDENTITY_MAP).select("record_id", F.col("customer_id").alias("cluster")), truth)
-    print(f"\ngenerated 80 customers: {result}\nmetrics: {m}")
-    assert (m["persons"], m["precision"] >= 0.98, m["recall"] >= 0.5) == (80, True, True)
+    print(f"\ngenerated 60 customers: {result}\nmetrics: {m}")
+    assert (m["persons"], m["precision"] >= 0.98, m["recall"] >= 0.5) == (60, True, True)
     # probabilistic matching: Splink trained here (u sampled, m by EM), its links carry weights as evidence
     matching = result.matching
     assert (matching.trained, matching.candidates > 50, matching.links > 0) == (True, True, True)

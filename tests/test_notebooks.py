@@ -1,5 +1,5 @@
 """The notebooks under notebooks/ run top to bottom in a real Jupyter kernel (nbclient, the project virtualenv's
-`python3` kernel) on the demo lakehouse, with the cell tagged `parameters` replaced by settings for it: no cell
+`python3` kernel, one kernel and one JVM for all of them, its namespace reset between notebooks) on the demo lakehouse, with the cell tagged `parameters` replaced by settings for it: no cell
 fails, the results each one shows have rows and agree with the tables, and no output holds a raw email or phone
 number. The notebooks are committed with their outputs cleared."""
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -28,8 +29,6 @@ from cdp.tables import (
     IDENTITY_RECORDS,
     NEXT_BEST_ACTION,
 )
-
-pytestmark = pytest.mark.slow   # every notebook runs in a kernel of its own, each with a JVM
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 # per notebook: the pandas results it shows that must have rows on the demo data, and figures the probe cell
@@ -141,10 +140,12 @@ def prepared(name: str, settings, jvm_log: Path) -> nbformat.NotebookNode:
     return nb
 
 
-def _execute(name: str, settings, folder: Path) -> Executed:
-    jvm_log = folder / f"{name}.jvm.log"
+def _execute(name: str, settings, folder: Path, km: KernelManager) -> Executed:
+    """`name` run in the shared kernel `km`, after its namespace is reset (what a notebook shows is its own)."""
+    jvm_log = folder / "kernel.jvm.log"    # the kernel's one JVM: its log is the first notebook's build_spark's
     nb = prepared(name, settings, jvm_log)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(PROJECT_ROOT)}})
+    nb.cells.insert(0, nbformat.v4.new_code_cell("%reset -f"))
+    client = NotebookClient(nb, timeout=600, km=km, resources={"metadata": {"path": str(PROJECT_ROOT)}})
     start, error = time.monotonic(), None
     try:
         client.execute()
@@ -157,10 +158,15 @@ def _execute(name: str, settings, folder: Path) -> Executed:
 
 @pytest.fixture(scope="module")
 def executed(pipeline_demo, tmp_path_factory) -> dict[str, Executed]:
-    """Every notebook executed on the demo lakehouse, one kernel (and one JVM) after the other."""
+    """Every notebook executed on the demo lakehouse, one after the other in one kernel (one JVM start)."""
     settings, _, _ = pipeline_demo
     folder = tmp_path_factory.mktemp("notebooks")
-    runs = [_execute(name, settings, folder) for name in EXPECTED]
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(PROJECT_ROOT))
+    try:
+        runs = [_execute(name, settings, folder, km) for name in EXPECTED]
+    finally:
+        km.shutdown_kernel(now=True)
     print("notebook seconds: " + ", ".join(f"{r.name} {r.seconds:.1f}" for r in runs)
           + f"; total {sum(r.seconds for r in runs):.1f}")
     return {r.name: r for r in runs}
@@ -182,6 +188,8 @@ def test_a_notebook_is_committed_clean(name):
     assert ["parameters" in c.metadata.get("tags", []) for c in code][:1] == [True]
 
 
+@pytest.mark.slow
+@pytest.mark.process
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_a_notebook_runs_top_to_bottom_and_every_result_has_rows(executed, name):
     run = executed[name]
@@ -190,6 +198,8 @@ def test_a_notebook_runs_top_to_bottom_and_every_result_has_rows(executed, name)
     assert [result for result, rows in sizes.items() if not rows] == []
 
 
+@pytest.mark.slow
+@pytest.mark.process
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_a_notebook_shows_no_raw_email_or_phone_number(executed, pipeline_demo, name):
     _, lake, _ = pipeline_demo
@@ -203,11 +213,15 @@ def test_a_notebook_shows_no_raw_email_or_phone_number(executed, pipeline_demo, 
     assert RAW_PHONE.findall(text) == []
 
 
+@pytest.mark.slow
+@pytest.mark.process
 def test_the_customer_360_rfm_segments_cover_every_profiled_customer(executed, pipeline_demo):
     _, lake, _ = pipeline_demo
     assert executed["customer_360"].printed("FIGURES")["rfm_customers"] == lake.read(CUSTOMER_PROFILE).count()
 
 
+@pytest.mark.slow
+@pytest.mark.process
 def test_the_identity_review_counts_every_customer_record_and_link(executed, pipeline_demo):
     _, lake, _ = pipeline_demo
     figures = executed["identity_review"].printed("FIGURES")
@@ -217,6 +231,8 @@ def test_the_identity_review_counts_every_customer_record_and_link(executed, pip
     assert figures["explained_records"] == explained
 
 
+@pytest.mark.slow
+@pytest.mark.process
 def test_the_churn_notebook_shows_the_champion_that_scored_and_every_action(executed, pipeline_demo):
     _, lake, _ = pipeline_demo
     figures = executed["churn_and_actions"].printed("FIGURES")

@@ -222,11 +222,12 @@ def leaks(text: str, contacts: set[str], any_shape: bool = True) -> list[str]:
 
 
 @pytest.mark.slow
-def test_no_raw_email_or_phone_in_the_report_notebooks_console_or_logs(pipeline_demo, conf_dir):
-    settings, lake, ctx = pipeline_demo
+@pytest.mark.process
+def test_no_raw_email_or_phone_in_the_report_notebooks_console_or_logs(demo_copy, conf_dir):
+    settings, lake, ctx = demo_copy
     contacts = demo_contacts(settings, lake)
     root = Path(lake.root).parent
-    # a second, small run on the demo lakehouse through the CLI: its console output and the log file it writes
+    # a second, small run on (a copy of) the demo lakehouse through the CLI: its console output and its log file
     argv = [sys.executable, "-m", "cdp", "run", "--conf-dir", str(conf_dir), "--steps", "report",
             *[a for o in test_overrides(root) for a in ("--set", o)]]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=root)

@@ -62,9 +62,9 @@ def test_every_gold_table_is_queryable_by_name_in_the_catalog(demo, spark):
 
 
 @pytest.mark.slow
-def test_re_running_the_gold_steps_changes_no_journey_and_leaves_nothing_cached(demo, spark):
+def test_re_running_the_gold_steps_changes_no_journey_and_leaves_nothing_cached(demo_copy, spark):
     # the steps cache the frames many jobs read (touchpoints, the journey, gated gold frames) and release them
-    settings, lake, _ = demo
+    settings, lake, _ = demo_copy
     before = lake.read(CUSTOMER_JOURNEY).localCheckpoint()
     spark.catalog.clearCache()
     run_pipeline(settings, spark, ["journeys", "profiles", "segments"])
@@ -73,6 +73,7 @@ def test_re_running_the_gold_steps_changes_no_journey_and_leaves_nothing_cached(
 
 
 @pytest.mark.slow
+@pytest.mark.process
 @pytest.mark.parametrize("block, printed", [(0, "customer_id"), (1, "clickstream")], ids=["delta-rs", "spark-sql"])
 def test_the_readmes_table_reading_examples_run_in_the_project_folder(demo, block, printed):
     _, lake, _ = demo
@@ -84,9 +85,8 @@ def test_the_readmes_table_reading_examples_run_in_the_project_folder(demo, bloc
 
 
 @pytest.mark.slow
-def test_a_failed_gate_leaves_nothing_cached(demo, spark, tmp_path):
-    # last in the module: the failed run records its verdicts and unattributed counts in the demo lakehouse
-    settings, lake, _ = demo
+def test_a_failed_gate_leaves_nothing_cached(demo_copy, spark, tmp_path):
+    settings, lake, _ = demo_copy   # the failed run records its verdicts and unattributed counts in the copy
     conf = tmp_path / "conf"
     shutil.copytree(settings.conf_dir, conf)
     path = conf / "tables" / "gold" / "funnels.yaml"

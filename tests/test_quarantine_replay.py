@@ -8,17 +8,16 @@ from __future__ import annotations
 import shutil
 from datetime import datetime, timedelta, timezone
 
+import lakes
 import pytest
 from frame_asserts import assert_frame_equal
 from pyspark.sql import functions as F
 
 from cdp.config import DEFAULT_CONF_DIR, load_settings
 from cdp.errors import QualityGateFailed
-from cdp.ingest.bronze import land_all
 from cdp.ingest.sources import load_sources
 from cdp.io import Lakehouse
 from cdp.silver.replay import replay_quarantine
-from cdp.silver.step import build_silver
 from cdp.tables import INTERACTIONS, QUARANTINE, QUARANTINE_REPLAYS, RECONCILIATION, SILVER_BATCHES
 
 EXAMPLE = DEFAULT_CONF_DIR / "examples" / "orders_only"
@@ -54,9 +53,7 @@ def deliver(root, name: str, orders: list[tuple[str, str, str, str]]):
 
 def land_and_build(lake, conf, root, run_id):
     settings = load_settings("local", [f"paths.reports={root}/reports"], conf)
-    specs = load_sources(settings)
-    land_all(lake, specs, str(root / "landing"), run_id, NOW, settings.ingest.max_value_chars)
-    return build_silver(lake, specs, settings, run_id, NOW)
+    return lakes.land_and_build(lake, settings, root / "landing", run_id, now=NOW)[1]
 
 
 def orders_in_silver(lake):

@@ -316,9 +316,12 @@ def test_console_messages_are_seen(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.process
 def test_the_demo_report_renders_in_chromium_without_console_errors(pipeline_demo, tmp_path):
     _browser()
-    settings, lake, ctx = pipeline_demo
+    demo_settings, lake, ctx = pipeline_demo
+    settings = demo_settings.model_copy(update={"paths": demo_settings.paths.model_copy(
+        update={"reports": str(tmp_path / "reports")})})   # the demo's own page stays as its run wrote it
     started = time.monotonic()
     location = write_run_report(lake, settings, ctx.run_id)
     seconds = time.monotonic() - started
@@ -339,3 +342,8 @@ def test_the_demo_report_renders_in_chromium_without_console_errors(pipeline_dem
     shot.unlink(missing_ok=True)
     chromium(f"file://{location}", tmp_path / "chromium", f"--screenshot={shot}", "--window-size=1280,12000")
     assert shot.exists() and shot.stat().st_size > 100_000
+    # the page's first screen: the README's picture (docs/images/run-report.png is a copy of it)
+    top = shot.with_name("run-report-top.png")
+    top.unlink(missing_ok=True)
+    chromium(f"file://{location}", tmp_path / "chromium", f"--screenshot={top}", "--window-size=1200,760")
+    assert top.exists() and 20_000 < top.stat().st_size < shot.stat().st_size

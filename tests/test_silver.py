@@ -13,16 +13,15 @@ import pytest
 import yaml
 from examples import readme_pos_source
 from frame_asserts import assert_frame_equal
+from lakes import land_and_build
 from pyspark.sql import functions as F
 
 from cdp.config import load_settings
 from cdp.errors import QualityGateFailed
-from cdp.ingest.bronze import land_all
 from cdp.ingest.sources import load_source, load_sources
 from cdp.io import Lakehouse
 from cdp.quality import load_contract
 from cdp.silver.core import split_source
-from cdp.silver.step import build_silver
 from cdp.tables import (
     IDENTITY_RECORDS,
     INTERACTIONS,
@@ -70,10 +69,7 @@ def write(landing: Path, n: int, lines: list[str]) -> None:
 
 
 def run(lake, settings, landing, run_id):
-    now = datetime.now(timezone.utc)
-    specs = load_sources(settings)
-    bronze = land_all(lake, specs, str(landing), run_id, now, settings.ingest.max_value_chars)
-    return bronze, build_silver(lake, specs, settings, run_id, now)
+    return land_and_build(lake, settings, landing, run_id)
 
 
 @pytest.fixture(scope="module")
@@ -224,13 +220,10 @@ def test_critical_expectation_stops_before_anything_is_merged(spark, conf_dir, t
 
 
 @pytest.mark.slow
-def test_demo_sources_reach_silver(spark, settings, tmp_path):
+def test_demo_sources_reach_silver(pipeline_demo):
     """Every shipped source maps onto the canonical model without quarantining generated data wholesale."""
-    from cdp.synth import generate
-
-    generate(40, 3, tmp_path / "landing", tmp_path / "truth")
-    lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
-    _, silver = run(lake, settings, tmp_path / "landing", "run-demo")
+    _, lake, ctx = pipeline_demo
+    silver = ctx.outputs["silver"]
     assert all(r.balanced for r in silver)
     by_table = {}
     for r in silver:

@@ -137,75 +137,89 @@ def resolving_start(child_ivy):
     return _run_child(base, "resolving", _child_overrides(base, ivy))
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_quiet_start_succeeds(resolving_start):
     assert resolving_start["rc"] == 0, resolving_start["stderr"] + resolving_start["log"][-3000:]
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_quiet_start_prints_no_ivy_report(resolving_start):
     assert ":: resolving dependencies" not in resolving_start["stderr"]
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_quiet_start_prints_nothing_about_ivy(resolving_start):
     assert "ivy" not in resolving_start["stderr"].lower(), resolving_start["stderr"]
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_quiet_start_prints_no_warn_lines(resolving_start):
     assert not [line for line in resolving_start["stderr"].splitlines() if " WARN " in line]
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_jvm_output_goes_to_the_log_file(resolving_start):
     assert ":: resolving dependencies" in resolving_start["log"]
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_resolution_uses_our_ivy_settings_file(child_ivy, resolving_start):
     assert f":: loading settings :: file = {child_ivy[1] / IVY_SETTINGS}" in resolving_start["log"]
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_resolving_start_records_the_coordinates(child_settings, child_ivy, resolving_start):
     manifest = json.loads((child_ivy[1] / MANIFEST).read_text())
     assert sorted(manifest["packages"]) == sorted(wanted_packages(child_settings))
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_recorded_jars_exist(child_ivy, resolving_start):
     manifest = json.loads((child_ivy[1] / MANIFEST).read_text())
     assert [j for j in manifest["jars"] if not Path(j).is_file()] == []
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_recorded_jars_include_delta(child_ivy, resolving_start):
     manifest = json.loads((child_ivy[1] / MANIFEST).read_text())
     assert any(Path(j).name.startswith("io.delta_delta-spark_") for j in manifest["jars"])
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_manifest_makes_the_next_start_skip_resolution(child_settings, resolving_start):
     assert "spark.jars.packages" not in jar_config(child_settings)
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_manifest_start_lists_the_recorded_jars(child_settings, resolving_start):
     jars = jar_config(child_settings)["spark.jars"].split(",")
     assert jars == [*read_manifest(child_settings), splink_jar()]
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_stop_spark_reports_the_checkpoint_folder(resolving_start):
     assert resolving_start["removed"] == resolving_start["checkpoint_dir"].removeprefix("file:")
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_stop_spark_removes_the_checkpoint_folder(resolving_start):
     assert not Path(resolving_start["checkpoint_dir"].removeprefix("file:")).exists()
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a child JVM resolving Delta through Ivy
 def test_stop_spark_keeps_the_checkpoint_root(resolving_start):
     assert Path(resolving_start["checkpoint_dir"].removeprefix("file:")).parent.is_dir()
