@@ -8,6 +8,8 @@ from cdp.identity.config import IDENTITY_ATTRIBUTES
 from cdp.tables import LINEAGE
 
 NOW = datetime(2025, 7, 1, tzinfo=timezone.utc)
+# a run after the generator's default window (2024-01-01..2025-12-31): silver's future check keeps every generated row
+AFTER_GENERATED = datetime(2026, 1, 2, tzinfo=timezone.utc)
 T0 = datetime(2025, 1, 1)
 TYPES = {"observed_at": "timestamp", "birth_date": "date", "_ingested_at": "timestamp",
          "custom_attributes": "map<string,string>"}
