@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cdp.pipeline import RunContext
+    from cdp.run_context import RunContext
 
 
 def ensure_demo_data(ctx: RunContext) -> object:

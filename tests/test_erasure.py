@@ -352,7 +352,7 @@ def test_forget_leaves_no_trace_in_tables_versions_files_or_mlflow(pipeline_demo
 
 
 def test_the_summary_prints_counts_and_never_a_value():
-    from cdp.privacy.command import summary_lines
+    from cdp.commands.forget import summary_lines
     from cdp.privacy.erasure import ErasureRun, RequestOutcome
 
     found = RequestOutcome(request("email", "ana.garcia@x.es"), "h" * 64, Subject(("C1",), ("crm:1",)),

@@ -13,14 +13,14 @@ from examples import readme_pos_source
 from pydantic import model_validator
 
 from cdp.config import DEFAULT_CONF_DIR, PROJECT_ROOT, KeyProblem, Strict, load_settings, load_yaml_model
-from cdp.errors import ConfigError
-from cdp.ingest.sources import DETAIL_COLUMNS, SOURCE_HINT, SourceSpec, load_source, load_sources
-from cdp.ingest.validation import (
+from cdp.config.checks import (
     landing_path_problem,
     reader_option_problem,
     timestamp_format_problem,
     timezone_problem,
 )
+from cdp.errors import ConfigError
+from cdp.ingest.sources import DETAIL_COLUMNS, SOURCE_HINT, SourceSpec, load_source, load_sources
 
 POS = readme_pos_source()
 

@@ -14,14 +14,14 @@ from typing import Literal
 from pydantic import Field, PrivateAttr
 
 from cdp.config import Settings, Strict, load_yaml_model, short
-from cdp.errors import ConfigError
-from cdp.ingest.validation import (
+from cdp.config.checks import (
     did_you_mean,
     landing_path_problem,
     reader_option_problem,
     timestamp_format_problem,
     timezone_problem,
 )
+from cdp.errors import ConfigError
 from cdp.privacy.categories import PiiCategory
 
 ColumnType = Literal["string", "int", "long", "double", "boolean", "date", "timestamp"]

@@ -12,9 +12,9 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from cdp.config import KeyProblem, Settings, Strict, conf_file, load_yaml_model, short
+from cdp.config.checks import did_you_mean, likely_typo
 from cdp.errors import ConfigError
 from cdp.ingest.sources import known_event_types  # noqa: F401 - what the sources produce, checked against here
-from cdp.ingest.validation import did_you_mean, likely_typo
 
 HINT = "see the comments in the project's conf/journeys.yaml"
 STAGES = ("awareness", "consideration", "purchase", "service", "loyalty", "churn_risk")

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from cdp.config import KeyProblem, Settings, Strict, conf_file, load_yaml_model
-from cdp.errors import ConfigError
+from cdp.errors import ConfigError, first_line
 
 HINT = "see the comments in the project's conf/segments.yaml"
 
@@ -73,8 +73,8 @@ def check_segment_conditions(profile: DataFrame | StructType, config: SegmentsCo
         try:
             empty.where(F.expr(segment.condition)).schema  # noqa: B018 - .schema forces analysis, even on Connect
         except PySparkException as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"{path}: segment '{segment.name}' (key 'segments.{i}.condition'): {first_line}") from None
+            raise ConfigError(f"{path}: segment '{segment.name}' (key 'segments.{i}.condition'): "
+                              f"{first_line(exc)}") from None
 
 
 def segment_membership(profile: DataFrame, config: SegmentsConfig, run_id: str,

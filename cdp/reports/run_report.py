@@ -154,14 +154,3 @@ def write_run_report(lake: Lakehouse, settings: Settings, run_id: str | None = N
     location = location or report_location(settings)
     write_text(lake.spark, location, render_run_report(run_report_page(lake, settings, run_id)))
     return location
-
-
-def cmd_report(args, settings: Settings) -> int:
-    """`cdp report [--run-id ID] [--out FILE]`: write the run report and say where."""
-    from cdp.commands import _spark
-
-    spark = _spark(args, settings, "cdp-report")
-    lake = Lakehouse.from_settings(spark, settings)
-    location = write_run_report(lake, settings, getattr(args, "run_id", None), getattr(args, "out", None))
-    print(f"report written to {location}")
-    return 0
