@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cdp.config import Settings
-from cdp.reports import render
 from cdp.tables import LAYERS, LINEAGE, bronze, table
+from cdp.templating import render
 
 LINEAGE_DESCRIPTIONS = {
     "_source_file": "Landing file the row was read from",

@@ -58,7 +58,7 @@ def test_a_custom_attribute_links_explains_and_survives(spark, settings):
     '6988048', digits_only) are one customer; the link says why; gold.customers keeps the value."""
     from pyspark.sql import functions as F
 
-    from cdp.identity.attributes import custom_attribute_values
+    from cdp.silver.canonical import custom_attribute_values
 
     config = febrl_config(probabilistic=None)
     rows = [rec("a", 1, first_name_match="ana", last_name_match="ruiz", street="Calle Mayor 1"),

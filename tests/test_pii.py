@@ -21,9 +21,9 @@ from conftest import DEMO_CATALOG, test_overrides, test_settings
 from frame_asserts import assert_frame_equal
 
 from cdp.config import PROJECT_ROOT, load_yaml_model
+from cdp.config.pii_categories import mask_text
 from cdp.errors import ConfigError
 from cdp.ingest.sources import SourceSpec, load_sources
-from cdp.privacy.categories import mask_text
 from cdp.privacy.pii import SALT_VARIABLE, masked, pii_hash, planned_copies, protect, write_protected_copies
 from cdp.quality import load_contracts
 from cdp.quality.contracts import TableContract

@@ -61,7 +61,7 @@ def _check_attribute(name: str, what: str, derived: bool = False) -> str:
 AttributeKind = Literal["identifier", "name", "date", "postal_code", "text"]
 Normalization = Literal["trim", "upper", "lower", "digits_only", "strip_punctuation", "fold_accents",
                         "collapse_spaces"]
-# What a kind does to a value when `normalize` is not given (cdp.identity.attributes applies them).
+# What a kind does to a value when `normalize` is not given (cdp.silver.canonical applies them).
 DEFAULT_NORMALIZATION: dict[str, list[str]] = {
     "identifier": ["trim", "collapse_spaces"], "name": ["fold_accents", "lower", "strip_punctuation", "collapse_spaces"],
     "date": ["trim"], "postal_code": ["trim", "upper", "collapse_spaces"],

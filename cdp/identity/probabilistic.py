@@ -20,10 +20,10 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp.frames import cut_lineage
 from cdp.identity.clusters import EDGE_SCHEMA
 from cdp.identity.config import PROBABILISTIC_RULE, Comparison, Probabilistic
 from cdp.identity.rules import dates_compatible, names_compatible
-from cdp.spark import cut_lineage
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from cdp.config.checks import (
     timestamp_format_problem,
     timezone_problem,
 )
+from cdp.config.pii_categories import PiiCategory
 from cdp.errors import ConfigError
-from cdp.privacy.categories import PiiCategory
 
 ColumnType = Literal["string", "int", "long", "double", "boolean", "date", "timestamp"]
 SOURCE_HINT = "see README.md, section 'Sources: bring your own', or conf/sources/crm_customers.yaml"
@@ -36,7 +36,7 @@ class ColumnSpec(Strict):
     type: ColumnType = "string"
     required: bool = False
     description: str = ""
-    pii: PiiCategory | None = None   # the personal data the column holds (cdp.privacy.categories)
+    pii: PiiCategory | None = None   # the personal data the column holds (cdp.config.pii_categories)
     # a present value that does not parse (its type; an email or phone that does not standardise): the row goes
     # to quarantine, or the value becomes NULL and the row goes on flagged; unset = bad_value_action's default
     on_bad_value: OnBadValue | None = None

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from cdp.config import Settings
 from cdp.errors import InsufficientData
+from cdp.frames import cache_columns, uncache
 from cdp.io import Lakehouse
 from cdp.journey.config import checked_journey_config, is_purchase
 from cdp.journey.touchpoints import customer_touchpoints
@@ -22,7 +23,6 @@ from cdp.ml.config import ChurnConfig, checked_churn_config
 from cdp.ml.features import churn_features, event_signals, snapshot_frame, training_features
 from cdp.profile.config import load_profile_config
 from cdp.quality.gold import gate_tables
-from cdp.spark import cache_columns, uncache
 from cdp.tables import (
     CHURN_FEATURES,
     CHURN_SCORES,

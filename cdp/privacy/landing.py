@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cdp.errors import CdpError
 from cdp.ingest.sources import SourceSpec
-from cdp.reports.storage import is_local, local_path
+from cdp.storage import is_local, local_path
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import Settings, Strict, conf_file, load_yaml_model
+from cdp.config.pii_categories import CATEGORIES, EMAIL_PATTERN, PHONE_PATTERN, PiiCategory, Protection
 from cdp.errors import ConfigError
-from cdp.privacy.categories import CATEGORIES, EMAIL_PATTERN, PHONE_PATTERN, PiiCategory, Protection
 from cdp.quality.contracts import ColumnContract, TableContract, contract_path, load_contract
 from cdp.tables import Table, table
 
@@ -213,8 +213,8 @@ def write_protected_copies(lake, settings: Settings, run_id: str) -> ProtectedCo
 
     Without a usable salt: a ConfigError when catalog.database is set (the publish step would expose the tables
     to BI without their copies), else nothing is written and `skipped` says why."""
+    from cdp.frames import uncache
     from cdp.quality.gold import gate_tables
-    from cdp.spark import uncache
 
     copies = planned_copies(settings)
     secret = os.environ.get(SALT_VARIABLE)

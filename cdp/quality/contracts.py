@@ -17,9 +17,9 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from cdp.config import Settings, Strict, load_yaml_model
+from cdp.config.pii_categories import PiiCategory, Protection
 from cdp.errors import ConfigError
 from cdp.frames import first_failing
-from cdp.privacy.categories import PiiCategory, Protection
 from cdp.tables import Table
 
 ExpectationType = Literal["not_null", "between", "in_set", "regex", "unique", "unique_combination",
@@ -50,7 +50,7 @@ class ColumnContract(Strict):
     # Spark SQL type names: string, int, long, double, boolean, date, timestamp, map<string,string>, ...
     type: str = Field("string", pattern=r"^[a-z]+(\(\d+(,\s*\d+)?\)|<.+>)?$")
     description: str = ""
-    # what personal data the column holds (cdp.privacy.categories); a protected copy says how it replaced it
+    # what personal data the column holds (cdp.config.pii_categories); a protected copy says how it replaced it
     pii: PiiCategory | None = None
     protected: Protection | None = Field(None, validate_default=True)
 

@@ -59,8 +59,7 @@ from cdp.reports.run_sections import (
     _summary_section,
     run_info,
 )
-from cdp.reports.storage import join, write_text
-from cdp.reports.templating import render
+from cdp.storage import join, write_text
 from cdp.tables import (
     CHURN_SCORES,
     CUSTOMER_PROFILE,
@@ -71,6 +70,7 @@ from cdp.tables import (
     KPI_SATISFACTION,
     NEXT_BEST_ACTION,
 )
+from cdp.templating import render
 
 TEMPLATE = "run_report.html.j2"
 FILE_NAME = "run-report.html"
