@@ -49,8 +49,8 @@ def _cell(text: str) -> str:
 
 def table_docs(settings: Settings) -> dict[str, list[TableDoc]]:
     """layer -> its tables' documentation, bronze from the sources, the others from their contracts."""
-    from cdp.ingest.sources import load_sources
-    from cdp.quality.contracts import load_contracts
+    from cdp.config.contracts import load_contracts
+    from cdp.config.sources import load_sources
 
     docs: dict[str, list[TableDoc]] = {layer: [] for layer in LAYERS}
     for spec in load_sources(settings):

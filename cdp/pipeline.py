@@ -230,7 +230,7 @@ def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, cons
                           f"running {', '.join(s.name for s in planned)}")
         planned = plan(steps, start_from) if planned is None else planned
         from cdp.check import data_capabilities
-        from cdp.ingest.sources import load_sources
+        from cdp.config.sources import load_sources
 
         sources = load_sources(settings)
         refusal = None if allow_new_sources else foreign_lakehouse(lake, [s.name for s in sources])

@@ -17,8 +17,8 @@ import pytest
 from conftest import test_settings
 from pyspark.sql import functions as F
 
+from cdp.config.sources import load_sources
 from cdp.errors import CdpError
-from cdp.ingest.sources import load_sources
 from cdp.io import Lakehouse
 from cdp.privacy.artifacts import without_rows
 from cdp.privacy.landing import filter_lines, rewrite_landing

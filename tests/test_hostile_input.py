@@ -15,9 +15,9 @@ from hostile_checks import destinations, main_rows, unexplained_quarantine
 from pyspark.sql import functions as F
 
 from cdp.config import DEFAULT_CONF_DIR
+from cdp.config.sources import load_source, load_sources
 from cdp.ingest.bronze import land_all
 from cdp.ingest.landing import repeated_columns
-from cdp.ingest.sources import load_source, load_sources
 from cdp.io import Lakehouse
 from cdp.silver.standardize import to_amount
 from cdp.silver.step import build_silver

@@ -10,8 +10,8 @@ from identity_records import rec as identity_record
 from identity_runs import COMPARED, LATER, assert_same_tables, content, incremental_and_full, with_mode
 from pyspark.sql import functions as F
 
+from cdp.config.identity import load_identity_config
 from cdp.errors import ConfigError
-from cdp.identity.config import load_identity_config
 from cdp.identity.writer import resolve_identities
 from cdp.io import Lakehouse
 from cdp.tables import (
@@ -110,8 +110,8 @@ def test_a_configuration_change_makes_the_next_run_full(spark, settings, tmp_pat
 # -------------------------------------------------------------- generated data: Splink, guards, households
 @pytest.mark.slow
 def test_incremental_equals_full_rebuild_on_generated_data(spark, settings, tmp_path):
+    from cdp.config.sources import load_sources
     from cdp.ingest.bronze import land_all
-    from cdp.ingest.sources import load_sources
     from cdp.silver.step import build_silver
     from cdp.synth import generate
 

@@ -6,8 +6,8 @@ from frame_asserts import assert_frame_equal
 from identity_records import AFTER_GENERATED, NOW, frame, groups, rec
 from pyspark.sql import functions as F
 
+from cdp.config.identity import load_identity_config
 from cdp.errors import QualityGateFailed
-from cdp.identity.config import load_identity_config
 from cdp.identity.evaluate import evidence_ceiling, load_truth, pairwise_metrics, truth_for_records
 from cdp.identity.resolve import resolve
 from cdp.identity.stable_ids import assign_customer_ids, mint
@@ -213,8 +213,8 @@ def test_evidence_ceiling_links_one_persons_shared_values_only(spark, settings, 
 
 @pytest.mark.slow
 def test_generated_data_resolves_with_high_precision(spark, settings, config, tmp_path):
+    from cdp.config.sources import load_sources
     from cdp.ingest.bronze import land_all
-    from cdp.ingest.sources import load_sources
     from cdp.io import Lakehouse
     from cdp.silver.step import build_silver
     from cdp.synth import generate

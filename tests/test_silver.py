@@ -16,9 +16,9 @@ from frame_asserts import assert_frame_equal
 from pyspark.sql import functions as F
 
 from cdp.config import load_settings
+from cdp.config.sources import load_source, load_sources
 from cdp.errors import QualityGateFailed
 from cdp.ingest.bronze import land_all
-from cdp.ingest.sources import load_source, load_sources
 from cdp.io import Lakehouse
 from cdp.quality import load_contract
 from cdp.silver.core import split_source

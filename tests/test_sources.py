@@ -19,8 +19,8 @@ from cdp.config.checks import (
     timestamp_format_problem,
     timezone_problem,
 )
+from cdp.config.sources import DETAIL_COLUMNS, SOURCE_HINT, SourceSpec, load_source, load_sources
 from cdp.errors import ConfigError
-from cdp.ingest.sources import DETAIL_COLUMNS, SOURCE_HINT, SourceSpec, load_source, load_sources
 
 POS = readme_pos_source()
 
@@ -261,7 +261,7 @@ def test_mapped_columns_are_keyed_by_where_they_appear(tmp_path):
 
 
 def test_loading_sources_needs_no_spark():
-    code = ("import sys; from cdp.config import load_settings; from cdp.ingest.sources import load_sources; "
+    code = ("import sys; from cdp.config import load_settings; from cdp.config.sources import load_sources; "
             "load_sources(load_settings('local')); print('pyspark' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True)
     assert out.stdout.strip() == "False"

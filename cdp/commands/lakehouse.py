@@ -52,7 +52,7 @@ def _replay(args, settings) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
     from cdp.io import Lakehouse
     from cdp.lock import lakehouse_lock
     from cdp.silver.replay import replay_quarantine

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from cdp.identity.config import CustomAttribute, IdentityConfig
+from cdp.config.identity import IdentityConfig
+from cdp.config.identity_attributes import CustomAttribute
 
 CUSTOM_COLUMN = "custom_attributes"
 

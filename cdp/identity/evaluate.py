@@ -19,8 +19,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from cdp.config import GraphSettings
+from cdp.config.identity import PROBABILISTIC_RULE, IdentityConfig
 from cdp.errors import CdpError
-from cdp.identity.config import PROBABILISTIC_RULE, IdentityConfig
 from cdp.identity.graph import connected_components
 from cdp.identity.rules import blocking_keys, star, with_derived_attributes
 

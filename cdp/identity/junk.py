@@ -6,8 +6,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp.config.identity import IdentityConfig
 from cdp.frames import cut_lineage
-from cdp.identity.config import IdentityConfig
 from cdp.identity.rules import is_blocklisted
 
 

@@ -25,10 +25,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import Settings
+from cdp.config.identity import IdentityConfig
 from cdp.frames import cut_lineage, union_all
 from cdp.identity.attributes import with_custom_attributes
 from cdp.identity.clusters import IdentityGraph, cluster, cut_out, merge_clusters
-from cdp.identity.config import IdentityConfig
 from cdp.identity.golden import golden_records
 from cdp.identity.guards import (
     cap_cluster_size,

@@ -13,8 +13,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StringType, StructField, StructType
 
+from cdp.config.sources import SourceSpec
 from cdp.frames import first_failing, union_all
-from cdp.ingest.sources import SourceSpec
 from cdp.storage import hadoop_path
 
 CORRUPT = "_corrupt_record"

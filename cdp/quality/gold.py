@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame
 
 from cdp.config import Settings
+from cdp.config.contracts import load_contract
 from cdp.frames import cache_columns, is_materialised, uncache
 from cdp.io import Lakehouse
-from cdp.quality.contracts import load_contract
 from cdp.quality.docs import render_quality_docs
 from cdp.quality.gx_runner import QualityReport, record_quality, validate
 from cdp.tables import Table

@@ -92,7 +92,7 @@ class RunReportPage:
 
 def run_report_page(lake: Lakehouse, settings: Settings, run_id: str | None = None) -> RunReportPage:
     """The page data: one section per SECTION_IDS entry, in that order."""
-    from cdp.ml.config import churn_config_path, load_churn_config
+    from cdp.config.churn import churn_config_path, load_churn_config
 
     # a company without churn (a person register) may have no churn.yaml: its sections are absent anyway
     churn = load_churn_config(settings) if churn_config_path(settings).is_file() else None

@@ -9,8 +9,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import SilverSettings
-from cdp.identity.config import CustomAttribute
-from cdp.ingest.sources import SourceSpec, ValueSpec
+from cdp.config.identity_attributes import CustomAttribute
+from cdp.config.sources import SourceSpec, ValueSpec
 from cdp.silver.standardize import (
     display_name,
     fold_accents,

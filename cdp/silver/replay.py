@@ -25,8 +25,8 @@ from pyspark.sql import functions as F
 
 from cdp.audit import Reconciliation, record_reconciliation
 from cdp.config import Settings
+from cdp.config.sources import SourceSpec
 from cdp.frames import cut_lineage, union_all
-from cdp.ingest.sources import SourceSpec
 from cdp.io import Lakehouse, in_predicate
 from cdp.quality import load_contract
 from cdp.silver.core import DQ_REASON, FLAGGED, split_source
