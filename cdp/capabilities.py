@@ -24,7 +24,7 @@ class Capabilities:
 
 def capabilities(sources, known: set[str] | None, purchase_types: list[str],
                  activity_types: list[str] | None) -> Capabilities:
-    """What `sources` (SourceSpec) can give; known: the event types they produce (cdp.ingest.sources
+    """What `sources` (SourceSpec) can give; known: the event types they produce (cdp.config.sources
     .known_event_types; None: a source passes its event types through, any may come); purchase_types: the
     journeys' purchase event types (completed by the sources); activity_types: churn.yaml's activity event types
     (None: no churn configuration)."""

@@ -14,6 +14,24 @@ from dataclasses import dataclass, field
 
 from cdp.capabilities import ACTIVITY, IDENTITY, INTERACTIONS, PURCHASES, Capabilities, capabilities
 from cdp.config import CONF_FILES, Settings, conf_file
+from cdp.config.attribution import load_attribution_config
+from cdp.config.churn import checked_churn_config, churn_config_path, load_churn_config
+from cdp.config.contracts import contract_path, load_contract
+from cdp.config.identity import identity_config_path, load_identity_config
+from cdp.config.identity_attributes import IDENTITY_ATTRIBUTES
+from cdp.config.journeys import (
+    JourneyConfig,
+    checked_journey_config,
+    journey_config_path,
+    load_journey_config,
+    named_event_types,
+    purchase_event_types,
+    unproduced,
+)
+from cdp.config.pii import SALT_VARIABLE, pii_config_path, planned_copies
+from cdp.config.profile import load_profile_config
+from cdp.config.segments import load_segments
+from cdp.config.sources import known_event_types, load_sources
 from cdp.errors import ConfigError
 from cdp.tables import IDENTITY_RECORDS, REGISTERED
 
@@ -79,10 +97,6 @@ def data_capabilities(settings: Settings, sources, steps: list[str] | None = Non
     """What the configured sources can give: purchase types from the sources (and journeys.yaml), activity from
     churn.yaml. Only the files the planned `steps` (all: None) need are read; a present one that does not load is
     a ConfigError."""
-    from cdp.ingest.sources import known_event_types
-    from cdp.journey.config import JourneyConfig, load_journey_config, purchase_event_types
-    from cdp.ml.config import load_churn_config
-
     needs = {n for step, needed in STEP_NEEDS.items() if steps is None or step in steps for n in needed}
     journeys_file, churn_file = conf_file("journeys.yaml", settings), conf_file("churn.yaml", settings)
     reads_journeys = bool(needs & {PURCHASES, ACTIVITY}) and journeys_file.is_file()
@@ -94,8 +108,6 @@ def data_capabilities(settings: Settings, sources, steps: list[str] | None = Non
 
 def check_configuration(settings: Settings, steps: list[str] | None = None) -> CheckedConfiguration:
     """Validate the configuration `steps` need (all steps: None); one ConfigError line on the first mistake."""
-    from cdp.ingest.sources import load_sources
-
     sources = load_sources(settings)
     result = CheckedConfiguration(capabilities=data_capabilities(settings, sources, steps))
     result.sections.append(Section("settings", "ok", f"env {settings.env}, lakehouse "
@@ -126,8 +138,6 @@ def check_configuration(settings: Settings, steps: list[str] | None = None) -> C
 # ---------------------------------------------------------------- one checker per section: (settings, sources) -> summary
 
 def _identity(settings: Settings, sources) -> str:
-    from cdp.identity.config import identity_config_path, load_identity_config
-
     identity = load_identity_config(settings)
     rules = [r.name for r in identity.enabled_rules]
     return (f"{identity_config_path(settings)}: {len(rules)} rules"
@@ -135,14 +145,6 @@ def _identity(settings: Settings, sources) -> str:
 
 
 def _journeys(settings: Settings, sources) -> str:
-    from cdp.journey.config import (
-        checked_journey_config,
-        journey_config_path,
-        known_event_types,
-        named_event_types,
-        unproduced,
-    )
-
     journeys = checked_journey_config(settings, sources)
     idle = unproduced(named_event_types(journeys), known_event_types(sources))
     unused = f"; {len(idle)} event types named that no source produces (they match nothing): " \
@@ -152,28 +154,20 @@ def _journeys(settings: Settings, sources) -> str:
 
 
 def _attribution(settings: Settings, sources) -> str:
-    from cdp.journey.attribution_config import load_attribution_config
-
     attribution = load_attribution_config(settings)
     return f"models {', '.join(attribution.models)}, lookback {attribution.lookback_days} days"
 
 
 def _profile(settings: Settings, sources) -> str:
-    from cdp.profile.config import load_profile_config
-
     profile = load_profile_config(settings)
     return f"RFM in {len(profile.rfm.segments)} segments, as of {profile.as_of}"
 
 
 def _segments(settings: Settings, sources) -> str:
-    from cdp.profile.segments import load_segments
-
     return f"{len(load_segments(settings).segments)} segments"
 
 
 def _churn(settings: Settings, sources) -> str:
-    from cdp.ml.config import checked_churn_config, churn_config_path
-
     churn = checked_churn_config(settings, sources)
     return (f"{churn_config_path(settings)}: {len(churn.features)} features, {churn.snapshots.count} snapshots, "
             f"{churn.definition.horizon_days}-day horizon, model {churn.model.name}, "
@@ -181,15 +175,10 @@ def _churn(settings: Settings, sources) -> str:
 
 
 def _privacy(settings: Settings, sources) -> str:
-    from cdp.privacy.pii import SALT_VARIABLE, pii_config_path, planned_copies
-
     return f"{pii_config_path(settings)}: {len(planned_copies(settings))} protected copies, salt from ${SALT_VARIABLE}"
 
 
 def _contracts(settings: Settings) -> str:
-    from cdp.identity.config import IDENTITY_ATTRIBUTES
-    from cdp.quality.contracts import contract_path, load_contract
-
     contracts = {}
     for table in REGISTERED:
         path = contract_path(settings, table)

@@ -1,4 +1,5 @@
-"""`cdp` command: run the pipeline, check configuration, look at the quarantine, explain a customer, evaluate."""
+"""`cdp` command line: the parser, and `main`, which loads the settings, calls the command's handler (cdp/commands/)
+and turns what went wrong into one line on stderr (the traceback goes to the log file)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import argparse
 import re
 import sys
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
 
 from cdp import __version__
-from cdp.commands import _spark, cmd_eval, cmd_explain, cmd_profile, cmd_quarantine, cmd_sql
-from cdp.errors import CdpError
+from cdp.commands.forget import cmd_forget
+from cdp.commands.forget import configure_parser as configure_forget
+from cdp.commands.lakehouse import cmd_eval, cmd_explain, cmd_profile, cmd_quarantine, cmd_sql
+from cdp.commands.project import cmd_check, cmd_docs, cmd_generate, cmd_setup
+from cdp.commands.runs import cmd_report, cmd_run, cmd_status
+from cdp.commands.workflows import cmd_workflows
+from cdp.commands.workflows import configure_parser as configure_workflows
+from cdp.errors import CdpError, first_line
 
 
 def _common() -> argparse.ArgumentParser:
@@ -112,11 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="file to write (default: <paths.reports>/run-report.html)")
     report.add_argument("--run-id", metavar="RUN_ID", help="the run to report on (default: the latest)")
 
-    from cdp.workflows import configure_parser
-
-    configure_parser(sub, common)
-    from cdp.privacy.command import configure_parser as configure_forget
-
+    configure_workflows(sub, common)
     configure_forget(sub, common)
 
     gen = sub.add_parser("generate", parents=[common], help="write synthetic multi-channel landing files + ground truth",
@@ -178,197 +180,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_generate(args, settings) -> int:
-    from cdp.synth import generate
-
-    if args.out:
-        landing, truth = Path(args.out) / "landing", Path(args.out) / "ground_truth"
-    else:
-        landing, truth = Path(settings.path(settings.paths.landing)), Path(settings.path(settings.paths.ground_truth))
-    customers = args.customers or settings.synth.customers
-    seed = settings.synth.seed if args.seed is None else args.seed
-    if customers < 1:
-        raise CdpError("--customers must be at least 1")
-    print(f"generating {customers:,} customers (seed {seed}) into {landing} and {truth}", flush=True)
-
-    def progress(done: int, total: int) -> None:
-        print(f"  chunk {done}/{total}", flush=True)
-
-    res = generate(customers, seed, landing, truth, start=settings.synth.start, end=settings.synth.end,
-                   chunk_size=settings.synth.chunk_size, workers=args.workers or settings.synth.workers,
-                   progress=progress, hostile_share=settings.synth.hostile_share)
-    width = max(len(s) for s in res.records_by_source)
-    for source, n in res.records_by_source.items():
-        print(f"  {source:<{width}}  {n:>12,}")
-    print(f"  {'total':<{width}}  {sum(res.records_by_source.values()):>12,}  ({res.files} files, {res.seconds:.1f}s)")
-    if res.hostile_records:
-        print(f"  + {res.hostile_records:,} hostile records (synth.hostile_share) for the quarantine to stop")
-    return 0
-
-
-def cmd_check(args, settings) -> int:
-    from cdp.check import check_configuration
-
-    for section in check_configuration(settings).sections:
-        print(f"{section.name:<11} {section.status}: {section.summary}")
-    return 0
-
-
-def cmd_docs(args, settings) -> int:
-    from cdp.check import check_configuration
-    from cdp.dictionary import render_dictionary
-
-    check_configuration(settings)
-    out = Path(args.out or Path(settings.path(settings.paths.reports)) / "data-dictionary.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_dictionary(settings), encoding="utf-8")
-    print(f"data dictionary written to {out}")
-    return 0
-
-
-def _console(args):
-    from rich.console import Console
-
-    quiet = getattr(args, "quiet", False) or getattr(args, "json", False)
-    return Console(width=None if Console().is_terminal else 140, quiet=quiet)
-
-
-def run_document(ctx) -> dict:
-    """What `cdp run --json` prints: the run, each step's outcome, the problems, where the report is."""
-    return {
-        "run_id": ctx.run_id, "status": ctx.status, "env": ctx.settings.env, "lakehouse": ctx.lake.root,
-        "started_at": ctx.started_at.isoformat(), "report": ctx.report,
-        "error": next((r.error for r in ctx.records if r.status == "failed"), None),
-        "steps": [{"step": r.step, "status": r.status, "seconds": None if r.seconds is None else round(r.seconds, 3),
-                   "rows_in": r.written.rows_in, "rows_out": r.written.rows_out, "outputs": list(r.written.outputs),
-                   "error": r.error} for r in ctx.records],
-        "problems": ctx.problems,
-    }
-
-
-def cmd_run(args, settings) -> int:
-    import json
-
-    from cdp.check import check_configuration
-    from cdp.pipeline import plan, run_pipeline
-
-    steps = [s.strip() for s in args.steps.split(",")] if args.steps else None
-    planned = None if args.resume else [s.name for s in plan(steps, args.start_from)]
-    # every mistake in the configuration of the steps to run is one line before a JVM starts
-    check_configuration(settings, planned)
-    _lakehouse_free(settings, args.run_id, args.wait)
-    ctx = run_pipeline(settings, _spark(args, settings, "cdp"), steps, _console(args), as_of=args.as_of,
-                       run_id=args.run_id, start_from=args.start_from, resume=args.resume, raise_on_failure=False,
-                       wait=args.wait, allow_new_sources=args.allow_new_sources)
-    if args.json:
-        print(json.dumps(run_document(ctx), indent=2, default=str))
-    elif ctx.failure is None:
-        done = sum(r.status == "succeeded" for r in ctx.records)
-        seconds = (datetime.now(timezone.utc) - ctx.started_at).total_seconds()
-        print(f"run {ctx.run_id} succeeded: {done} step(s) in {seconds:.0f}s"
-              + (f"; report: {ctx.report}" if ctx.report else ""), flush=True)
-    if ctx.failure is not None:
-        raise ctx.failure
-    if ctx.problems:
-        print(f"error: {len(ctx.problems)} file(s) could not land: {ctx.problems[0]}"
-              + (f" (and {len(ctx.problems) - 1} more above)" if len(ctx.problems) > 1 else ""), file=sys.stderr)
-        return 1
-    return 0
-
-
-def _lakehouse_free(settings, run_id: str | None, wait: int | None) -> None:
-    """Stop before a JVM starts when another run holds a local lakehouse and we are not to wait (cdp.lock)."""
-    from cdp.lock import LakehouseBusy, busy_line, holder_in_the_way
-
-    wait = settings.lock.wait_seconds if wait is None else wait
-    root = settings.path(settings.paths.lakehouse)
-    holder = holder_in_the_way(root, run_id, settings.lock) if wait == 0 else None
-    if holder is not None:
-        raise LakehouseBusy(busy_line(root, holder, wait))
-
-
-def cmd_status(args, settings) -> int:
-    import json
-
-    from rich.table import Table
-
-    from cdp.io import Lakehouse
-    from cdp.runs import recent_runs, run_steps
-    from cdp.tables import PIPELINE_RUNS
-
-    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-status"), settings)
-    if not lake.exists(PIPELINE_RUNS):
-        raise CdpError(f"no run recorded yet ({PIPELINE_RUNS} is absent at {lake.root}): start one with `cdp run`")
-    console = _console(args)
-    if args.run_id:
-        steps = run_steps(lake, args.run_id)
-        if not steps:
-            raise CdpError(f"run {args.run_id!r} has no step in {PIPELINE_RUNS}; `cdp status` lists the runs")
-        doc = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.asDict().items()
-                if k not in ("level", "plan", "as_of", "env")} for r in steps]
-        t = Table(title=f"run {args.run_id}", title_justify="left")
-        for col in ("step", "status", "started (UTC)", "seconds", "rows in", "rows out", "error"):
-            t.add_column(col, overflow="fold")
-        for r in steps:
-            t.add_row(r.step, r.status, str(r.started_at or "")[:19], "" if r.seconds is None else f"{r.seconds:.1f}",
-                      f"{r.rows_in or 0:,}", f"{r.rows_out or 0:,}", r.error or "")
-    else:
-        runs = recent_runs(lake, args.runs)
-        doc = [{"run_id": r.run_id, "status": r.status, "started_at": r.started_at.isoformat() if r.started_at else None,
-                "seconds": r.seconds, "plan": r.plan, "succeeded": r.succeeded or 0, "failed": r.failed or 0,
-                "skipped": r.skipped or 0, "rows_out": r.rows_out or 0, "error": r.error, "env": r.env} for r in runs]
-        t = Table(title=f"latest {len(runs)} run(s) in {PIPELINE_RUNS}", title_justify="left")
-        for col in ("run", "started (UTC)", "status", "seconds", "steps ok/failed/skipped", "rows written", "error"):
-            t.add_column(col, overflow="fold")
-        for r in runs:
-            status = r.status if r.status != "running" else "running (or stopped without an end: a crash)"
-            t.add_row(r.run_id, str(r.started_at)[:19], status, "" if r.seconds is None else f"{r.seconds:.0f}",
-                      f"{r.succeeded or 0}/{r.failed or 0}/{r.skipped or 0}", f"{r.rows_out or 0:,}", r.error or "")
-    if args.json:
-        print(json.dumps(doc, indent=2, default=str))
-    else:
-        console.print(t)
-    return 0
-
-
-def cmd_report(args, settings) -> int:
-    from cdp.reports.run_report import cmd_report as report
-
-    return report(args, settings)
-
-
-def cmd_workflows(args, settings) -> int:
-    from cdp.workflows import cmd_workflows as workflows
-
-    return workflows(args, settings)
-
-
-def cmd_forget(args, settings) -> int:
-    from cdp.privacy.command import cmd_forget as forget
-
-    return forget(args, settings)
-
-
-def cmd_setup(args, settings) -> int:
-    from cdp.spark import check_java, fetch_optional_packages, read_manifest, record_classpath
-
-    print(f"java {check_java()} found")
-    for coord, ok in fetch_optional_packages(settings).items():
-        if ok:
-            print(f"optional package {coord}: cached")
-        else:
-            print(f"optional package {coord}: not served by the configured Maven repositories; "
-                  f"running without it (see README, 'Optional JARs')")
-    if read_manifest(settings) is None:
-        print("fetching Delta's JARs into the project's Ivy cache (first run only; ~90 MB from Maven Central)", flush=True)
-    spark = _spark(args, settings, "cdp-setup")
-    spark.range(1).count()
-    manifest = record_classpath(settings, spark)
-    print(f"spark {spark.version} with Delta ready (JARs cached in {settings.ivy_path()}"
-          + (f"; later starts read {manifest}, no network needed)" if manifest else ")"))
-    return 0
-
-
 COMMANDS = {"run": cmd_run, "generate": cmd_generate, "setup": cmd_setup, "check": cmd_check, "docs": cmd_docs,
             "quarantine": cmd_quarantine, "sql": cmd_sql, "profile": cmd_profile, "explain": cmd_explain, "eval": cmd_eval,
             "status": cmd_status, "report": cmd_report, "workflows": cmd_workflows, "forget": cmd_forget}
@@ -377,7 +188,7 @@ NEEDS_NO_LOG = ("check", "docs", "workflows")
 
 def _failure(exc: BaseException, log: Path | None, verbose: bool) -> str:
     """One line naming what failed, the log holding the traceback, and what to do."""
-    from cdp.pipeline import StepFailed, first_line
+    from cdp.pipeline import StepFailed
 
     what = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {first_line(exc)}"
     what += _skipped(exc)

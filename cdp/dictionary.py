@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cdp.config import Settings
-from cdp.reports import render
 from cdp.tables import LAYERS, LINEAGE, bronze, table
+from cdp.templating import render
 
 LINEAGE_DESCRIPTIONS = {
     "_source_file": "Landing file the row was read from",
@@ -49,8 +49,8 @@ def _cell(text: str) -> str:
 
 def table_docs(settings: Settings) -> dict[str, list[TableDoc]]:
     """layer -> its tables' documentation, bronze from the sources, the others from their contracts."""
-    from cdp.ingest.sources import load_sources
-    from cdp.quality.contracts import load_contracts
+    from cdp.config.contracts import load_contracts
+    from cdp.config.sources import load_sources
 
     docs: dict[str, list[TableDoc]] = {layer: [] for layer in LAYERS}
     for spec in load_sources(settings):

@@ -23,3 +23,10 @@ class QualityGateFailed(CdpError):
 
 class InsufficientData(CdpError):
     """The data cannot support what the configuration asks (too little history for the churn snapshots)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first meaningful line of an exception (a JVM exception's own message for Py4J errors)."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.toString()) if java is not None else str(exc)
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)[:300]

@@ -8,6 +8,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from cdp import faults
 from cdp.config import Settings
+from cdp.storage import hadoop_path
 from cdp.tables import Table, table
 
 
@@ -32,9 +33,13 @@ class Lakehouse:
     def from_settings(cls, spark: SparkSession, settings: Settings) -> Lakehouse:
         return cls(spark, settings.path(settings.paths.lakehouse))
 
+    def layer_location(self, layer: str) -> str:
+        """<root>/<layer>: the folder holding a layer's tables."""
+        return f"{self.root.rstrip('/')}/{layer}"
+
     def location(self, name: Table | str) -> str:
         t = _table(name)
-        return f"{self.root.rstrip('/')}/{t.layer}/{t.name}"
+        return f"{self.layer_location(t.layer)}/{t.name}"
 
     def exists(self, name: Table | str) -> bool:
         from delta.tables import DeltaTable
@@ -63,10 +68,7 @@ class Lakehouse:
             files = self.read(name, version=version).inputFiles()
         except Exception:  # noqa: BLE001 - the version's log entry is gone (log retention) or never was
             return False
-        jvm = self.spark.sparkContext._jvm
-        conf = self.spark.sparkContext._jsc.hadoopConfiguration()
-        paths = [jvm.org.apache.hadoop.fs.Path(f) for f in files]
-        return all(p.getFileSystem(conf).exists(p) for p in paths)
+        return all(fs.exists(path) for fs, path in (hadoop_path(self.spark, f) for f in files))
 
     def version(self, name: Table | str) -> int:
         """The table's current Delta version."""

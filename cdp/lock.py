@@ -111,10 +111,10 @@ class _LocalStore:
 
 class _HadoopStore:
     def __init__(self, spark, path: str) -> None:
-        jvm = spark.sparkContext._jvm
-        self._path = jvm.org.apache.hadoop.fs.Path(path)
-        self._fs = self._path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        self._jvm = jvm
+        from cdp.storage import hadoop_path
+
+        self._fs, self._path = hadoop_path(spark, path)
+        self._jvm = spark.sparkContext._jvm
 
     def _write(self, text: str, overwrite: bool) -> None:
         out = self._fs.create(self._path, overwrite)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 from rich.console import Console
 
 from cdp.config import Settings
-from cdp.errors import CdpError, ConfigError
+from cdp.errors import CdpError, ConfigError, first_line
 from cdp.io import Lakehouse
 from cdp.lock import lakehouse_lock
 from cdp.progress import step_progress
+from cdp.run_context import RunContext
 from cdp.runs import RunBook, StepRecord, resumable, table_versions, writes_between
 from cdp.steps import (
     assign_segments,
@@ -38,26 +39,6 @@ from cdp.steps import (
 from cdp.tables import INGEST_LOG, OPERATIONAL, PIPELINE_RUNS
 
 
-@dataclass
-class RunContext:
-    settings: Settings
-    spark: object
-    lake: Lakehouse
-    run_id: str
-    started_at: datetime
-    console: Console
-    outputs: dict[str, object] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)   # what makes the run exit non-zero (files not landed)
-    summary: list[str] = field(default_factory=list)    # what the closing summary adds (interactions with no customer)
-    as_of: date | None = None                            # scoring and value date (cdp run --as-of), else conf
-    plan: list[str] = field(default_factory=list)        # the steps this invocation set out to run
-    records: list[StepRecord] = field(default_factory=list)  # how each step ended (audit.pipeline_runs)
-    failure: BaseException | None = None                 # the first step that failed (its error, step named)
-    status: str = "running"                              # succeeded | failed | interrupted at the end
-    report: str | None = None                            # where the report step wrote the run report
-    capabilities: object | None = None                   # what the data can give (cdp.capabilities): which steps apply
-
-
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -73,13 +54,6 @@ class StepFailed(CdpError):
     def __init__(self, step: str, cause: BaseException):
         super().__init__(f"step '{step}' failed: {type(cause).__name__}: {first_line(cause)}")
         self.step, self.cause = step, cause
-
-
-def first_line(exc: BaseException) -> str:
-    """The first meaningful line of an exception (a JVM exception's own message for Py4J errors)."""
-    java = getattr(exc, "java_exception", None)
-    text = str(java.toString()) if java is not None else str(exc)
-    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)[:300]
 
 
 def new_run_id(now: datetime) -> str:
@@ -256,7 +230,7 @@ def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, cons
                           f"running {', '.join(s.name for s in planned)}")
         planned = plan(steps, start_from) if planned is None else planned
         from cdp.check import data_capabilities
-        from cdp.ingest.sources import load_sources
+        from cdp.config.sources import load_sources
 
         sources = load_sources(settings)
         refusal = None if allow_new_sources else foreign_lakehouse(lake, [s.name for s in sources])

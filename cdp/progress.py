@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cdp.pipeline import RunContext
+    from cdp.run_context import RunContext
 
 
 class step_progress:  # noqa: N801 - a context manager used as `with step_progress(...)`

@@ -25,7 +25,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from cdp.io import Lakehouse
-from cdp.tables import LAYERS, PIPELINE_RUNS
+from cdp.storage import hadoop_path, read_text
+from cdp.tables import LAYERS, PIPELINE_RUNS, Table
 
 _COMMIT = re.compile(r"^(\d{20})\.json$")
 _WRITES = ("WRITE", "CREATE TABLE AS SELECT", "REPLACE TABLE AS SELECT", "CREATE OR REPLACE TABLE AS SELECT",
@@ -71,8 +72,6 @@ def commit_rows(operation: str, metrics: dict[str, str]) -> tuple[int, int]:
 
 
 def _children(lake: Lakehouse, uri: str, directories: bool) -> list[str]:
-    from cdp.reports.storage import hadoop_path
-
     fs, path = hadoop_path(lake.spark, uri)
     if not fs.exists(path):
         return []
@@ -83,19 +82,23 @@ def table_versions(lake: Lakehouse) -> dict[str, int]:
     """{layer.table: latest Delta version} of every table under the lakehouse (its commit files, listed)."""
     found: dict[str, int] = {}
     for layer in LAYERS:
-        for name in _children(lake, f"{lake.root.rstrip('/')}/{layer}", directories=True):
-            commits = [int(m.group(1)) for f in _children(lake, f"{lake.root.rstrip('/')}/{layer}/{name}/_delta_log",
-                                                         directories=False) if (m := _COMMIT.match(f))]
+        for name in _children(lake, lake.layer_location(layer), directories=True):
+            commits = [int(m.group(1)) for f in _children(lake, _delta_log(lake, layer, name), directories=False)
+                       if (m := _COMMIT.match(f))]
             if commits:
                 found[f"{layer}.{name}"] = max(commits)
     return found
 
 
-def _commit_info(lake: Lakehouse, table: str, version: int) -> dict:
-    from cdp.reports.storage import read_text
+def _delta_log(lake: Lakehouse, layer: str, name: str) -> str:
+    """The transaction-log folder of the table at <layer>/<name>, registered or not (a table dropped from the
+    registry still has its folder)."""
+    return f"{lake.location(Table(layer, name))}/_delta_log"
 
+
+def _commit_info(lake: Lakehouse, table: str, version: int) -> dict:
     layer, _, name = table.partition(".")
-    uri = f"{lake.root.rstrip('/')}/{layer}/{name}/_delta_log/{version:020d}.json"
+    uri = f"{_delta_log(lake, layer, name)}/{version:020d}.json"
     try:
         text = read_text(lake.spark, uri, via_hadoop=True)
     except Exception:  # noqa: BLE001 - the commit file is gone (log cleanup, a table dropped meanwhile): uncounted

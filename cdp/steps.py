@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cdp.pipeline import RunContext
+    from cdp.run_context import RunContext
 
 
 def ensure_demo_data(ctx: RunContext) -> object:
@@ -32,8 +32,8 @@ def ensure_demo_data(ctx: RunContext) -> object:
 
 
 def land_bronze(ctx: RunContext) -> object:
+    from cdp.config.sources import load_sources
     from cdp.ingest.bronze import land_all
-    from cdp.ingest.sources import load_sources
     from cdp.summaries import bronze_summary
 
     s = ctx.settings
@@ -56,7 +56,7 @@ def land_bronze(ctx: RunContext) -> object:
 
 
 def build_silver_tables(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
     from cdp.silver.step import build_silver
 
     t0 = time.monotonic()
@@ -96,7 +96,7 @@ def resolve_customers(ctx: RunContext) -> object:
 
 
 def build_customer_journeys(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
     from cdp.journey.step import build_journeys
 
     res = build_journeys(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at)
@@ -109,7 +109,7 @@ def build_customer_journeys(ctx: RunContext) -> object:
 
 
 def build_customer_profiles(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
     from cdp.profile.step import build_profiles
 
     journeys = ctx.outputs.get("journeys")   # this run's journeys step: its touchpoints, already materialised
@@ -135,7 +135,7 @@ def _journey_touchpoints(ctx: RunContext):
 
 
 def build_churn_features(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
     from cdp.ml.step import build_churn_features as build
 
     res = build(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, _journey_touchpoints(ctx),
@@ -146,7 +146,7 @@ def build_churn_features(ctx: RunContext) -> object:
 
 
 def train_churn(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
     from cdp.ml.step import train_churn_model
 
     result, reg = train_churn_model(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, as_of=ctx.as_of)
@@ -163,7 +163,7 @@ def train_churn(ctx: RunContext) -> object:
 
 
 def score_churn(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
     from cdp.ml.step import score_churn as score
 
     res = score(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at, ctx.as_of,
@@ -175,7 +175,7 @@ def score_churn(ctx: RunContext) -> object:
 
 
 def value_customers(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
     from cdp.ml.step import build_customer_value
 
     res = build_customer_value(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at,
@@ -188,7 +188,7 @@ def value_customers(ctx: RunContext) -> object:
 
 
 def choose_actions(ctx: RunContext) -> object:
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
     from cdp.ml.step import choose_actions as choose
 
     counts = choose(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, _journey_touchpoints(ctx))

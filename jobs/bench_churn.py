@@ -57,11 +57,11 @@ def palive_and_baselines(spark, base: Path) -> dict[str, dict[str, float]]:
     from pyspark.sql import functions as F
 
     from cdp.config import load_settings
-    from cdp.ingest.sources import load_sources
+    from cdp.config.churn import load_churn_config
+    from cdp.config.journeys import checked_journey_config
+    from cdp.config.sources import load_sources
     from cdp.io import Lakehouse
-    from cdp.journey.config import checked_journey_config, is_purchase
-    from cdp.journey.touchpoints import customer_touchpoints
-    from cdp.ml.config import load_churn_config
+    from cdp.journey.touchpoints import customer_touchpoints, is_purchase
     from cdp.ml.evaluate import LABEL, evaluate_score
     from cdp.ml.value import expected_purchases, fit_bgnbd, p_alive, purchase_summary, summary_grid
     from cdp.tables import CHURN_FEATURES, IDENTITY_MAP, INTERACTIONS

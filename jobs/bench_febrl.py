@@ -158,7 +158,7 @@ def main() -> int:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from cdp.config import load_settings
-    from cdp.identity.config import load_identity_config
+    from cdp.config.identity import load_identity_config
     from cdp.spark import build_spark, stop_spark
 
     threshold = load_identity_config(path=ROOT / "conf" / "examples" / "febrl" / "identity.yaml").probabilistic.threshold

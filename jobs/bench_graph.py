@@ -49,7 +49,7 @@ def random_graph(spark, vertices: int, edges: int, seed: int, ids: str):
     seed, so the graph does not depend on partitioning); string ids are "src:<n>". Both materialised."""
     from pyspark.sql import functions as F
 
-    from cdp.spark import cut_lineage
+    from cdp.frames import cut_lineage
 
     v = spark.range(vertices).select("id")
     e = spark.range(edges).select(F.pmod(F.xxhash64("id", F.lit(seed)), F.lit(vertices)).alias("src"),
@@ -75,8 +75,8 @@ def _jvm_cpu_seconds() -> float | None:
 def time_engine(v, e, graph, runs: int, rounds: _Rounds) -> dict:
     """Best and every wall time of `runs` runs of connected_components over (v, e); components and rounds of the
     last run; JVM CPU seconds and the 1-minute load average of each run."""
+    from cdp.frames import cut_lineage
     from cdp.identity.graph import connected_components
-    from cdp.spark import cut_lineage
 
     walls, cpus, loads = [], [], []
     for _ in range(runs):

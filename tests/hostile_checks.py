@@ -8,8 +8,8 @@ from dataclasses import asdict
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp.config.sources import SourceSpec
 from cdp.frames import union_all
-from cdp.ingest.sources import SourceSpec
 from cdp.io import Lakehouse
 from cdp.synth.hostile import Case
 from cdp.tables import FILE_REJECTIONS, INGEST_LOG, INTERACTIONS, ORDER_LINES, ORDERS, QUARANTINE

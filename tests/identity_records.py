@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from cdp.identity.config import IDENTITY_ATTRIBUTES
+from cdp.config.identity_attributes import IDENTITY_ATTRIBUTES
 from cdp.tables import LINEAGE
 
 NOW = datetime(2025, 7, 1, tzinfo=timezone.utc)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+from cdp.config.sources import load_sources
 from cdp.ingest.bronze import land_all
-from cdp.ingest.sources import load_sources
 from cdp.silver.step import build_silver
 
 

@@ -12,8 +12,9 @@ from examples import readme_pos_source
 
 from cdp.check import check_configuration
 from cdp.config import DEFAULT_CONF_DIR, load_settings
+from cdp.config.journeys import JourneyConfig, Purchases
 from cdp.errors import ConfigError
-from cdp.journey.config import JourneyConfig, Purchases, is_purchase
+from cdp.journey.touchpoints import is_purchase
 
 NO_INTERACTIONS = "no source produces interactions (silver.interaction in conf/sources/)"
 NO_PURCHASES = "no source produces purchases"

@@ -13,11 +13,11 @@ from frame_asserts import assert_frame_equal
 from pyspark.sql import functions as F
 from touchpoints import DAY, T0, touch, touchpoints
 
+from cdp.config.attribution import MODELS, AttributionConfig, load_attribution_config
+from cdp.config.journeys import JourneyConfig, checked_journey_config
 from cdp.errors import ConfigError
 from cdp.journey import markov
 from cdp.journey.attribution import attribute
-from cdp.journey.attribution_config import MODELS, AttributionConfig, load_attribution_config
-from cdp.journey.config import JourneyConfig, checked_journey_config
 from cdp.journey.markov import CONVERSION, NULL, START, MarkovChain, solve_chain, with_markov_credit
 from cdp.quality import load_contract
 from cdp.quality.gx_runner import schema_result
@@ -313,7 +313,7 @@ def test_a_non_positive_half_life_is_refused(tmp_path):
 
 
 def test_the_journey_config_the_tests_use_is_the_projects(settings):
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
 
     assert checked_journey_config(settings, load_sources(settings)) == JOURNEY
 

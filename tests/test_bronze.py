@@ -11,8 +11,8 @@ import pytest
 from frame_asserts import assert_frame_equal
 from pyspark.sql import functions as F
 
+from cdp.config.sources import load_sources
 from cdp.ingest.bronze import land_all
-from cdp.ingest.sources import load_sources
 from cdp.io import Lakehouse
 from cdp.tables import FILE_REJECTIONS, INGEST_LOG, LINEAGE, QUARANTINE, bronze
 

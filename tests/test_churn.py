@@ -9,12 +9,12 @@ import pytest
 from frame_asserts import assert_frame_equal
 from touchpoints import DAY, T0, touch, touchpoints
 
+from cdp.config.churn import FEATURES, load_churn_config
+from cdp.config.journeys import checked_journey_config
+from cdp.config.profile import load_profile_config
 from cdp.errors import ConfigError, InsufficientData
-from cdp.journey.config import checked_journey_config
 from cdp.ml.actions import next_best_action
-from cdp.ml.config import FEATURES, load_churn_config
 from cdp.ml.features import churn_features, snapshot_dates, snapshot_frame, training_features
-from cdp.profile.config import load_profile_config
 from cdp.quality import load_contract
 from cdp.quality.gx_runner import schema_result
 from cdp.tables import CHURN_FEATURES
@@ -25,7 +25,7 @@ CUSTOMERS = "customer_id string, birth_date date, gender string, country string"
 
 @pytest.fixture(scope="module")
 def configs(settings):
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
 
     return (checked_journey_config(settings, load_sources(settings)), load_profile_config(settings),
             load_churn_config(settings))
@@ -182,7 +182,7 @@ def test_as_of_is_the_end_of_the_day_in_the_configured_zone_and_nothing_later_le
 
 
 def test_a_backtest_refuses_features_labelled_after_its_date(spark, settings, lake):
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
     from cdp.ml.step import train_churn_model
 
     dates = [(f"C{i}", d) for i, d in enumerate([date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)])]
@@ -228,8 +228,8 @@ def test_unknown_activity_event_type_names_the_key(settings, tmp_path):
     import shutil
 
     from cdp.config import load_settings
-    from cdp.ingest.sources import load_sources
-    from cdp.ml.config import checked_churn_config
+    from cdp.config.churn import checked_churn_config
+    from cdp.config.sources import load_sources
 
     conf = tmp_path / "conf"
     shutil.copytree(settings.conf_dir, conf)

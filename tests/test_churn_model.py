@@ -18,7 +18,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from cdp.config import PROJECT_ROOT
-from cdp.ml.config import CATEGORICAL, FEATURES, load_churn_config
+from cdp.config.churn import CATEGORICAL, FEATURES, load_churn_config
 from cdp.ml.registry import CHALLENGER, CHAMPION, NoChampion, churner_weight, load_champion, log_and_register
 from cdp.ml.scoring import churn_scores
 from cdp.ml.train import train_churn_models

@@ -8,7 +8,7 @@ from datetime import date
 
 from pyspark.sql import functions as F
 
-from cdp.ml.config import load_churn_config
+from cdp.config.churn import load_churn_config
 from cdp.ml.train import score_frame, train_churn_models
 
 DATES = [date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)]

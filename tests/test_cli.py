@@ -15,7 +15,7 @@ from examples import readme_pos_source
 
 from cdp import __version__
 from cdp.config import DEFAULT_CONF_DIR
-from cdp.ingest.sources import load_sources
+from cdp.config.sources import load_sources
 
 
 def cdp(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

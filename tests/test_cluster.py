@@ -1,6 +1,6 @@
 """The pipeline on a real multi-node Spark cluster: a standalone master and two workers (1 core each) on loopback,
 started from the classes shipped with pyspark, the pipeline's distributed steps (CLUSTER_STEPS) submitted with
-`cdp.submit.spark_submit_command` (the command README's "Running on a cluster" documents), and every gold table
+`cdp.submit.spark_submit_command` (the command docs/cluster.md documents), and every gold table
 they write compared with the in-process local run of the `pipeline_demo` fixture on the same landing files and
 run id.
 

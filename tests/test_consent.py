@@ -9,9 +9,9 @@ from frame_asserts import assert_frame_equal
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from cdp.config.churn import load_churn_config
+from cdp.config.profile import load_profile_config
 from cdp.ml.actions import next_best_action
-from cdp.ml.config import load_churn_config
-from cdp.profile.config import load_profile_config
 from cdp.silver.standardize import parse_bool
 from cdp.tables import (
     CHURN_SCORES,

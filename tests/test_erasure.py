@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
+from cdp.config.sources import load_sources
 from cdp.errors import CdpError
-from cdp.ingest.sources import load_sources
 from cdp.io import Lakehouse
 from cdp.privacy.artifacts import without_rows
 from cdp.privacy.landing import filter_lines, rewrite_landing
@@ -344,7 +344,7 @@ def test_forget_leaves_no_trace_in_tables_versions_files_or_mlflow(demo_copy, sp
 
 
 def test_the_summary_prints_counts_and_never_a_value():
-    from cdp.privacy.command import summary_lines
+    from cdp.commands.forget import summary_lines
     from cdp.privacy.erasure import ErasureRun, RequestOutcome
 
     found = RequestOutcome(request("email", "ana.garcia@x.es"), "h" * 64, Subject(("C1",), ("crm:1",)),

@@ -14,8 +14,8 @@ from lakes import land_and_build
 from pyspark.sql import functions as F
 
 from cdp.config import DEFAULT_CONF_DIR
+from cdp.config.sources import load_source, load_sources
 from cdp.ingest.landing import repeated_columns
-from cdp.ingest.sources import load_source, load_sources
 from cdp.io import Lakehouse
 from cdp.silver.standardize import to_amount
 from cdp.silver.typed import unclean_text

@@ -12,8 +12,8 @@ from conftest import test_settings
 from identity_records import NOW, frame, rec
 
 from cdp.config import DEFAULT_CONF_DIR
+from cdp.config.identity import IdentityConfig, load_identity_config
 from cdp.errors import ConfigError
-from cdp.identity.config import IdentityConfig, load_identity_config
 from cdp.identity.resolve import resolve
 
 FEBRL = DEFAULT_CONF_DIR / "examples" / "febrl"
@@ -58,7 +58,7 @@ def test_a_custom_attribute_links_explains_and_survives(spark, settings):
     '6988048', digits_only) are one customer; the link says why; gold.customers keeps the value."""
     from pyspark.sql import functions as F
 
-    from cdp.identity.attributes import custom_attribute_values
+    from cdp.silver.canonical import custom_attribute_values
 
     config = febrl_config(probabilistic=None)
     rows = [rec("a", 1, first_name_match="ana", last_name_match="ruiz", street="Calle Mayor 1"),
@@ -116,7 +116,8 @@ def test_each_comparison_puts_a_hand_built_pair_in_its_level(spark):
 
     from splink import Linker, SettingsCreator
 
-    from cdp.identity.config import Comparison, _declared
+    from cdp.config.identity_attributes import _declared
+    from cdp.config.matching import Comparison
     from cdp.identity.probabilistic import comparison, eager_spark_api
 
     with _declared(tuple(COMPARED)):
@@ -144,7 +145,8 @@ def test_each_comparison_puts_a_hand_built_pair_in_its_level(spark):
 def test_a_transposed_digit_is_not_a_veto_with_damerau_levenshtein(spark):
     from splink import SparkAPI
 
-    from cdp.identity.config import Comparison, _declared
+    from cdp.config.identity_attributes import _declared
+    from cdp.config.matching import Comparison
     from cdp.identity.probabilistic import agrees
 
     SparkAPI(spark_session=spark)  # registers Splink's similarity functions, as a matching run does

@@ -18,8 +18,8 @@ from identity_records import rec as identity_record
 from identity_runs import COMPARED, LATER, assert_same_tables, content, incremental_and_full_from
 
 from cdp.config import DEFAULT_CONF_DIR
+from cdp.config.identity import IdentityConfig, load_identity_config
 from cdp.identity.attributes import with_custom_attributes
-from cdp.identity.config import IdentityConfig, load_identity_config
 from cdp.identity.incremental import IdentityState, resolve_increment
 from cdp.identity.resolve import resolve
 from cdp.identity.writer import resolve_identities

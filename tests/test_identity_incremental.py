@@ -10,8 +10,8 @@ from identity_records import rec as identity_record
 from identity_runs import COMPARED, LATER, assert_same_tables, content, incremental_and_full, with_mode
 from pyspark.sql import functions as F
 
+from cdp.config.identity import load_identity_config
 from cdp.errors import ConfigError
-from cdp.identity.config import load_identity_config
 from cdp.identity.writer import resolve_identities
 from cdp.io import Lakehouse
 from cdp.tables import (

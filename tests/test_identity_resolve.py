@@ -7,8 +7,8 @@ from identity_records import AFTER_GENERATED, NOW, frame, groups, rec
 from lakes import land_and_build
 from pyspark.sql import functions as F
 
+from cdp.config.identity import load_identity_config
 from cdp.errors import QualityGateFailed
-from cdp.identity.config import load_identity_config
 from cdp.identity.evaluate import evidence_ceiling, load_truth, pairwise_metrics, truth_for_records
 from cdp.identity.resolve import resolve
 from cdp.identity.stable_ids import assign_customer_ids, mint

@@ -7,9 +7,10 @@ import pytest
 from identity_records import edge_set, frame, groups, labels, rec, variant
 from pyspark.sql import functions as F
 
+from cdp.config.identity import load_identity_config
+from cdp.config.identity_attributes import IDENTITY_ATTRIBUTES
 from cdp.errors import ConfigError
 from cdp.identity.clusters import IdentityGraph, cluster, cut_out
-from cdp.identity.config import IDENTITY_ATTRIBUTES, load_identity_config
 from cdp.identity.guards import (
     cap_cluster_size,
     cap_identifiers,

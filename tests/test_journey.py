@@ -18,15 +18,15 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import _parse_datatype_string
 from touchpoints import DAY, T0, touch, touchpoints
 
-from cdp.errors import ConfigError
-from cdp.ingest.sources import ValueSpec, load_sources
-from cdp.journey.config import (
+from cdp.config.journeys import (
     Paths,
     checked_journey_config,
     known_channels,
     known_event_types,
     load_journey_config,
 )
+from cdp.config.sources import ValueSpec, load_sources
+from cdp.errors import ConfigError
 from cdp.journey.funnels import funnels
 from cdp.journey.incomplete import incomplete_purchases
 from cdp.journey.paths import journey_paths

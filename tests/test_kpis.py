@@ -8,7 +8,7 @@ import pytest
 from frame_asserts import assert_frame_equal
 from touchpoints import DAY, touch, touchpoints
 
-from cdp.journey.config import checked_journey_config
+from cdp.config.journeys import checked_journey_config
 from cdp.profile.kpis import (
     kpi_cohort_retention,
     kpi_complaints,
@@ -55,7 +55,7 @@ def tp(spark):
 
 @pytest.fixture(scope="module")
 def journeys(settings):
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
 
     return checked_journey_config(settings, load_sources(settings))
 

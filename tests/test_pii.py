@@ -21,12 +21,13 @@ from conftest import DEMO_CATALOG, test_overrides, test_settings
 from frame_asserts import assert_frame_equal
 
 from cdp.config import PROJECT_ROOT, load_yaml_model
+from cdp.config.contracts import TableContract
+from cdp.config.pii import SALT_VARIABLE, planned_copies
+from cdp.config.pii_categories import mask_text
+from cdp.config.sources import SourceSpec, load_sources
 from cdp.errors import ConfigError
-from cdp.ingest.sources import SourceSpec, load_sources
-from cdp.privacy.categories import mask_text
-from cdp.privacy.pii import SALT_VARIABLE, masked, pii_hash, planned_copies, protect, write_protected_copies
+from cdp.privacy.pii import masked, pii_hash, protect, write_protected_copies
 from cdp.quality import load_contracts
-from cdp.quality.contracts import TableContract
 from cdp.quality.gx_runner import validate
 from cdp.tables import CUSTOMERS, CUSTOMERS_PROTECTED, IDENTITY_RECORDS, PROTECTED_TABLES, bronze
 

@@ -11,12 +11,12 @@ from frame_asserts import assert_frame_equal
 from pyspark.sql import functions as F
 from touchpoints import DAY, T0, touch, touchpoints
 
+from cdp.config.journeys import checked_journey_config
+from cdp.config.profile import PROFILE_COLUMNS, load_profile_config
+from cdp.config.sources import load_sources
 from cdp.errors import ConfigError
-from cdp.ingest.sources import load_sources
-from cdp.journey.config import checked_journey_config
 from cdp.journey.incomplete import incomplete_purchases
 from cdp.journey.timeline import customer_journey
-from cdp.profile.config import PROFILE_COLUMNS, load_profile_config
 from cdp.profile.profile import customer_profile, resolve_as_of
 from cdp.profile.rfm import rfm_segment
 from cdp.quality import failure_condition, load_contract

@@ -14,8 +14,8 @@ from frame_asserts import assert_frame_equal
 from pyspark.sql import functions as F
 
 from cdp.config import DEFAULT_CONF_DIR, load_settings
+from cdp.config.sources import load_sources
 from cdp.errors import QualityGateFailed
-from cdp.ingest.sources import load_sources
 from cdp.io import Lakehouse
 from cdp.silver.replay import replay_quarantine
 from cdp.tables import INTERACTIONS, QUARANTINE, QUARANTINE_REPLAYS, RECONCILIATION, SILVER_BATCHES

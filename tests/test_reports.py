@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from jinja2 import UndefinedError
 
+from cdp import storage
 from cdp.quality import ExpectationResult, QualityReport, render_quality_docs
 from cdp.quality.docs import earlier_runs, render_quality_page
-from cdp.reports import FILTERS, join, list_files, read_text, render, storage, write_text
+from cdp.storage import join, list_files, read_text, write_text
+from cdp.templating import FILTERS, render
 
 XSS = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

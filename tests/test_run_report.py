@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import test_settings
 
+from cdp.commands.runs import cmd_report
 from cdp.config import PROJECT_ROOT
 from cdp.io import Lakehouse
 from cdp.reports.churn_sections import binned_counts, value_distribution
@@ -31,7 +32,6 @@ from cdp.reports.customer_sections import (
 )
 from cdp.reports.run_report import (
     SECTION_IDS,
-    cmd_report,
     render_run_report,
     report_location,
     run_report_page,
@@ -229,9 +229,9 @@ def test_an_empty_table_says_it_is_empty(lake, tiny_settings):
 
 
 def test_cdp_report_writes_the_page_and_says_where(spark, tiny_settings, tmp_path, monkeypatch, capsys):
-    import cdp.commands
+    import cdp.commands.runs
 
-    monkeypatch.setattr(cdp.commands, "_spark", lambda args, settings, app: spark)
+    monkeypatch.setattr(cdp.commands.runs, "command_session", lambda args, settings, app: spark)
     out = tmp_path / "out" / "report.html"
     assert cmd_report(SimpleNamespace(run_id=None, out=str(out), log=None, verbose=False), tiny_settings) == 0
     assert capsys.readouterr().out == f"report written to {out}\n"

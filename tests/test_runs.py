@@ -86,7 +86,7 @@ def toy_dag(monkeypatch, spark):
 
 @pytest.mark.slow   # two runs of a toy DAG with their run book: ~10 s, over the fast tier's budget
 def test_a_failed_step_stops_its_dependants_only_and_resume_finishes_the_run(toy_dag, spark, conf_dir, tmp_path):
-    from cdp.cli import cmd_status
+    from cdp.commands.runs import cmd_status
     from cdp.io import Lakehouse
 
     settings = test_settings(conf_dir, tmp_path)

@@ -11,8 +11,9 @@ from frame_asserts import assert_frame_equal
 from pyspark.sql.types import StructType
 
 from cdp.config import DEFAULT_CONF_DIR
+from cdp.config.segments import SegmentsConfig, load_segments
 from cdp.errors import ConfigError
-from cdp.profile.segments import SegmentsConfig, check_segment_conditions, load_segments, segment_membership
+from cdp.profile.segments import check_segment_conditions, segment_membership
 from cdp.quality import load_contract
 from cdp.quality.gx_runner import schema_result
 from cdp.tables import SEGMENT_SIZES, SEGMENTS

@@ -4,9 +4,9 @@ shipped English and Spanish lexicons on customer sentences."""
 import pytest
 from pyspark.sql import functions as F
 
+from cdp.config.lexicon import merged_lexicon, read_lexicon
+from cdp.config.profile import Sentiment
 from cdp.errors import ConfigError
-from cdp.profile.config import Sentiment
-from cdp.profile.lexicon import merged_lexicon, read_lexicon
 from cdp.profile.sentiment import sentiment_score
 
 TINY = "# a test lexicon\ngood\t0.5\nbad\t-0.5\ngreat\t1\nbueno\t0.5\n"
@@ -57,7 +57,7 @@ SENTENCES = [
 
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_shipped_lexicon_sizes(lang):
-    from cdp.profile.config import LEXICON_DIR
+    from cdp.config.profile import LEXICON_DIR
 
     assert len(read_lexicon(LEXICON_DIR / f"{lang}.tsv")) >= 300
 

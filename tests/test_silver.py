@@ -17,8 +17,8 @@ from lakes import land_and_build
 from pyspark.sql import functions as F
 
 from cdp.config import load_settings
+from cdp.config.sources import load_source, load_sources
 from cdp.errors import QualityGateFailed
-from cdp.ingest.sources import load_source, load_sources
 from cdp.io import Lakehouse
 from cdp.quality import load_contract
 from cdp.silver.core import split_source

@@ -13,14 +13,14 @@ from examples import readme_pos_source
 from pydantic import model_validator
 
 from cdp.config import DEFAULT_CONF_DIR, PROJECT_ROOT, KeyProblem, Strict, load_settings, load_yaml_model
-from cdp.errors import ConfigError
-from cdp.ingest.sources import DETAIL_COLUMNS, SOURCE_HINT, SourceSpec, load_source, load_sources
-from cdp.ingest.validation import (
+from cdp.config.checks import (
     landing_path_problem,
     reader_option_problem,
     timestamp_format_problem,
     timezone_problem,
 )
+from cdp.config.sources import DETAIL_COLUMNS, SOURCE_HINT, SourceSpec, load_source, load_sources
+from cdp.errors import ConfigError
 
 POS = readme_pos_source()
 
@@ -261,7 +261,7 @@ def test_mapped_columns_are_keyed_by_where_they_appear(tmp_path):
 
 
 def test_loading_sources_needs_no_spark():
-    code = ("import sys; from cdp.config import load_settings; from cdp.ingest.sources import load_sources; "
+    code = ("import sys; from cdp.config import load_settings; from cdp.config.sources import load_sources; "
             "load_sources(load_settings('local')); print('pyspark' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True)
     assert out.stdout.strip() == "False"

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cdp import workflows
 from cdp.cli import build_parser
+from cdp.commands import workflows
+from cdp.commands.workflows import API_FILE, BUNDLE_FILE, DEFAULT_OUT, JOB_FILE, JOB_KEY
 from cdp.config import DEFAULT_CONF_DIR, PROJECT_ROOT, load_settings
 from cdp.errors import ConfigError
 from cdp.pipeline import STEPS, Step
-from cdp.workflows import API_FILE, BUNDLE_FILE, DEFAULT_OUT, JOB_FILE, JOB_KEY
 
 REGENERATE = "run `cdp workflows export` (or `.venv/bin/cdp workflows export`) and commit conf/workflows/"
 SAMPLE_ENV, SAMPLE_CONF_DIR, SAMPLE_RUN_ID = "databricks", "/Workspace/Users/a@b.c/.bundle/cdp/dev/files/conf", "912345"

@@ -14,8 +14,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import GraphSettings
+from cdp.frames import cut_lineage
 from cdp.identity.graph import connected_components
-from cdp.spark import cut_lineage
 
 EDGE_SCHEMA = "src string, dst string, rule string, attribute_values string, weight double"
 
@@ -28,7 +28,7 @@ class IdentityGraph:
     components: DataFrame   # record_id, component
 
     def cut(self) -> IdentityGraph:
-        """Both frames materialised without their lineage (a phase boundary, see cdp.spark.cut_lineage)."""
+        """Both frames materialised without their lineage (a phase boundary, see cdp.frames.cut_lineage)."""
         return IdentityGraph(self.edges.transform(cut_lineage),
                              self.components.select("record_id", "component").transform(cut_lineage))
 

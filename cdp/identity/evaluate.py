@@ -19,8 +19,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from cdp.config import GraphSettings
+from cdp.config.identity import PROBABILISTIC_RULE, IdentityConfig
 from cdp.errors import CdpError
-from cdp.identity.config import PROBABILISTIC_RULE, IdentityConfig
 from cdp.identity.graph import connected_components
 from cdp.identity.rules import blocking_keys, star, with_derived_attributes
 
@@ -134,7 +134,7 @@ class LabelledRecords:
 def match_labels(labels: Labels, records: DataFrame, mapped: DataFrame) -> LabelledRecords:
     """labels + silver.identity_records (record_id, source, source_record_key) + mapped record ids (the identity
     map). Labels naming no identity record, an anonymous one or contradicting each other are counted, not used."""
-    from cdp.spark import cut_lineage
+    from cdp.frames import cut_lineage
 
     ids = records.select("source", F.col("source_record_key").alias("record_key"), "record_id")
     known = mapped.select("record_id", F.lit(True).alias("mapped"))
@@ -299,7 +299,7 @@ def threshold_metrics(labelled: LabelledRecords, mapped: DataFrame, links: DataF
     """Per threshold t: the clustering the deterministic links plus the non-vetoed scored pairs with
     match_probability >= t give (before the over-merge guards), its precision, recall and F1 against the labels,
     the probabilistic links it adds and its customers. One row per threshold, in the given order."""
-    from cdp.spark import cut_lineage
+    from cdp.frames import cut_lineage
 
     components = deterministic_components(mapped, links, graph).transform(cut_lineage)
     merges = threshold_merges(components, scores, thresholds, graph).transform(cut_lineage)

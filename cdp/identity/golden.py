@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from cdp.identity.config import GOLDEN_ATTRIBUTES, IdentityConfig, Survivorship
+from cdp.config.identity import GOLDEN_ATTRIBUTES, IdentityConfig, Survivorship
 
 
 def _order(attribute: str, rule: Survivorship) -> Column:

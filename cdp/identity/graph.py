@@ -24,7 +24,8 @@ from pyspark.sql.types import StringType
 
 from cdp.config import GraphSettings
 from cdp.errors import ConfigError
-from cdp.spark import cut_lineage, jvm_has_class
+from cdp.frames import cut_lineage
+from cdp.spark import jvm_has_class
 
 GRAPHFRAMES_CLASS = "org.graphframes.GraphFrame"
 

@@ -15,11 +15,10 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from cdp.config import GraphSettings
-from cdp.frames import union_all
+from cdp.config.identity import PROBABILISTIC_RULE, IdentityConfig
+from cdp.frames import cut_lineage, union_all
 from cdp.identity.clusters import IdentityGraph, drop_edges, recluster
-from cdp.identity.config import PROBABILISTIC_RULE, IdentityConfig
 from cdp.identity.rules import PERSON_KEY, dates_compatible, names_compatible, with_person_key
-from cdp.spark import cut_lineage
 
 CAPPED_SCHEMA = "component string, attribute string, value string, records long"
 REVIEW_SCHEMA = ("cluster_root string, size_before long, size_after long, parts long, "

@@ -39,12 +39,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import MapType
 
 from cdp.config import Settings
-from cdp.identity.config import IdentityConfig
+from cdp.config.identity import IdentityConfig
+from cdp.frames import cut_lineage
 from cdp.identity.junk import junk_pairs, junk_report, mark_junk
 from cdp.identity.probabilistic import SCORE_SCHEMA, SavedModel, links_of, score_against
 from cdp.identity.resolve import IdentityTables, Progress, identified, resolve, stopwatch
 from cdp.identity.rules import block_names, rule_keys, with_derived_attributes
-from cdp.spark import cut_lineage
 
 JUNK_COLUMNS = ["attribute", "value", "records", "reason"]
 

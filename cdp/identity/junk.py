@@ -6,9 +6,9 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from cdp.identity.config import IdentityConfig
+from cdp.config.identity import IdentityConfig
+from cdp.frames import cut_lineage
 from cdp.identity.rules import is_blocklisted
-from cdp.spark import cut_lineage
 
 
 def junk_pairs(records: DataFrame, config: IdentityConfig) -> DataFrame:

@@ -20,10 +20,11 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp.config.identity import PROBABILISTIC_RULE
+from cdp.config.matching import Comparison, Probabilistic
+from cdp.frames import cut_lineage
 from cdp.identity.clusters import EDGE_SCHEMA
-from cdp.identity.config import PROBABILISTIC_RULE, Comparison, Probabilistic
 from cdp.identity.rules import dates_compatible, names_compatible
-from cdp.spark import cut_lineage
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def postcode_comparison(column: str, prefixes: list[int]):
 
 
 def comparison(c: Comparison):
-    """The Splink comparison a conf/identity.yaml comparison names (see config.COMPARISON_METHODS)."""
+    """The Splink comparison a conf/identity.yaml comparison names (see cdp.config.matching.COMPARISON_METHODS)."""
     import splink.comparison_library as cl
 
     t = c.thresholds

@@ -73,8 +73,8 @@ def evaluate_identity(lake: Lakehouse, settings: Settings, labels_path: str | No
                       thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS, by_threshold: bool = True) -> IdentityEvaluation:
     """gold.identity_map against labels (default: the generator's ground truth, with the evidence ceiling), and
     precision and recall at each match-probability threshold when gold.identity_match_scores is there."""
+    from cdp.config.identity import load_identity_config
     from cdp.identity.attributes import with_custom_attributes
-    from cdp.identity.config import load_identity_config
     from cdp.identity.evaluate import (
         evidence_ceiling,
         label_metrics,
@@ -115,7 +115,7 @@ def evaluate_identity(lake: Lakehouse, settings: Settings, labels_path: str | No
 
 def _by_threshold(lake: Lakehouse, settings: Settings, labelled, metrics: dict, thresholds: list[float],
                   floor: float) -> dict:
-    from cdp.identity.config import PROBABILISTIC_RULE
+    from cdp.config.identity import PROBABILISTIC_RULE
     from cdp.identity.evaluate import threshold_metrics
 
     below = [t for t in thresholds if t < floor]
@@ -151,7 +151,7 @@ def log_identity_evaluation(settings: Settings, run_id: str, metrics: dict,
                             evaluation: IdentityEvaluation | None = None) -> str:
     """One MLflow run: the metrics; with an evaluation, also each threshold's precision, recall and F1, the
     threshold table (identity_thresholds.csv) and the precision-recall plot (precision_recall.png)."""
-    from cdp.identity.config import load_identity_config
+    from cdp.config.identity import load_identity_config
     from cdp.tracking import log_evaluation, tracking_uri
 
     config = load_identity_config(settings)

@@ -10,7 +10,7 @@ identifier caps -> name and birth-date conflicts -> cluster-size cap -> stable c
 previous map -> golden records. Each run recomputes the graph from all identity records; the previous map is
 what keeps ids stable. An incremental run (cdp.identity.incremental) runs this same code on the region of whole
 clusters its new, changed and deleted records can reach. Lineage is cut at each
-phase boundary here (cdp.spark.cut_lineage), so no plan grows across phases.
+phase boundary here (cdp.frames.cut_lineage), so no plan grows across phases.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import Settings
-from cdp.frames import union_all
+from cdp.config.identity import IdentityConfig
+from cdp.frames import cut_lineage, union_all
 from cdp.identity.attributes import with_custom_attributes
 from cdp.identity.clusters import IdentityGraph, cluster, cut_out, merge_clusters
-from cdp.identity.config import IdentityConfig
 from cdp.identity.golden import golden_records
 from cdp.identity.guards import (
     cap_cluster_size,
@@ -41,7 +41,6 @@ from cdp.identity.junk import mark_junk
 from cdp.identity.probabilistic import SCORE_SCHEMA, MatchingRun, SavedModel, probabilistic_edges
 from cdp.identity.rules import deterministic_edges, with_derived_attributes
 from cdp.identity.stable_ids import assign_customer_ids
-from cdp.spark import cut_lineage
 from cdp.tables import (
     CUSTOMERS,
     IDENTITY_CAPPED_VALUES,

@@ -20,7 +20,8 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from cdp.identity.config import HANDLE_ATTRIBUTES, HouseholdGuard, IdentityConfig, Junk, Rule
+from cdp.config.identity import HouseholdGuard, IdentityConfig, Junk, Rule
+from cdp.config.identity_attributes import HANDLE_ATTRIBUTES
 
 PERSON_KEY = "_person_key"
 

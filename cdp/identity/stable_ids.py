@@ -14,7 +14,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from cdp.spark import cut_lineage
+from cdp.frames import cut_lineage
 
 CHANGES_SCHEMA = ("run_id string, change_type string, customer_ids_before array<string>, "
                   "customer_id_after string, records long, reason string")

@@ -18,15 +18,15 @@ from pyspark.sql import functions as F
 
 from cdp import faults
 from cdp.config import Settings
+from cdp.config.identity import IdentityConfig, load_identity_config
 from cdp.errors import ConfigError
+from cdp.frames import cut_lineage
 from cdp.identity.attributes import with_custom_attributes
-from cdp.identity.config import IdentityConfig, load_identity_config
 from cdp.identity.incremental import IdentityState, Increment, resolve_increment
 from cdp.identity.probabilistic import MatchingRun, SavedModel
 from cdp.identity.resolve import IdentityTables, Progress, resolve, stopwatch
 from cdp.io import Lakehouse
 from cdp.quality.gold import gate_tables
-from cdp.spark import cut_lineage
 from cdp.tables import (
     CUSTOMERS,
     IDENTITY_CAPPED_VALUES,

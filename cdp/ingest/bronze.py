@@ -21,6 +21,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.audit import Reconciliation, record_reconciliation
+from cdp.config.sources import SourceSpec
 from cdp.frames import first_failing
 from cdp.ingest.landing import (
     CORRUPT,
@@ -30,7 +31,6 @@ from cdp.ingest.landing import (
     list_landing_files,
     read_landing,
 )
-from cdp.ingest.sources import SourceSpec
 from cdp.io import Lakehouse, in_predicate
 from cdp.quality.quarantine import RESCUED, delivered, quarantine_rows
 from cdp.tables import FILE_REJECTIONS, INGEST_LOG, LINEAGE, QUARANTINE, bronze

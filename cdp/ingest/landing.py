@@ -13,8 +13,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StringType, StructField, StructType
 
+from cdp.config.sources import SourceSpec
 from cdp.frames import first_failing, union_all
-from cdp.ingest.sources import SourceSpec
+from cdp.storage import hadoop_path
 
 CORRUPT = "_corrupt_record"
 LANDING_DEFECT = "_landing_defect"
@@ -29,9 +30,7 @@ class LandingFile:
 
 def list_landing_files(spark: SparkSession, pattern: str) -> list[LandingFile]:
     """Files matching a glob, sorted by path. The list grows with files, not rows, so it lives on the driver."""
-    jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(pattern)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, hpath = hadoop_path(spark, pattern)
     statuses = fs.globStatus(hpath) or []
     files = [
         LandingFile(s.getPath().toString(), s.getLen(), s.getModificationTime())
@@ -43,8 +42,8 @@ def list_landing_files(spark: SparkSession, pattern: str) -> list[LandingFile]:
 
 def _first_line(spark: SparkSession, path: str) -> str:
     jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    stream = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(hpath)
+    fs, hpath = hadoop_path(spark, path)
+    stream = fs.open(hpath)
     try:
         reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
         return reader.readLine() or ""
@@ -112,9 +111,8 @@ def _has_parquet_magic(spark: SparkSession, path: str, size: int) -> bool:
     to read a footer that is not there (a failed job that logs a stack trace)."""
     if size < 12:
         return False
-    jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    stream = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(hpath)
+    fs, hpath = hadoop_path(spark, path)
+    stream = fs.open(hpath)
     try:
         head = bytes(stream.read() for _ in range(4))
         stream.seek(size - 4)

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from cdp.journey.attribution_config import AttributionConfig
-from cdp.journey.config import JourneyConfig, is_purchase
+from cdp.config.attribution import AttributionConfig
+from cdp.config.journeys import JourneyConfig
+from cdp.frames import cut_lineage
 from cdp.journey.markov import MarkovChain, fit_chain, non_converting_touches, with_markov_credit
-from cdp.spark import cut_lineage
+from cdp.journey.touchpoints import is_purchase
 
 DIRECT = "direct"   # the channel of a purchase no touchpoint led to
 ATTRIBUTION_COLUMNS = ["purchase_id", "customer_id", "purchase_ts", "purchase_amount", "currency", "model",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from cdp.journey.config import Funnel, JourneyConfig
+from cdp.config.journeys import Funnel, JourneyConfig
 
 FUNNEL_COLUMNS = ["period", "channel", "step_number", "step", "entrants", "conversion_from_previous",
                   "conversion_from_first"]

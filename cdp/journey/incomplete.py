@@ -12,8 +12,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp.config.journeys import Abandonment, JourneyConfig
 from cdp.frames import union_all
-from cdp.journey.config import Abandonment, JourneyConfig
 
 INCOMPLETE_COLUMNS = ["customer_id", "period", "kind", "occurrences", "events", "amount", "products",
                       "first_event_ts", "last_event_ts"]

@@ -16,7 +16,7 @@ import numpy as np
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from cdp.journey.attribution_config import AttributionConfig
+from cdp.config.attribution import AttributionConfig
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 ENDS = (CONVERSION, NULL)

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from cdp.config.journeys import JourneyConfig, Paths
 from cdp.frames import union_all
-from cdp.journey.config import JourneyConfig, Paths
 
 PATH_COLUMNS = ["outcome", "rank", "path", "journeys", "share"]
 OUTCOMES = ("purchase", "silent")

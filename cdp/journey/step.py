@@ -15,17 +15,17 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import Settings
+from cdp.config.attribution import load_attribution_config
+from cdp.config.journeys import checked_journey_config
+from cdp.frames import cache_columns, uncache
 from cdp.io import Lakehouse
 from cdp.journey.attribution import attribute
-from cdp.journey.attribution_config import load_attribution_config
-from cdp.journey.config import checked_journey_config
 from cdp.journey.funnels import funnels
 from cdp.journey.incomplete import incomplete_purchases
 from cdp.journey.paths import journey_paths
 from cdp.journey.timeline import customer_journey
 from cdp.journey.touchpoints import owned, unowned, with_owner
 from cdp.quality.gold import gate_tables
-from cdp.spark import cache_columns, uncache
 from cdp.tables import (
     ATTRIBUTION,
     CUSTOMER_JOURNEY,

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from cdp.journey.config import OTHER_STAGE, STAGES, JourneyConfig, Sessions, Stages, is_purchase
+from cdp.config.journeys import OTHER_STAGE, STAGES, JourneyConfig, Sessions, Stages
+from cdp.journey.touchpoints import is_purchase
 
 JOURNEY_COLUMNS = ["customer_id", "interaction_id", "event_ts", "event_date", "channel", "source", "event_type",
                    "stage", "sequence_number", "previous_channel", "previous_event_type", "next_channel",

@@ -8,8 +8,10 @@ of the customer tables and is counted (`unattributed`), never silently dropped.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from cdp.config.journeys import JourneyConfig
 
 TOUCHPOINT_COLUMNS = ["customer_id", "interaction_id", "source", "channel", "event_type", "event_ts", "event_date",
                       "amount", "currency", "product_id", "category", "campaign_id", "csat", "nps", "stars", "text",
@@ -42,3 +44,11 @@ def unowned(interactions_with_owner: DataFrame) -> DataFrame:
 def customer_touchpoints(interactions: DataFrame, identity_map: DataFrame) -> DataFrame:
     """silver.interactions rows that belong to a customer, with its customer_id (TOUCHPOINT_COLUMNS)."""
     return owned(with_owner(interactions, identity_map))
+
+
+def is_purchase(config: JourneyConfig) -> Column:
+    """True for a touchpoint that is a purchase (an event type of purchases.event_types, as `checked_journey_config`
+    completes it from the sources, with an amount of at least purchases.min_amount)."""
+    p = config.purchases
+    return (F.col("event_type").isin(p.event_types)
+            & F.coalesce(F.col("amount") >= F.lit(p.min_amount), F.lit(False)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from cdp.ml.config import Action, Actions, Scoring
+from cdp.config.churn import Action, Actions, Scoring
 
 ACTION_COLUMNS = ("customer_id", "as_of", "risk_band", "churn_probability", "expected_value", "preferred_channel",
                   "action", "channel", "description", "reason", "model_version")

@@ -11,7 +11,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from cdp.spark import cache_columns, uncache
+from cdp.frames import cache_columns, uncache
 
 LABEL = "label"
 CURVE_BINS = 200

@@ -19,11 +19,12 @@ from datetime import date, timedelta
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from cdp.config.churn import FEATURES, ChurnConfig
+from cdp.config.journeys import JourneyConfig
+from cdp.config.profile import ProfileConfig
 from cdp.errors import InsufficientData
-from cdp.journey.config import JourneyConfig, is_purchase
+from cdp.journey.touchpoints import is_purchase
 from cdp.ml.as_of import end_of_day, local_date
-from cdp.ml.config import FEATURES, ChurnConfig
-from cdp.profile.config import ProfileConfig
 from cdp.profile.sentiment import sentiment_score
 
 SECONDS_PER_DAY = 86_400.0

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdp.config import Settings
+from cdp.config.churn import ChurnConfig
 from cdp.errors import CdpError
-from cdp.ml.config import ChurnConfig
 from cdp.ml.evaluate import Evaluation, evaluate_score
 from cdp.ml.train import TrainingResult, feature_importances, score_frame
 from cdp.tracking import tracking_uri, use_tracking

@@ -16,7 +16,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from cdp.ml.config import CATEGORICAL, FEATURES, Scoring
+from cdp.config.churn import CATEGORICAL, FEATURES, Scoring
 from cdp.ml.train import score_frame, stable_layout
 
 MIN_CONTRIBUTION = 0.005   # a driver moves the probability by half a point at least

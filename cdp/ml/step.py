@@ -13,16 +13,16 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import Settings
+from cdp.config.churn import ChurnConfig, checked_churn_config
+from cdp.config.journeys import checked_journey_config
+from cdp.config.profile import load_profile_config
 from cdp.errors import InsufficientData
+from cdp.frames import cache_columns, uncache
 from cdp.io import Lakehouse
-from cdp.journey.config import checked_journey_config, is_purchase
-from cdp.journey.touchpoints import customer_touchpoints
+from cdp.journey.touchpoints import customer_touchpoints, is_purchase
 from cdp.ml.as_of import day_of, end_of_day, local_date
-from cdp.ml.config import ChurnConfig, checked_churn_config
 from cdp.ml.features import churn_features, event_signals, snapshot_frame, training_features
-from cdp.profile.config import load_profile_config
 from cdp.quality.gold import gate_tables
-from cdp.spark import cache_columns, uncache
 from cdp.tables import (
     CHURN_FEATURES,
     CHURN_SCORES,

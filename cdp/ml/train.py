@@ -31,10 +31,10 @@ from pyspark.ml.tuning import ParamGridBuilder
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp.config.churn import CATEGORICAL, ChurnConfig
 from cdp.errors import InsufficientData
-from cdp.ml.config import CATEGORICAL, ChurnConfig
+from cdp.frames import cache_columns, uncache
 from cdp.ml.evaluate import LABEL, Evaluation, churn_probability, evaluate_score
-from cdp.spark import cache_columns, uncache
 
 VECTOR = "features_vector"
 WEIGHT = "class_weight"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdp.config import Settings
-from cdp.reports.storage import is_local, local_path
+from cdp.storage import is_local, local_path
 
 EXAMPLES = ("input_example.json", "serving_input_example.json")
 _DIGITS = 9   # a JSON round trip of a double keeps it to well within this

@@ -140,7 +140,7 @@ def forget(settings: Settings, lake: Lakehouse, requests: list[ErasureRequest], 
            dry_run: bool = False, say=print) -> ErasureRun:
     """Erase every person the requests name; one row per request in audit.erasure_log. `say` gets progress
     lines with counts only (never a value)."""
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
 
     secret = salt()
     started, now = time.monotonic(), datetime.now(timezone.utc)

@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cdp.config.sources import SourceSpec
 from cdp.errors import CdpError
-from cdp.ingest.sources import SourceSpec
-from cdp.reports.storage import is_local, local_path
+from cdp.storage import is_local, local_path
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """PII protection: the BI-facing copies of gold tables in which every PII column is hashed or masked.
 
 Which columns hold personal data is said once, by the `pii:` marks of the table contracts; conf/pii.yaml says
-which tables get a copy and how each category is replaced (hash or mask). The pure core, `protect`, is a
+which tables get a copy and how each category is replaced (hash or mask): cdp.config.pii. The pure core, `protect`, is a
 DataFrame in and a DataFrame out; `write_protected_copies` is the `protect_pii` step's writer (gate, overwrite).
 
 Copies rather than catalog views: a view's SQL text is stored in the metastore and shown by SHOW CREATE TABLE,
@@ -19,116 +19,21 @@ import hmac
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from pydantic import Field, field_validator
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from cdp.config import Settings, Strict, conf_file, load_yaml_model
+from cdp.config import Settings
+from cdp.config.contracts import TableContract, load_contract
+from cdp.config.pii import SALT_VARIABLE, planned_copies, salt_problem
+from cdp.config.pii_categories import EMAIL_PATTERN, PHONE_PATTERN
 from cdp.errors import ConfigError
-from cdp.privacy.categories import CATEGORIES, EMAIL_PATTERN, PHONE_PATTERN, PiiCategory, Protection
-from cdp.quality.contracts import ColumnContract, TableContract, contract_path, load_contract
-from cdp.tables import Table, table
-
-SALT_VARIABLE = "CDP_PII_SALT"     # the erasure log hashes requests with the same secret (cdp.privacy.requests)
-MIN_SALT_CHARS = 16
-HINT = "see conf/pii.yaml in the project for the format"
-
-
-class CopySpec(Strict):
-    table: str = Field(pattern=r"^gold\.[a-z][a-z0-9_]*$")
-    columns: dict[str, Protection] = Field(default_factory=dict)
-
-
-class PiiConfig(Strict):
-    methods: dict[PiiCategory, Protection]
-    copies: dict[str, CopySpec] = Field(default_factory=dict)
-
-    @field_validator("methods")
-    @classmethod
-    def _every_category(cls, methods: dict) -> dict:
-        missing = [c for c in CATEGORIES if c not in methods]
-        if missing:
-            raise ValueError(f"gives no method for {', '.join(missing)}; every category needs hash or mask")
-        return methods
-
-
-@dataclass(frozen=True)
-class ProtectedCopy:
-    source: Table
-    target: Table
-    methods: dict[str, str]   # column -> hash | mask, for every PII column of the source
 
 
 @dataclass(frozen=True)
 class ProtectedCopies:
     rows: dict[str, int] = field(default_factory=dict)   # copy -> rows written
     skipped: str | None = None                            # why nothing was written
-
-
-# ---------------------------------------------------------------- configuration (no Spark)
-
-def pii_config_path(settings: Settings) -> Path:
-    return conf_file("pii.yaml", settings)
-
-
-def load_pii_config(settings: Settings) -> PiiConfig:
-    config = load_yaml_model(pii_config_path(settings), PiiConfig, HINT)
-    assert isinstance(config, PiiConfig)
-    return config
-
-
-def copy_columns(source: TableContract, methods: dict[str, str]) -> list[ColumnContract]:
-    """The columns a protected copy of `source` has: the same, each PII column a string saying how it is replaced."""
-    return [c.model_copy(update={"type": "string", "protected": methods[c.name]}) if c.name in methods else c
-            for c in source.columns]
-
-
-def copy_problem(source: TableContract, target: TableContract, methods: dict[str, str]) -> str | None:
-    """What the copy's contract says differently from the columns protect() writes (first difference)."""
-    want = [(c.name, c.type, c.pii, c.protected) for c in copy_columns(source, methods)]
-    have = [(c.name, c.type, c.pii, c.protected) for c in target.columns]
-    if [w[0] for w in want] != [h[0] for h in have]:
-        return f"columns {', '.join(h[0] for h in have)} are not {source.table}'s {', '.join(w[0] for w in want)}"
-    for (name, *w), (_, *h) in zip(want, have, strict=True):
-        if w != h:
-            return (f"column {name} is declared type {h[0]}, pii {h[1]}, protected {h[2]}; "
-                    f"the copy writes type {w[0]}, pii {w[1]}, protected {w[2]}")
-    return None
-
-
-def planned_copies(settings: Settings, config: PiiConfig | None = None) -> list[ProtectedCopy]:
-    """Every copy of conf/pii.yaml, checked against the contracts; a ConfigError of one line on the first mistake."""
-    config = config or load_pii_config(settings)
-    path, out = pii_config_path(settings), []
-    for name, spec in config.copies.items():
-        try:
-            source, target = table(name), table(spec.table)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: key 'copies.{name}': {exc}") from None
-        contract = load_contract(settings, source)
-        pii = {c.name: c.pii for c in contract.columns if c.pii}
-        if not pii:
-            raise ConfigError(f"{path}: key 'copies.{name}' names a table whose contract marks no column pii; remove it")
-        unknown = [c for c in spec.columns if c not in pii]
-        if unknown:
-            raise ConfigError(f"{path}: key 'copies.{name}.columns.{unknown[0]}' is not a pii column of {name}; "
-                              f"its pii columns are {', '.join(pii)}")
-        methods = {c: spec.columns.get(c, config.methods[category]) for c, category in pii.items()}
-        problem = copy_problem(contract, load_contract(settings, target), methods)
-        if problem:
-            raise ConfigError(f"{contract_path(settings, target)}: {problem}; make the contract match conf/pii.yaml")
-        out.append(ProtectedCopy(source, target, methods))
-    return out
-
-
-def salt_problem(secret: str | None) -> str | None:
-    if not secret:
-        return f"the environment variable {SALT_VARIABLE} is not set"
-    if len(secret) < MIN_SALT_CHARS:
-        return f"{SALT_VARIABLE} is shorter than {MIN_SALT_CHARS} characters"
-    return None
 
 
 # ---------------------------------------------------------------- the column functions (pure Spark)
@@ -213,8 +118,8 @@ def write_protected_copies(lake, settings: Settings, run_id: str) -> ProtectedCo
 
     Without a usable salt: a ConfigError when catalog.database is set (the publish step would expose the tables
     to BI without their copies), else nothing is written and `skipped` says why."""
+    from cdp.frames import uncache
     from cdp.quality.gold import gate_tables
-    from cdp.spark import uncache
 
     copies = planned_copies(settings)
     secret = os.environ.get(SALT_VARIABLE)

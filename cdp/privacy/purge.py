@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from cdp.io import Lakehouse
+from cdp.storage import hadoop_path
 from cdp.tables import Table
 
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
@@ -39,16 +40,10 @@ class Purged:
     log_files_removed: int  # transaction-log files from before the checkpoint
 
 
-def _fs(spark: SparkSession, location: str):
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(location)
-    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
-
-
 def table_files(spark: SparkSession, location: str) -> set[str]:
     """Files under the table's folder outside _delta_log (data, deletion vectors, _change_data): a table's files,
     not its rows, so the list stays small."""
-    fs, path = _fs(spark, location)
+    fs, path = hadoop_path(spark, location)
     files = fs.listFiles(path, True)
     out = set()
     while files.hasNext():
@@ -92,7 +87,7 @@ def checkpoint(spark: SparkSession, location: str) -> int:
 
 def truncate_log(spark: SparkSession, location: str, version: int) -> int:
     """Delete the transaction-log files of versions before `version` (which has a checkpoint); returns how many."""
-    fs, path = _fs(spark, f"{location.rstrip('/')}/_delta_log")
+    fs, path = hadoop_path(spark, f"{location.rstrip('/')}/_delta_log")
     removed = 0
     for status in fs.listStatus(path):
         name = status.getPath().getName()

@@ -9,7 +9,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import Settings
-from cdp.ingest.sources import SourceSpec
+from cdp.config.sources import SourceSpec
 from cdp.io import Lakehouse
 from cdp.privacy.requests import ErasureRequest
 from cdp.silver.standardize import normalize_email

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdp.ingest.sources import SourceSpec
+from cdp.config.sources import SourceSpec
 from cdp.privacy.subject import UNIQUE_FIELDS
 from cdp.tables import (
     ATTRIBUTION,

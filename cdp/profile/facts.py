@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from cdp.profile.config import Consent, Events, Sentiment
+from cdp.config.profile import Consent, Events, Sentiment
 from cdp.profile.sentiment import sentiment_score
 from cdp.silver.standardize import parse_bool, to_date_safe
 

@@ -25,8 +25,8 @@ from pyspark.sql import functions as F
 
 from cdp import faults
 from cdp.errors import CdpError
+from cdp.frames import cut_lineage
 from cdp.io import Lakehouse
-from cdp.spark import cut_lineage
 from cdp.tables import CUSTOMER_PROFILE_HISTORY
 
 # The columns SCD2 adds after the profile's own (the history's contract lists these).

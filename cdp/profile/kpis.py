@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from cdp.journey.config import JourneyConfig, is_purchase
+from cdp.config.journeys import JourneyConfig
+from cdp.journey.touchpoints import is_purchase
 from cdp.tables import KPI_COHORT_RETENTION, KPI_COMPLAINTS, KPI_DAILY_CHANNEL, KPI_SATISFACTION, Table
 
 # Call-center contact reasons that are complaints (conf/sources/callcenter_contacts.yaml lists the reasons).

@@ -8,8 +8,9 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from cdp.journey.config import JourneyConfig, is_purchase
-from cdp.profile.config import PROFILE_COLUMNS, ProfileConfig
+from cdp.config.journeys import JourneyConfig
+from cdp.config.profile import PROFILE_COLUMNS, ProfileConfig
+from cdp.journey.touchpoints import is_purchase
 from cdp.profile.facts import channel_activity, contact_center, customer_aggregates, purchases_not_completed
 from cdp.profile.rfm import rfm
 

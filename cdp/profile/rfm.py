@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from cdp.profile.config import Rfm
+from cdp.config.profile import Rfm
 
 SECONDS_PER_DAY = 86_400.0
 

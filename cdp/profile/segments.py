@@ -1,9 +1,8 @@
-"""Segments as configuration: conf/segments.yaml names each segment and its Spark SQL condition over
+"""Segments: conf/segments.yaml (cdp.config.segments) names each segment and its Spark SQL condition over
 gold.customer_profile's columns; gold.segments holds each run's membership and gold.segment_sizes the counts.
 
-The YAML is validated at load (one line naming the file and the key); the conditions are then analysed by
-Spark against the profile's columns before any customer is assigned, so a typo is one line naming the file and
-the segment, not a stack trace in the middle of a run.
+The conditions are analysed by Spark against the profile's columns before any customer is assigned, so a typo is
+one line naming the file and the segment, not a stack trace in the middle of a run.
 """
 
 from __future__ import annotations
@@ -11,53 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from cdp.config import KeyProblem, Settings, Strict, conf_file, load_yaml_model
-from cdp.errors import ConfigError
-
-HINT = "see the comments in the project's conf/segments.yaml"
-
-
-class Segment(Strict):
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Lowercase snake_case, unique in the file")
-    description: str = Field(min_length=1, description="What the segment is for; shown to BI users")
-    condition: str = Field(description="Spark SQL boolean expression over gold.customer_profile's columns")
-
-    @field_validator("condition")
-    @classmethod
-    def _not_blank(cls, condition: str) -> str:
-        if not condition.strip():
-            raise ValueError("a segment needs a condition: a Spark SQL boolean expression over the profile's columns")
-        return condition.strip()
-
-
-class SegmentsConfig(Strict):
-    segments: list[Segment] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> SegmentsConfig:
-        seen: set[str] = set()
-        for i, segment in enumerate(self.segments):
-            if segment.name in seen:
-                raise KeyProblem(f"segments.{i}.name", f"segment name '{segment.name}' is used twice; names must be unique")
-            seen.add(segment.name)
-        return self
-
-
-def segments_path(settings: Settings) -> Path:
-    return conf_file("segments.yaml", settings)
-
-
-def load_segments(settings: Settings | None = None, path: str | Path | None = None) -> SegmentsConfig:
-    """<conf_dir>/segments.yaml (or `path`) validated; one-line ConfigError on any mistake. The conditions are
-    checked against the profile by check_segment_conditions."""
-    path = conf_file("segments.yaml", settings, path)
-    return load_yaml_model(Path(path), SegmentsConfig, HINT)
+from cdp.config.segments import SegmentsConfig
+from cdp.errors import ConfigError, first_line
 
 
 def check_segment_conditions(profile: DataFrame | StructType, config: SegmentsConfig, path: str | Path) -> None:
@@ -73,8 +32,8 @@ def check_segment_conditions(profile: DataFrame | StructType, config: SegmentsCo
         try:
             empty.where(F.expr(segment.condition)).schema  # noqa: B018 - .schema forces analysis, even on Connect
         except PySparkException as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"{path}: segment '{segment.name}' (key 'segments.{i}.condition'): {first_line}") from None
+            raise ConfigError(f"{path}: segment '{segment.name}' (key 'segments.{i}.condition'): "
+                              f"{first_line(exc)}") from None
 
 
 def segment_membership(profile: DataFrame, config: SegmentsConfig, run_id: str,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from cdp.profile.config import Sentiment
-from cdp.profile.lexicon import merged_lexicon
+from cdp.config.lexicon import merged_lexicon
+from cdp.config.profile import Sentiment
 from cdp.silver.standardize import fold_accents
 
 CLAUSE_END = "."  # the token punctuation becomes: negation does not reach past the end of a clause

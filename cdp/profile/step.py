@@ -15,17 +15,18 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import Settings
+from cdp.config.journeys import JourneyConfig, checked_journey_config
+from cdp.config.profile import ProfileConfig, load_profile_config
+from cdp.config.segments import load_segments, segments_path
+from cdp.frames import cache_columns, uncache
 from cdp.io import Lakehouse
-from cdp.journey.config import JourneyConfig, checked_journey_config
 from cdp.journey.touchpoints import customer_touchpoints
-from cdp.profile.config import ProfileConfig, load_profile_config
 from cdp.profile.history import merge_profile_history
 from cdp.profile.kpis import kpi_marts
 from cdp.profile.profile import customer_profile, resolve_as_of
-from cdp.profile.segments import check_segment_conditions, load_segments, segment_membership, segments_path
+from cdp.profile.segments import check_segment_conditions, segment_membership
 from cdp.quality import load_contract, record_quality, validate
 from cdp.quality.gold import gate_tables
-from cdp.spark import cache_columns, uncache
 from cdp.tables import (
     CUSTOMER_PROFILE,
     CUSTOMER_PROFILE_HISTORY,

@@ -1,4 +1,5 @@
-"""Data quality: table contracts (conf/tables), Great Expectations validation, quarantine reasons, docs.
+"""Data quality: table contracts (conf/tables, loaded by cdp.config.contracts), Great Expectations validation,
+quarantine reasons, docs.
 
     contract = load_contract(settings, INTERACTIONS)
     df = df.withColumn("_dq_reason", row_failure_reason(contract))   # NULL = row passes
@@ -7,16 +8,15 @@
     report.raise_for_critical(render_quality_docs([report], reports_dir, spark))   # s3a://, abfss:// via Hadoop
 """
 
-from cdp.quality.contracts import (
+from cdp.config.contracts import (
     ColumnContract,
     ExpectationSpec,
     TableContract,
     contract_path,
-    failure_condition,
     load_contract,
     load_contracts,
-    row_failure_reason,
 )
+from cdp.quality.contracts import failure_condition, row_failure_reason
 from cdp.quality.docs import render_quality_docs
 from cdp.quality.gx_runner import (
     ExpectationResult,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from cdp.quality.gx_runner import ExpectationResult, QualityReport
-from cdp.reports import join, list_files, render, write_text
+from cdp.storage import join, list_files, write_text
+from cdp.templating import render
 
 TEMPLATE = "quality.html.j2"
 INDEX = "index.html"

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame
 
 from cdp.config import Settings
+from cdp.config.contracts import load_contract
+from cdp.frames import cache_columns, is_materialised, uncache
 from cdp.io import Lakehouse
-from cdp.quality.contracts import load_contract
 from cdp.quality.docs import render_quality_docs
 from cdp.quality.gx_runner import QualityReport, record_quality, validate
-from cdp.spark import cache_columns, is_materialised, uncache
 from cdp.tables import Table
 
 
@@ -22,7 +22,7 @@ def gate_tables(lake: Lakehouse, settings: Settings, frames: dict[Table, DataFra
                 partial: bool = False) -> dict[Table, DataFrame]:
     """Validate each frame against its table's contract and return the frames, materialised once (so the check
     and the write read the same rows). By default in the columnar cache, so each check reads only its columns:
-    release them with cdp.spark.uncache once written. A step whose frames read a table it overwrites passes
+    release them with cdp.frames.uncache once written. A step whose frames read a table it overwrites passes
     materialise=cut_lineage (a checkpoint is never recomputed from the table's newer version).
     A relationship names another table: the frame of it given here, or the table as it stands in the lakehouse.
     QualityGateFailed (one line) on a critical failure, nothing written. partial: the frames are the rows a run

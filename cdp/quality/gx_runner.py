@@ -19,10 +19,10 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from cdp.config.contracts import SPARK_TYPES, ExpectationSpec, TableContract
+from cdp.config.pii_categories import mask_text
 from cdp.errors import QualityGateFailed
-from cdp.privacy.categories import mask_text
-from cdp.quality.contracts import SPARK_TYPES, ExpectationSpec, TableContract
-from cdp.spark import is_cached
+from cdp.frames import is_cached
 from cdp.tables import QUALITY_RESULTS
 
 DATASOURCE = "cdp_spark"

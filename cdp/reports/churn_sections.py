@@ -50,7 +50,7 @@ class ChurnModelInfo:
 def churn_model_info(lake: Lakehouse, settings: Settings) -> ChurnModelInfo | Absent:
     """What MLflow holds on the model version that scored gold.churn_scores (the champion when there are no
     scores): its training run's held-out metrics and the ROC curve image that run logged."""
-    from cdp.ml.config import churn_config_path, load_churn_config
+    from cdp.config.churn import churn_config_path, load_churn_config
     from cdp.tracking import tracking_uri
 
     uri = tracking_uri(settings)

@@ -222,7 +222,7 @@ def rfm_cells(lake: Lakehouse) -> list[RfmCell]:
 
 def segment_map(settings: Settings) -> dict[tuple[int, float], str]:
     """The segment of every (R, FM) score cell by conf/profile.yaml rfm.segments (the first rule that matches)."""
-    from cdp.profile.config import load_profile_config
+    from cdp.config.profile import load_profile_config
 
     rules = load_profile_config(settings).rfm.segments
     return {(r, fm): next(s.name for s in rules if s.matches(r, fm)) for r in range(1, 6) for fm in FM_SCORES}

@@ -59,8 +59,7 @@ from cdp.reports.run_sections import (
     _summary_section,
     run_info,
 )
-from cdp.reports.storage import join, write_text
-from cdp.reports.templating import render
+from cdp.storage import join, write_text
 from cdp.tables import (
     CHURN_SCORES,
     CUSTOMER_PROFILE,
@@ -71,6 +70,7 @@ from cdp.tables import (
     KPI_SATISFACTION,
     NEXT_BEST_ACTION,
 )
+from cdp.templating import render
 
 TEMPLATE = "run_report.html.j2"
 FILE_NAME = "run-report.html"
@@ -92,7 +92,7 @@ class RunReportPage:
 
 def run_report_page(lake: Lakehouse, settings: Settings, run_id: str | None = None) -> RunReportPage:
     """The page data: one section per SECTION_IDS entry, in that order."""
-    from cdp.ml.config import churn_config_path, load_churn_config
+    from cdp.config.churn import churn_config_path, load_churn_config
 
     # a company without churn (a person register) may have no churn.yaml: its sections are absent anyway
     churn = load_churn_config(settings) if churn_config_path(settings).is_file() else None
@@ -154,14 +154,3 @@ def write_run_report(lake: Lakehouse, settings: Settings, run_id: str | None = N
     location = location or report_location(settings)
     write_text(lake.spark, location, render_run_report(run_report_page(lake, settings, run_id)))
     return location
-
-
-def cmd_report(args, settings: Settings) -> int:
-    """`cdp report [--run-id ID] [--out FILE]`: write the run report and say where."""
-    from cdp.commands import _spark
-
-    spark = _spark(args, settings, "cdp-report")
-    lake = Lakehouse.from_settings(spark, settings)
-    location = write_run_report(lake, settings, getattr(args, "run_id", None), getattr(args, "out", None))
-    print(f"report written to {location}")
-    return 0

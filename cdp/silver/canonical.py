@@ -9,10 +9,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import SilverSettings
-from cdp.identity.attributes import custom_attribute_values
-from cdp.ingest.sources import SourceSpec, ValueSpec
+from cdp.config.identity_attributes import CustomAttribute
+from cdp.config.sources import SourceSpec, ValueSpec
 from cdp.silver.standardize import (
     display_name,
+    fold_accents,
     match_name,
     normalize_country,
     normalize_currency,
@@ -22,6 +23,7 @@ from cdp.silver.standardize import (
     normalize_phone,
     normalize_postal_code,
     split_full_name,
+    to_date_safe,
 )
 from cdp.tables import LINEAGE
 
@@ -84,6 +86,45 @@ def interactions(spec: SourceSpec, settings: SilverSettings):
             *LINEAGE,
         )
     return step
+
+
+# ---- custom identity attributes (conf/identity.yaml custom_attributes): one map column, the same for every company
+
+def empty_map() -> Column:
+    return F.create_map().cast("map<string,string>")
+
+
+_STEPS = {
+    "trim": lambda c: F.regexp_replace(c, r"(?U)^\s+|\s+$", ""),
+    "upper": F.upper,
+    "lower": F.lower,
+    "digits_only": lambda c: F.regexp_replace(c, r"[^0-9]", ""),
+    "strip_punctuation": lambda c: F.regexp_replace(c, r"[\p{P}\p{S}]", ""),
+    "fold_accents": fold_accents,
+    "collapse_spaces": lambda c: F.trim(F.regexp_replace(c, r"(?U)\s+", " ")),
+}
+
+
+def normalized(raw: Column, attribute: CustomAttribute) -> Column:
+    """The attribute's value after its normalization steps ("" -> NULL); a date kind parsed and written
+    yyyy-MM-dd (NULL when it does not parse: the source column's on_bad_value decides what that costs)."""
+    value = raw.cast("string")
+    for step in attribute.steps:
+        value = _STEPS[step](value)
+    value = F.nullif(value, F.lit(""))
+    if attribute.kind == "date":
+        value = F.date_format(to_date_safe(value), "yyyy-MM-dd")
+    return value
+
+
+def custom_attribute_values(columns: dict[str, Column], attributes: dict[str, CustomAttribute]) -> Column:
+    """{attribute: normalised value} for the attributes a source maps (`columns`: attribute -> its raw column);
+    attributes without a value are left out, so the map holds only what the record says."""
+    mapped = [(name, normalized(col, attributes[name])) for name, col in columns.items() if name in attributes]
+    if not mapped:
+        return empty_map()
+    values = F.create_map(*[x for name, value in mapped for x in (F.lit(name), value)])
+    return F.map_filter(values, lambda _k, v: v.isNotNull())
 
 
 def identity_attributes(spec: SourceSpec, settings: SilverSettings) -> dict[str, Column]:

@@ -18,8 +18,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from cdp.config import Settings
+from cdp.config.sources import SourceSpec
 from cdp.frames import union_all
-from cdp.ingest.sources import SourceSpec
 from cdp.quality import QualityReport, TableContract, row_failure_reason, validate
 from cdp.quality.quarantine import delivered, quarantine_rows
 from cdp.silver import canonical

@@ -4,7 +4,7 @@ the words a failed silver step and `cdp quarantine` give a user whose configurat
 from __future__ import annotations
 
 from cdp.config import Settings
-from cdp.ingest.sources import SourceSpec
+from cdp.config.sources import SourceSpec
 
 
 def remedy(reason: str, spec: SourceSpec, settings: Settings) -> str:

@@ -25,13 +25,12 @@ from pyspark.sql import functions as F
 
 from cdp.audit import Reconciliation, record_reconciliation
 from cdp.config import Settings
-from cdp.frames import union_all
-from cdp.ingest.sources import SourceSpec
+from cdp.config.sources import SourceSpec
+from cdp.frames import cut_lineage, union_all
 from cdp.io import Lakehouse, in_predicate
 from cdp.quality import load_contract
 from cdp.silver.core import DQ_REASON, FLAGGED, split_source
 from cdp.silver.typed import TYPE_DEFECT
-from cdp.spark import cut_lineage
 from cdp.tables import QUARANTINE, QUARANTINE_REPLAYS, SILVER_TABLES, bronze
 
 STAGE = "silver"

@@ -12,7 +12,7 @@ import unicodedata
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from cdp.ingest.validation import check_timezone
+from cdp.config.checks import check_timezone
 from cdp.silver.phones import normalize_phone
 
 __all__ = [

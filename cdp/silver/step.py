@@ -25,9 +25,9 @@ from pyspark.sql import functions as F
 
 from cdp.audit import Reconciliation, record_reconciliation
 from cdp.config import Settings
+from cdp.config.sources import SourceSpec
 from cdp.errors import QualityGateFailed
 from cdp.frames import union_all
-from cdp.ingest.sources import SourceSpec
 from cdp.io import Lakehouse, in_predicate
 from cdp.quality import load_contract, record_quality, render_quality_docs
 from cdp.silver.core import DQ_REASON, FLAGGED, SourceSplit, split_source, validate_tables

@@ -21,8 +21,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import SilverSettings
+from cdp.config.sources import ColumnSpec, SourceSpec
 from cdp.frames import first_failing
-from cdp.ingest.sources import ColumnSpec, SourceSpec
 from cdp.silver.canonical import DEFECTS, standardised_identifiers
 from cdp.silver.standardize import parse_bool, to_amount, to_date_safe, to_utc_timestamp
 

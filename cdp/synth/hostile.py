@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from cdp.ingest.sources import SourceSpec
+from cdp.config.sources import SourceSpec
 
 MANIFEST = "_manifest.jsonl"   # the landing readers skip names starting with '_'
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cdp.ingest.sources import SourceSpec
+from cdp.config.sources import SourceSpec
 from cdp.synth.hostile import (
     DEMO_KINDS,
     KINDS,
@@ -221,7 +221,7 @@ def write_demo_share(landing: Path, truth: Path, records: int, seed: int,
     source allows), manifest in truth/hostile_manifest.jsonl."""
     if specs is None:
         from cdp.config import DEFAULT_CONF_DIR
-        from cdp.ingest.sources import load_source
+        from cdp.config.sources import load_source
         from cdp.synth.writers import SOURCES
 
         specs = [load_source(DEFAULT_CONF_DIR / "sources" / f"{name}.yaml") for name in sorted(SOURCES)]

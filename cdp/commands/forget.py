@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+from cdp.commands.session import command_session
+
 
 def configure_parser(sub, common) -> None:
     """`cdp forget --email X | --phone X | --customer-id X | --file requests.csv [--landing] [--dry-run]`."""
@@ -32,7 +34,6 @@ def configure_parser(sub, common) -> None:
 
 
 def cmd_forget(args, settings) -> int:
-    from cdp.commands import _spark
     from cdp.io import Lakehouse
     from cdp.privacy.requests import read_requests, request, salt
 
@@ -42,7 +43,7 @@ def cmd_forget(args, settings) -> int:
         kind = next(k for k in ("email", "phone", "customer_id") if getattr(args, k))
         requests = [request(kind, getattr(args, kind))]
     salt()   # refuse before Spark starts
-    spark = _spark(args, settings, "cdp-forget")
+    spark = command_session(args, settings, "cdp-forget")
     lake = Lakehouse.from_settings(spark, settings)
     print(f"{'dry run: ' if args.dry_run else ''}forgetting {len(requests)} request(s) in {lake.root}", flush=True)
     run = _forget_holding_lock(settings, spark, lake, requests, args)

@@ -8,11 +8,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cdp.config import KeyProblem, Settings, Strict, conf_file, load_yaml_model
+from cdp.config.lexicon import merged_lexicon, read_lexicon
+from cdp.config.loading import KeyProblem, Strict, load_yaml_model
+from cdp.config.settings import Settings, conf_file
 from cdp.errors import ConfigError
 
 HINT = "see the comments in the project's conf/profile.yaml"
-LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
+LEXICON_DIR = Path(__file__).resolve().parents[1] / "profile" / "lexicons"   # shipped beside cdp.profile.sentiment
 
 # gold.customer_profile's columns in order (its contract, conf/tables/gold/customer_profile.yaml, types them).
 PROFILE_COLUMNS = (
@@ -192,8 +194,6 @@ def load_profile_config(settings: Settings | None = None, path: str | Path | Non
     # Relative lexicon paths are anchored to the conf folder now, so the config means the same from any cwd.
     paths = config.sentiment.lexicon_paths(path.parent)
     sentiment = config.sentiment.model_copy(update={"lexicons": [str(p) for p in paths]})
-    from cdp.profile.lexicon import merged_lexicon, read_lexicon  # pure Python; no Spark
-
     for i, p in enumerate(paths):
         try:
             read_lexicon(p)

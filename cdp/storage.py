@@ -1,6 +1,6 @@
-"""Report files on local disk or object storage.
+"""Files on local disk or object storage: reports, data docs, the run book's Delta logs, the lock, landing files.
 
-Plain paths and file: URIs go through pathlib; every other scheme (s3a://, abfss://, hdfs://, dbfs:/) goes
+`hadoop_path` is the one opener of a Hadoop FileSystem (what s3a://, abfss://, hdfs:// and dbfs:/ need). Plain paths and file: URIs go through pathlib; every other scheme (s3a://, abfss://, hdfs://, dbfs:/) goes
 through the Hadoop FileSystem of a SparkSession's JVM, so the cluster's credentials and connectors apply.
 `via_hadoop=True` sends a local URI through Hadoop too (tests use it with file:///...).
 When spark is None and Hadoop is needed, the active SparkSession is used.

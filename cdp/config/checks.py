@@ -1,5 +1,6 @@
-"""Checks on source-definition values that need no data and no Spark: time zones, timestamp patterns,
-reader options, landing paths and phone regions.
+"""Checks on configuration values that need no data and no Spark: time zones, timestamp patterns, reader
+options, landing paths and phone regions; and what every one-line configuration error quotes with (`short`,
+`did_you_mean`, `likely_typo`).
 
 Each `*_problem` function returns None when the value is fine, else one line "<what is wrong>; <what to
 do>" that the caller prefixes with the file and the key. The rules mirror Spark 4.1 (DateTimeFormatter-based
@@ -16,9 +17,17 @@ import re
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from cdp.config import short
-
 PATTERN_DOCS = "https://spark.apache.org/docs/latest/sql-ref-datetime-pattern.html"
+_SHORT_LIMIT = 60  # characters of a value quoted in an error message
+
+
+def short(value: object, limit: int = _SHORT_LIMIT) -> str:
+    """repr of a scalar, on one line and at most `limit` characters (long values end in '...')."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    quote = text[-1] if text[:1] in "'\"" else ""
+    return text[:limit - 3 - len(quote)] + "..." + quote
 
 
 def did_you_mean(word: str, choices, synonyms: dict[str, str] | None = None) -> str:

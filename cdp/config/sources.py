@@ -13,16 +13,19 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr
 
-from cdp.config import Settings, Strict, load_yaml_model, short
-from cdp.errors import ConfigError
-from cdp.ingest.validation import (
+from cdp.config.checks import (
     did_you_mean,
     landing_path_problem,
     reader_option_problem,
+    short,
     timestamp_format_problem,
     timezone_problem,
 )
-from cdp.privacy.categories import PiiCategory
+from cdp.config.identity import identity_config_path, load_identity_config
+from cdp.config.loading import Strict, load_yaml_model
+from cdp.config.pii_categories import PiiCategory
+from cdp.config.settings import Settings
+from cdp.errors import ConfigError
 
 ColumnType = Literal["string", "int", "long", "double", "boolean", "date", "timestamp"]
 SOURCE_HINT = "see README.md, section 'Sources: bring your own', or conf/sources/crm_customers.yaml"
@@ -36,7 +39,7 @@ class ColumnSpec(Strict):
     type: ColumnType = "string"
     required: bool = False
     description: str = ""
-    pii: PiiCategory | None = None   # the personal data the column holds (cdp.privacy.categories)
+    pii: PiiCategory | None = None   # the personal data the column holds (cdp.config.pii_categories)
     # a present value that does not parse (its type; an email or phone that does not standardise): the row goes
     # to quarantine, or the value becomes NULL and the row goes on flagged; unset = bad_value_action's default
     on_bad_value: OnBadValue | None = None
@@ -366,8 +369,6 @@ def load_source(path: Path, custom_attributes: dict | None = None) -> SourceSpec
 
 def declared_custom_attributes(settings: Settings) -> dict:
     """The custom identity attributes of <conf_dir>/identity.yaml (none when the file is absent)."""
-    from cdp.identity.config import identity_config_path, load_identity_config
-
     path = identity_config_path(settings)
     return load_identity_config(path=path).custom_attributes if path.is_file() else {}
 

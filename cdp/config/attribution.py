@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from cdp.config import Settings, Strict, conf_file, load_yaml_model
+from cdp.config.loading import Strict, load_yaml_model
+from cdp.config.settings import Settings, conf_file
 
 HINT = "see the comments in the project's conf/attribution.yaml"
 

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from pyspark.sql import Column
-from pyspark.sql import functions as F
 
-from cdp.config import KeyProblem, Settings, Strict, conf_file, load_yaml_model, short
+from cdp.config.checks import did_you_mean, likely_typo, short
+from cdp.config.loading import KeyProblem, Strict, load_yaml_model
+from cdp.config.settings import Settings, conf_file
+from cdp.config.sources import known_event_types
 from cdp.errors import ConfigError
-from cdp.ingest.sources import known_event_types  # noqa: F401 - what the sources produce, checked against here
-from cdp.ingest.validation import did_you_mean, likely_typo
 
 HINT = "see the comments in the project's conf/journeys.yaml"
 STAGES = ("awareness", "consideration", "purchase", "service", "loyalty", "churn_risk")
@@ -164,14 +163,6 @@ class JourneyConfig(Strict):
     abandonment: Abandonment = Abandonment()
     funnel: Funnel = Funnel()
     paths: Paths = Paths()
-
-
-def is_purchase(config: JourneyConfig) -> Column:
-    """True for a touchpoint that is a purchase (an event type of purchases.event_types, as `checked_journey_config`
-    completes it from the sources, with an amount of at least purchases.min_amount)."""
-    p = config.purchases
-    return (F.col("event_type").isin(p.event_types)
-            & F.coalesce(F.col("amount") >= F.lit(p.min_amount), F.lit(False)))
 
 
 def purchase_event_types(config: JourneyConfig, sources) -> list[str]:

@@ -3,13 +3,8 @@ why records are one customer, and the identity evaluation. Each is a short funct
 
 from __future__ import annotations
 
-from cdp.errors import CdpError
-
-
-def _spark(args, settings, app: str):
-    from cdp.spark import build_spark
-
-    return build_spark(settings, app_name=app, jvm_log=str(args.log), verbose=args.verbose)
+from cdp.commands.session import command_session
+from cdp.errors import CdpError, first_line
 
 
 def cmd_quarantine(args, settings) -> int:
@@ -22,7 +17,7 @@ def cmd_quarantine(args, settings) -> int:
 
     if getattr(args, "replay", False):
         return _replay(args, settings)
-    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-quarantine"), settings)
+    lake = Lakehouse.from_settings(command_session(args, settings, "cdp-quarantine"), settings)
     if not lake.exists(QUARANTINE):
         print(f"no {QUARANTINE} yet: run `cdp run` first")
         return 0
@@ -57,7 +52,7 @@ def _replay(args, settings) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from cdp.ingest.sources import load_sources
+    from cdp.config.sources import load_sources
     from cdp.io import Lakehouse
     from cdp.lock import lakehouse_lock
     from cdp.silver.replay import replay_quarantine
@@ -68,7 +63,7 @@ def _replay(args, settings) -> int:
         raise CdpError(f"unknown source {args.source!r}; sources are: {', '.join(s.name for s in specs)}")
     now = datetime.now(timezone.utc)
     run_id = f"replay-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    spark = _spark(args, settings, "cdp-quarantine")
+    spark = command_session(args, settings, "cdp-quarantine")
     lake = Lakehouse.from_settings(spark, settings)
     with lakehouse_lock(spark, lake.root, run_id, "quarantine --replay", settings.lock):
         lake.ensure(QUARANTINE_REPLAYS)
@@ -100,7 +95,7 @@ def cmd_sql(args, settings) -> int:
     from cdp.io import Lakehouse
     from cdp.sql import qualify_tables
 
-    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-sql"), settings)
+    lake = Lakehouse.from_settings(command_session(args, settings, "cdp-sql"), settings)
     try:
         query = qualify_tables(args.query, lake)
     except ValueError as exc:
@@ -109,8 +104,6 @@ def cmd_sql(args, settings) -> int:
         result = lake.spark.sql(query)
         rows = result.limit(args.limit + 1).collect()   # at most limit + 1 rows reach the driver
     except Exception as exc:  # a user's query: its mistake is one line, not a traceback
-        from cdp.pipeline import first_line
-
         raise CdpError(f"the query failed: {first_line(exc)}") from None
     console = Console(width=None if Console().is_terminal else 200)
     t = Table(title=f"{min(len(rows), args.limit)} row(s)" + (f" (first {args.limit})" if len(rows) > args.limit else ""),
@@ -131,7 +124,7 @@ def cmd_profile(args, settings) -> int:
     from cdp.io import Lakehouse
     from cdp.tables import CUSTOMER_JOURNEY, CUSTOMER_PROFILE
 
-    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-profile"), settings)
+    lake = Lakehouse.from_settings(command_session(args, settings, "cdp-profile"), settings)
     if not lake.exists(CUSTOMER_PROFILE):
         raise CdpError(f"no {CUSTOMER_PROFILE} yet: run `cdp run` first")
     row = lake.read(CUSTOMER_PROFILE).where(F.col("customer_id") == args.customer_id).first()
@@ -164,7 +157,7 @@ def cmd_explain(args, settings) -> int:
     from cdp.io import Lakehouse
     from cdp.tables import IDENTITY_MAP
 
-    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-explain"), settings)
+    lake = Lakehouse.from_settings(command_session(args, settings, "cdp-explain"), settings)
     if not lake.exists(IDENTITY_MAP):
         raise CdpError(f"no {IDENTITY_MAP} yet: run `cdp run` first")
     records, links = explain_customer(lake, args.customer_id)
@@ -229,7 +222,7 @@ def cmd_eval(args, settings) -> int:
         raise CdpError(f"no ground truth at {settings.path(settings.paths.ground_truth)}: `cdp eval identity` compares "
                        "the resolution with the generator's answers, which `cdp generate` (or `cdp run` on the demo) "
                        "writes; give your own with --labels FILE")
-    lake = Lakehouse.from_settings(_spark(args, settings, "cdp-eval"), settings)
+    lake = Lakehouse.from_settings(command_session(args, settings, "cdp-eval"), settings)
     if not lake.exists(IDENTITY_MAP):
         raise CdpError(f"no {IDENTITY_MAP} yet: run `cdp run` first")
     evaluation = evaluate_identity(lake, settings, labels, thresholds)

@@ -10,7 +10,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cdp.config import KeyProblem, Settings, Strict, conf_file, load_yaml_model
+from cdp.config.journeys import _check_names
+from cdp.config.loading import KeyProblem, Strict, load_yaml_model
+from cdp.config.settings import Settings, conf_file
+from cdp.config.sources import known_event_types
 
 HINT = "see the comments in the project's conf/churn.yaml"
 
@@ -265,8 +268,6 @@ def load_churn_config(settings: Settings | None = None, path: str | Path | None 
 def checked_churn_config(settings: Settings, sources) -> ChurnConfig:
     """conf/churn.yaml loaded and its activity event types checked against what the sources produce (a typo
     would otherwise match nothing and call every customer churned); what `cdp check` calls before Spark starts."""
-    from cdp.journey.config import _check_names, known_event_types
-
     config = load_churn_config(settings)
     known = known_event_types(sources)
     if known is not None:
