@@ -20,6 +20,8 @@ from cdp.io import Lakehouse
 from cdp.silver.replay import replay_quarantine
 from cdp.tables import INTERACTIONS, QUARANTINE, QUARANTINE_REPLAYS, RECONCILIATION, SILVER_BATCHES
 
+pytestmark = pytest.mark.slow   # one flow of five bronze + silver runs (refusal, fix, two replays): ~35-80 s
+
 EXAMPLE = DEFAULT_CONF_DIR / "examples" / "orders_only"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
