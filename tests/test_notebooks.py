@@ -1,7 +1,8 @@
 """The notebooks under notebooks/ run top to bottom in a real Jupyter kernel (nbclient, the project virtualenv's
-`python3` kernel, one kernel and one JVM for all of them, its namespace reset between notebooks) on the demo lakehouse, with the cell tagged `parameters` replaced by settings for it: no cell
-fails, the results each one shows have rows and agree with the tables, and no output holds a raw email or phone
-number. The notebooks are committed with their outputs cleared."""
+`python3` kernel; one kernel and one JVM for all of them, its namespace reset between notebooks) on the demo
+lakehouse, with the cell tagged `parameters` replaced by settings for it: no cell fails, the results each one
+shows have rows and agree with the tables, and no output holds a raw email or phone number. The notebooks are
+committed with their outputs cleared."""
 
 from __future__ import annotations
 
