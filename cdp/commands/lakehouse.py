@@ -7,6 +7,16 @@ from cdp.commands.session import command_session
 from cdp.errors import CdpError, first_line
 
 
+def _lake_holding(args, settings, command: str, table):
+    """The lakehouse, opened for `cdp <command>`, once it holds `table` (else one line: run the pipeline first)."""
+    from cdp.io import Lakehouse
+
+    lake = Lakehouse.from_settings(command_session(args, settings, f"cdp-{command}"), settings)
+    if not lake.exists(table):
+        raise CdpError(f"no {table} yet: run `cdp run` first")
+    return lake
+
+
 def cmd_quarantine(args, settings) -> int:
     from pyspark.sql import functions as F
     from rich.console import Console
@@ -121,12 +131,9 @@ def cmd_profile(args, settings) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from cdp.io import Lakehouse
     from cdp.tables import CUSTOMER_JOURNEY, CUSTOMER_PROFILE
 
-    lake = Lakehouse.from_settings(command_session(args, settings, "cdp-profile"), settings)
-    if not lake.exists(CUSTOMER_PROFILE):
-        raise CdpError(f"no {CUSTOMER_PROFILE} yet: run `cdp run` first")
+    lake = _lake_holding(args, settings, "profile", CUSTOMER_PROFILE)
     row = lake.read(CUSTOMER_PROFILE).where(F.col("customer_id") == args.customer_id).first()
     if row is None:
         raise CdpError(f"customer {args.customer_id!r} not found in {CUSTOMER_PROFILE}")
@@ -154,12 +161,9 @@ def cmd_explain(args, settings) -> int:
     from rich.table import Table
 
     from cdp.identity.writer import explain_customer
-    from cdp.io import Lakehouse
     from cdp.tables import IDENTITY_MAP
 
-    lake = Lakehouse.from_settings(command_session(args, settings, "cdp-explain"), settings)
-    if not lake.exists(IDENTITY_MAP):
-        raise CdpError(f"no {IDENTITY_MAP} yet: run `cdp run` first")
+    lake = _lake_holding(args, settings, "explain", IDENTITY_MAP)
     records, links = explain_customer(lake, args.customer_id)
     rows = records.limit(500).collect()  # one customer's records: small by construction (cluster cap)
     if not rows:
@@ -211,7 +215,6 @@ def cmd_eval(args, settings) -> int:
         log_identity_evaluation,
         threshold_table,
     )
-    from cdp.io import Lakehouse
     from cdp.tables import IDENTITY_MAP
 
     labels = args.labels
@@ -222,9 +225,7 @@ def cmd_eval(args, settings) -> int:
         raise CdpError(f"no ground truth at {settings.path(settings.paths.ground_truth)}: `cdp eval identity` compares "
                        "the resolution with the generator's answers, which `cdp generate` (or `cdp run` on the demo) "
                        "writes; give your own with --labels FILE")
-    lake = Lakehouse.from_settings(command_session(args, settings, "cdp-eval"), settings)
-    if not lake.exists(IDENTITY_MAP):
-        raise CdpError(f"no {IDENTITY_MAP} yet: run `cdp run` first")
+    lake = _lake_holding(args, settings, "eval", IDENTITY_MAP)
     evaluation = evaluate_identity(lake, settings, labels, thresholds)
     mlflow_run = log_identity_evaluation(settings, "cli", evaluation.metrics, evaluation)
     console = Console(width=None if Console().is_terminal else 160)
