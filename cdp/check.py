@@ -14,24 +14,19 @@ from dataclasses import dataclass, field
 
 from cdp.capabilities import ACTIVITY, IDENTITY, INTERACTIONS, PURCHASES, Capabilities, capabilities
 from cdp.config import CONF_FILES, Settings, conf_file
-from cdp.config.attribution import load_attribution_config
-from cdp.config.churn import checked_churn_config, churn_config_path, load_churn_config
-from cdp.config.contracts import contract_path, load_contract
-from cdp.config.identity import identity_config_path, load_identity_config
+from cdp.config.churn import churn_config_path
+from cdp.config.contracts import contract_path
 from cdp.config.identity_attributes import IDENTITY_ATTRIBUTES
 from cdp.config.journeys import (
     JourneyConfig,
-    checked_journey_config,
     journey_config_path,
-    load_journey_config,
     named_event_types,
     purchase_event_types,
     unproduced,
 )
 from cdp.config.pii import SALT_VARIABLE, pii_config_path, planned_copies
-from cdp.config.profile import load_profile_config
-from cdp.config.segments import load_segments
-from cdp.config.sources import known_event_types, load_sources
+from cdp.config.project import ProjectConfig
+from cdp.config.sources import known_event_types
 from cdp.errors import ConfigError
 from cdp.tables import IDENTITY_RECORDS, REGISTERED
 
@@ -73,6 +68,7 @@ class Section:
 
 @dataclass
 class CheckedConfiguration:
+    conf: ProjectConfig                  # the sections as loaded and checked: a run goes on with them
     sections: list[Section] = field(default_factory=list)
     capabilities: Capabilities = field(default_factory=lambda: Capabilities({}))
 
@@ -93,23 +89,26 @@ def _ddl_columns(ddl: str) -> list[tuple[str, str]]:
     return [tuple(part.strip().split(" ", 1)) for part in parts]  # type: ignore[misc]
 
 
-def data_capabilities(settings: Settings, sources, steps: list[str] | None = None) -> Capabilities:
+def data_capabilities(conf: ProjectConfig, steps: list[str] | None = None) -> Capabilities:
     """What the configured sources can give: purchase types from the sources (and journeys.yaml), activity from
     churn.yaml. Only the files the planned `steps` (all: None) need are read; a present one that does not load is
     a ConfigError."""
+    settings, sources = conf.settings, conf.sources
     needs = {n for step, needed in STEP_NEEDS.items() if steps is None or step in steps for n in needed}
     journeys_file, churn_file = conf_file("journeys.yaml", settings), conf_file("churn.yaml", settings)
     reads_journeys = bool(needs & {PURCHASES, ACTIVITY}) and journeys_file.is_file()
-    journeys = load_journey_config(settings) if reads_journeys else JourneyConfig()
-    churn = load_churn_config(settings) if ACTIVITY in needs and churn_file.is_file() else None
+    journeys = conf.journeys_as_written if reads_journeys else JourneyConfig()
+    churn = conf.churn_as_written if ACTIVITY in needs and churn_file.is_file() else None
     return capabilities(sources, known_event_types(sources), purchase_event_types(journeys, sources),
                         None if churn is None else churn.definition.activity_event_types)
 
 
-def check_configuration(settings: Settings, steps: list[str] | None = None) -> CheckedConfiguration:
-    """Validate the configuration `steps` need (all steps: None); one ConfigError line on the first mistake."""
-    sources = load_sources(settings)
-    result = CheckedConfiguration(capabilities=data_capabilities(settings, sources, steps))
+def check_configuration(settings: Settings | ProjectConfig, steps: list[str] | None = None) -> CheckedConfiguration:
+    """Validate the configuration `steps` need (all steps: None); one ConfigError line on the first mistake. The
+    result's `conf` holds every section loaded: a run takes it on (cdp.pipeline.run_pipeline(conf=...))."""
+    conf = settings if isinstance(settings, ProjectConfig) else ProjectConfig(settings)
+    settings, sources = conf.settings, conf.sources
+    result = CheckedConfiguration(conf, capabilities=data_capabilities(conf, steps))
     result.sections.append(Section("settings", "ok", f"env {settings.env}, lakehouse "
                                    f"{settings.path(settings.paths.lakehouse)}"))
     result.sections.append(Section("sources", "ok", f"{len(sources)} in {settings.conf_path(settings.ingest.sources_dir)}: "
@@ -130,62 +129,59 @@ def check_configuration(settings: Settings, steps: list[str] | None = None) -> C
             raise ConfigError(f"{path}: not found; this file configures {CONF_FILES[file]}, which step(s) "
                               f"{', '.join(applicable)} need: copy the project's conf/{file} there, or leave the "
                               f"step(s) out (cdp run --steps ...)")
-        result.sections.append(Section(name, "ok", checkers[name](settings, sources)))
-    result.sections.append(Section("contracts", "ok", _contracts(settings)))
+        result.sections.append(Section(name, "ok", checkers[name](conf)))
+    result.sections.append(Section("contracts", "ok", _contracts(conf)))
     return result
 
 
-# ---------------------------------------------------------------- one checker per section: (settings, sources) -> summary
+# ---------------------------------------------------------------- one checker per section: the project's conf -> summary
 
-def _identity(settings: Settings, sources) -> str:
-    identity = load_identity_config(settings)
-    rules = [r.name for r in identity.enabled_rules]
-    return (f"{identity_config_path(settings)}: {len(rules)} rules"
-            f"{', probabilistic matching' if identity.matching else ''}")
+def _identity(conf: ProjectConfig) -> str:
+    rules = [r.name for r in conf.identity.enabled_rules]
+    return f"{conf.identity_path}: {len(rules)} rules{', probabilistic matching' if conf.identity.matching else ''}"
 
 
-def _journeys(settings: Settings, sources) -> str:
-    journeys = checked_journey_config(settings, sources)
-    idle = unproduced(named_event_types(journeys), known_event_types(sources))
+def _journeys(conf: ProjectConfig) -> str:
+    journeys = conf.journeys
+    idle = unproduced(named_event_types(journeys), known_event_types(conf.sources))
     unused = f"; {len(idle)} event types named that no source produces (they match nothing): " \
              f"{', '.join(idle[:6])}{' ...' if len(idle) > 6 else ''}" if idle else ""
-    return (f"{journey_config_path(settings)}: {len(journeys.funnel.steps)} funnel steps, purchases "
+    return (f"{journey_config_path(conf.settings)}: {len(journeys.funnel.steps)} funnel steps, purchases "
             f"{', '.join(journeys.purchases.event_types) or 'none'}{unused}")
 
 
-def _attribution(settings: Settings, sources) -> str:
-    attribution = load_attribution_config(settings)
-    return f"models {', '.join(attribution.models)}, lookback {attribution.lookback_days} days"
+def _attribution(conf: ProjectConfig) -> str:
+    return f"models {', '.join(conf.attribution.models)}, lookback {conf.attribution.lookback_days} days"
 
 
-def _profile(settings: Settings, sources) -> str:
-    profile = load_profile_config(settings)
-    return f"RFM in {len(profile.rfm.segments)} segments, as of {profile.as_of}"
+def _profile(conf: ProjectConfig) -> str:
+    return f"RFM in {len(conf.profile.rfm.segments)} segments, as of {conf.profile.as_of}"
 
 
-def _segments(settings: Settings, sources) -> str:
-    return f"{len(load_segments(settings).segments)} segments"
+def _segments(conf: ProjectConfig) -> str:
+    return f"{len(conf.segments.segments)} segments"
 
 
-def _churn(settings: Settings, sources) -> str:
-    churn = checked_churn_config(settings, sources)
-    return (f"{churn_config_path(settings)}: {len(churn.features)} features, {churn.snapshots.count} snapshots, "
+def _churn(conf: ProjectConfig) -> str:
+    churn = conf.churn
+    return (f"{churn_config_path(conf.settings)}: {len(churn.features)} features, {churn.snapshots.count} snapshots, "
             f"{churn.definition.horizon_days}-day horizon, model {churn.model.name}, "
             f"{len(churn.actions.rules)} action rules")
 
 
-def _privacy(settings: Settings, sources) -> str:
-    return f"{pii_config_path(settings)}: {len(planned_copies(settings))} protected copies, salt from ${SALT_VARIABLE}"
+def _privacy(conf: ProjectConfig) -> str:
+    return (f"{pii_config_path(conf.settings)}: {len(planned_copies(conf.settings, conf.pii))} protected copies, salt from "
+            f"${SALT_VARIABLE}")
 
 
-def _contracts(settings: Settings) -> str:
-    contracts = {}
+def _contracts(conf: ProjectConfig) -> str:
+    settings, contracts = conf.settings, {}
     for table in REGISTERED:
         path = contract_path(settings, table)
         if not path.is_file():
             raise ConfigError(f"{path}: the contract of {table} is missing; every table needs one "
                               f"(copy it from the project's conf/tables/{table.layer}/)")
-        contracts[table] = contract = load_contract(settings, table)
+        contracts[table] = contract = conf.contract(table)
         if table.schema is not None:
             declared = [(c.name, c.type) for c in contract.columns]
             if declared != _ddl_columns(table.schema):

@@ -104,11 +104,12 @@ class Lakehouse:
         faults.written(_table(name))
 
     def replace_where(self, df: DataFrame, name: Table | str, predicate: str) -> None:
-        """Atomically replace the rows matching predicate with df: re-running a step replaces, never duplicates."""
-        (
-            faults.writing(df, _table(name)).write.format("delta").mode("overwrite").option("replaceWhere", predicate)
-            .save(self.location(name))
-        )
+        """Atomically replace the rows matching predicate with df (the table created with df on first use):
+        re-running a step replaces, never duplicates."""
+        writer = faults.writing(df, _table(name)).write.format("delta").mode("overwrite")
+        if self.exists(name):
+            writer = writer.option("replaceWhere", predicate)
+        writer.save(self.location(name))
         faults.written(_table(name))
 
     def delete(self, name: Table | str, predicate: str) -> None:

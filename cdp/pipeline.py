@@ -11,6 +11,7 @@ from datetime import date, datetime, timezone
 from rich.console import Console
 
 from cdp.config import Settings
+from cdp.config.project import ProjectConfig
 from cdp.errors import CdpError, ConfigError, first_line
 from cdp.io import Lakehouse
 from cdp.lock import lakehouse_lock
@@ -202,7 +203,8 @@ def foreign_lakehouse(lake: Lakehouse, sources: list[str]) -> str | None:
 def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, console: Console | None = None,
                  as_of: date | None = None, run_id: str | None = None, *, start_from: str | None = None,
                  resume: bool = False, raise_on_failure: bool = True, heartbeat: float | None = None,
-                 wait: float | None = None, allow_new_sources: bool = False) -> RunContext:
+                 wait: float | None = None, allow_new_sources: bool = False,
+                 conf: ProjectConfig | None = None) -> RunContext:
     """Run the steps in DAG order, recording each in audit.pipeline_runs. A step that fails stops the steps that
     depend on it (recorded as skipped); the others still run. At the end the first failure is raised (a user error
     as itself, anything else as StepFailed; both name the step), or left in ctx.failure (raise_on_failure=False).
@@ -213,7 +215,9 @@ def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, cons
     lock.wait_seconds) and then stops with LakehouseBusy naming the holder.
     A step the data cannot feed (cdp.capabilities: no purchases to value) is recorded as not_applicable, with why;
     the steps after it run. A lakehouse built from none of the configured sources is refused (ConfigError) unless
-    allow_new_sources."""
+    allow_new_sources. conf: the configuration sections loaded already (cdp.check.check_configuration's), else
+    each is loaded the first time a step needs it; either way once per run (ctx.conf)."""
+    conf = conf if conf is not None else ProjectConfig(settings)
     console = console or Console(width=None if Console().is_terminal else 140)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     lake = Lakehouse.from_settings(spark, settings)
@@ -230,25 +234,24 @@ def run_pipeline(settings: Settings, spark, steps: list[str] | None = None, cons
                           f"running {', '.join(s.name for s in planned)}")
         planned = plan(steps, start_from) if planned is None else planned
         from cdp.check import data_capabilities
-        from cdp.config.sources import load_sources
 
-        sources = load_sources(settings)
-        refusal = None if allow_new_sources else foreign_lakehouse(lake, [s.name for s in sources])
+        refusal = None if allow_new_sources else foreign_lakehouse(lake, [s.name for s in conf.sources])
         if refusal:
             raise ConfigError(refusal)
-        able = data_capabilities(settings, sources, [s.name for s in planned])
-        return _run_locked(settings, spark, lake, planned, console, as_of, run_id, now, raise_on_failure, heartbeat,
+        able = data_capabilities(conf, [s.name for s in planned])
+        return _run_locked(conf, spark, lake, planned, console, as_of, run_id, now, raise_on_failure, heartbeat,
                            able)
 
 
-def _run_locked(settings: Settings, spark, lake: Lakehouse, planned: list[Step], console: Console,
+def _run_locked(conf: ProjectConfig, spark, lake: Lakehouse, planned: list[Step], console: Console,
                 as_of: date | None, run_id: str, now: datetime, raise_on_failure: bool,
                 heartbeat: float | None, able=None) -> RunContext:
     from cdp.check import STEP_NEEDS
 
+    settings = conf.settings
     bootstrap(lake)
     ctx = RunContext(settings, spark, lake, run_id, now, console, as_of=as_of, plan=[s.name for s in planned],
-                     capabilities=able)
+                     capabilities=able, conf=conf)
     console.print(f"[b]cdp run[/b] {ctx.run_id} env={settings.env} lakehouse={ctx.lake.root}")
     book = RunBook(lake, ctx.run_id, settings.env)
     book.run_started(ctx.plan, now, as_of)

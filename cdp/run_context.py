@@ -1,5 +1,5 @@
-"""What a step receives: the run's settings, Spark session, lakehouse, id, console, and what the run gathers as it
-goes (the steps' outputs, problems, how each step ended). cdp/pipeline.py builds one per run; every function of
+"""What a step receives: the run's settings and configuration (each section loaded once), Spark session,
+lakehouse, id, console, and what the run gathers as it goes (the steps' outputs, problems, how each step ended). cdp/pipeline.py builds one per run; every function of
 cdp/steps.py takes it."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from datetime import date, datetime
 from rich.console import Console
 
 from cdp.config import Settings
+from cdp.config.project import ProjectConfig
 from cdp.io import Lakehouse
 from cdp.runs import StepRecord
 
@@ -32,3 +33,8 @@ class RunContext:
     status: str = "running"                              # succeeded | failed | interrupted at the end
     report: str | None = None                            # where the report step wrote the run report
     capabilities: object | None = None                   # what the data can give (cdp.capabilities): which steps apply
+    conf: ProjectConfig | None = None                    # every configuration section, loaded once (default: settings')
+
+    def __post_init__(self) -> None:
+        if self.conf is None:
+            self.conf = ProjectConfig(self.settings)

@@ -32,7 +32,6 @@ def ensure_demo_data(ctx: RunContext) -> object:
 
 
 def land_bronze(ctx: RunContext) -> object:
-    from cdp.config.sources import load_sources
     from cdp.ingest.bronze import land_all
     from cdp.summaries import bronze_summary
 
@@ -45,7 +44,7 @@ def land_bronze(ctx: RunContext) -> object:
             status += f", [red]{len(res.rejected)} file(s) rejected[/red]"
         ctx.console.print(f"  bronze [{done}/{total}] {res.source}: {status} ({time.monotonic() - t0:.1f}s since the step began)")
 
-    results = land_all(ctx.lake, load_sources(s), s.path(s.paths.landing), ctx.run_id, ctx.started_at,
+    results = land_all(ctx.lake, ctx.conf.sources, s.path(s.paths.landing), ctx.run_id, ctx.started_at,
                        s.ingest.max_value_chars, on_source=progress, parallelism=s.ingest.parallelism)
     ctx.console.print(bronze_summary(results))
     for res in results:
@@ -56,7 +55,6 @@ def land_bronze(ctx: RunContext) -> object:
 
 
 def build_silver_tables(ctx: RunContext) -> object:
-    from cdp.config.sources import load_sources
     from cdp.silver.step import build_silver
 
     t0 = time.monotonic()
@@ -65,7 +63,7 @@ def build_silver_tables(ctx: RunContext) -> object:
         what = f"{len(prepared.bronze_runs)} new bronze batch(es)" if prepared else "nothing new"
         ctx.console.print(f"  silver [{done}/{total}] {source}: {what} ({time.monotonic() - t0:.1f}s since the step began)")
 
-    return build_silver(ctx.lake, load_sources(ctx.settings), ctx.settings, ctx.run_id, ctx.started_at,
+    return build_silver(ctx.lake, ctx.conf, ctx.run_id, ctx.started_at,
                         on_source=progress)
 
 
@@ -82,7 +80,7 @@ def resolve_customers(ctx: RunContext) -> object:
     from cdp.identity.report import log_matching_model, resolution_table
     from cdp.identity.writer import resolve_identities
 
-    res = resolve_identities(ctx.lake, ctx.settings, ctx.run_id, ctx.started_at,
+    res = resolve_identities(ctx.lake, ctx.conf, ctx.run_id, ctx.started_at,
                              progress=lambda phase, secs: ctx.console.print(f"  identity: {phase} ({secs:.1f}s)"))
     ctx.console.print(resolution_table(res))
     skipped = res.matching.skipped_passes if res.matching is not None else []
@@ -95,11 +93,15 @@ def resolve_customers(ctx: RunContext) -> object:
     return res
 
 
+def _journey_touchpoints(ctx: RunContext):
+    """This run's journeys step's touchpoints (already materialised), or None (the step reads them itself)."""
+    return getattr(ctx.outputs.get("journeys"), "touchpoint_frame", None)
+
+
 def build_customer_journeys(ctx: RunContext) -> object:
-    from cdp.config.sources import load_sources
     from cdp.journey.step import build_journeys
 
-    res = build_journeys(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at)
+    res = build_journeys(ctx.lake, ctx.conf, ctx.run_id, ctx.started_at)
     ctx.console.print(f"  {res.touchpoints:,} touchpoints of {res.customers:,} customers in gold.customer_journey")
     for (source, reason), n in sorted(res.unattributed.items()):
         ctx.summary.append(f"{source}: {n:,} interactions belong to no customer ({reason.replace('_', ' ')})")
@@ -109,12 +111,9 @@ def build_customer_journeys(ctx: RunContext) -> object:
 
 
 def build_customer_profiles(ctx: RunContext) -> object:
-    from cdp.config.sources import load_sources
     from cdp.profile.step import build_profiles
 
-    journeys = ctx.outputs.get("journeys")   # this run's journeys step: its touchpoints, already materialised
-    res = build_profiles(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at,
-                         touchpoints=getattr(journeys, "touchpoint_frame", None))
+    res = build_profiles(ctx.lake, ctx.conf, ctx.run_id, ctx.started_at, touchpoints=_journey_touchpoints(ctx))
     changes = ", ".join(f"{n:,} {action}" for action, n in sorted(res.history.items())) or "no change"
     ctx.console.print(f"  {res.customers:,} customer profiles as of {res.as_of:%Y-%m-%d %H:%M}; history: {changes}")
     return res
@@ -123,22 +122,16 @@ def build_customer_profiles(ctx: RunContext) -> object:
 def assign_segments(ctx: RunContext) -> object:
     from cdp.profile.step import build_segments
 
-    sizes = build_segments(ctx.lake, ctx.settings, ctx.run_id, ctx.started_at)
+    sizes = build_segments(ctx.lake, ctx.conf, ctx.run_id, ctx.started_at)
     for segment, n in sorted(sizes.items()):
         ctx.console.print(f"  segment {segment}: {n:,} customers")
     return sizes
 
 
-def _journey_touchpoints(ctx: RunContext):
-    """This run's journeys step's touchpoints (already materialised), or None (the step reads them itself)."""
-    return getattr(ctx.outputs.get("journeys"), "touchpoint_frame", None)
-
-
 def build_churn_features(ctx: RunContext) -> object:
-    from cdp.config.sources import load_sources
     from cdp.ml.step import build_churn_features as build
 
-    res = build(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, _journey_touchpoints(ctx),
+    res = build(ctx.lake, ctx.conf, ctx.run_id, _journey_touchpoints(ctx),
                 as_of=ctx.as_of)
     ctx.console.print(f"  {res.rows:,} customer snapshots ({res.snapshots[0]} to {res.snapshots[-1]}, "
                       f"{len(res.snapshots)} dates), {res.churn_rate:.1%} churned in the horizon after them")
@@ -146,10 +139,9 @@ def build_churn_features(ctx: RunContext) -> object:
 
 
 def train_churn(ctx: RunContext) -> object:
-    from cdp.config.sources import load_sources
     from cdp.ml.step import train_churn_model
 
-    result, reg = train_churn_model(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, as_of=ctx.as_of)
+    result, reg = train_churn_model(ctx.lake, ctx.conf, ctx.run_id, as_of=ctx.as_of)
     for c in result.candidates:
         e = c.evaluation
         ctx.console.print(f"  {c.kind}: ROC-AUC {e.roc_auc:.3f}, PR-AUC {e.pr_auc:.3f}, top-decile lift "
@@ -163,10 +155,9 @@ def train_churn(ctx: RunContext) -> object:
 
 
 def score_churn(ctx: RunContext) -> object:
-    from cdp.config.sources import load_sources
     from cdp.ml.step import score_churn as score
 
-    res = score(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at, ctx.as_of,
+    res = score(ctx.lake, ctx.conf, ctx.run_id, ctx.started_at, ctx.as_of,
                 _journey_touchpoints(ctx))
     bands = ", ".join(f"{n:,} {band}" for band, n in sorted(res.bands.items()))
     ctx.console.print(f"  {res.customers:,} customers scored as of {res.as_of} by model version "
@@ -175,10 +166,9 @@ def score_churn(ctx: RunContext) -> object:
 
 
 def value_customers(ctx: RunContext) -> object:
-    from cdp.config.sources import load_sources
     from cdp.ml.step import build_customer_value
 
-    res = build_customer_value(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, ctx.started_at,
+    res = build_customer_value(ctx.lake, ctx.conf, ctx.run_id, ctx.started_at,
                                ctx.as_of, _journey_touchpoints(ctx))
     m, g = res.bgnbd, res.gamma_gamma
     spend = f"Gamma-Gamma p={g.p:.3f} q={g.q:.3f} v={g.v:.3f}" if g is not None else res.note
@@ -188,10 +178,9 @@ def value_customers(ctx: RunContext) -> object:
 
 
 def choose_actions(ctx: RunContext) -> object:
-    from cdp.config.sources import load_sources
     from cdp.ml.step import choose_actions as choose
 
-    counts = choose(ctx.lake, ctx.settings, load_sources(ctx.settings), ctx.run_id, _journey_touchpoints(ctx))
+    counts = choose(ctx.lake, ctx.conf, ctx.run_id, _journey_touchpoints(ctx))
     for action, n in sorted(counts.items()):
         ctx.console.print(f"  {action}: {n:,} customer{'' if n == 1 else 's'}")
     return counts
@@ -201,7 +190,7 @@ def protect_pii(ctx: RunContext) -> object:
     """Write the BI-facing copies of conf/pii.yaml, every PII column hashed (salt from CDP_PII_SALT) or masked."""
     from cdp.privacy.pii import write_protected_copies
 
-    res = write_protected_copies(ctx.lake, ctx.settings, ctx.run_id)
+    res = write_protected_copies(ctx.lake, ctx.conf, ctx.run_id)
     if res.skipped:
         ctx.console.print(f"[yellow]  warning: {res.skipped}[/yellow]")
         ctx.summary.append(res.skipped)
@@ -237,8 +226,8 @@ def evaluate_identities(ctx: RunContext) -> object:
     if not has_ground_truth(ctx.settings):
         ctx.console.print("[dim]no ground truth at paths.ground_truth: identity evaluation skipped[/dim]")
         return None
-    evaluation = evaluate_identity(ctx.lake, ctx.settings)
-    mlflow_run = log_identity_evaluation(ctx.settings, ctx.run_id, evaluation.metrics, evaluation)
+    evaluation = evaluate_identity(ctx.lake, ctx.conf)
+    mlflow_run = log_identity_evaluation(ctx.conf, ctx.run_id, evaluation.metrics, evaluation)
     ctx.console.print(evaluation_table(evaluation.metrics, mlflow_run))
     ctx.console.print(threshold_table(evaluation) if evaluation.thresholds else f"[dim]{evaluation.note}[/dim]")
     return evaluation.metrics

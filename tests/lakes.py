@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+from cdp.config.project import ProjectConfig
 from cdp.config.sources import load_sources
 from cdp.ingest.bronze import land_all
 from cdp.silver.step import build_silver
@@ -23,4 +24,4 @@ def land_and_build(lake, settings, landing: Path | str, run_id: str, *, specs=No
             update={"max_quarantine_share": 1.0})})
     bronze = land_all(lake, specs, str(landing), run_id, now, settings.ingest.max_value_chars,
                       parallelism=settings.ingest.parallelism)
-    return bronze, build_silver(lake, specs, settings, run_id, now)
+    return bronze, build_silver(lake, ProjectConfig(settings, specs), run_id, now)

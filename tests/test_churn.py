@@ -182,7 +182,6 @@ def test_as_of_is_the_end_of_the_day_in_the_configured_zone_and_nothing_later_le
 
 
 def test_a_backtest_refuses_features_labelled_after_its_date(spark, settings, lake):
-    from cdp.config.sources import load_sources
     from cdp.ml.step import train_churn_model
 
     dates = [(f"C{i}", d) for i, d in enumerate([date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)])]
@@ -192,7 +191,7 @@ def test_a_backtest_refuses_features_labelled_after_its_date(spark, settings, la
                                                r"2024-03-01, is labelled with what happened until 2025-03-01, after "
                                                r"2025-01-15; rebuild it for this date: cdp run --steps "
                                                r"churn_features,churn_model --as-of 2025-01-15$"):
-        train_churn_model(lake, settings, load_sources(settings), "test", as_of=date(2025, 1, 15))
+        train_churn_model(lake, settings, "test", as_of=date(2025, 1, 15))
 
 
 @pytest.mark.parametrize("key, value, message", [

@@ -88,7 +88,9 @@ def test_summary_reproduces_the_published_cdnow_summary(cdnow_summary, cdnow_sam
 
 
 def test_bgnbd_on_the_cdnow_summary_matches_the_paper(cdnow_summary):
-    bgnbd, gamma_gamma = fit_value_models(cdnow_summary)
+    models = fit_value_models(cdnow_summary)
+    bgnbd, gamma_gamma = models.bgnbd, models.gamma_gamma
+    assert models.note is None
     assert_within(bgnbd, PUBLISHED_BGNBD, "r alpha a b", 0.01)
     assert bgnbd.log_likelihood == pytest.approx(-9582.4, abs=0.05)
     assert bgnbd.customers == 2357

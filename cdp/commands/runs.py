@@ -39,11 +39,11 @@ def cmd_run(args, settings) -> int:
     steps = [s.strip() for s in args.steps.split(",")] if args.steps else None
     planned = None if args.resume else [s.name for s in plan(steps, args.start_from)]
     # every mistake in the configuration of the steps to run is one line before a JVM starts
-    check_configuration(settings, planned)
+    checked = check_configuration(settings, planned)
     _lakehouse_free(settings, args.run_id, args.wait)
     ctx = run_pipeline(settings, command_session(args, settings, "cdp"), steps, _console(args), as_of=args.as_of,
                        run_id=args.run_id, start_from=args.start_from, resume=args.resume, raise_on_failure=False,
-                       wait=args.wait, allow_new_sources=args.allow_new_sources)
+                       wait=args.wait, allow_new_sources=args.allow_new_sources, conf=checked.conf)
     if args.json:
         print(json.dumps(run_document(ctx), indent=2, default=str))
     elif ctx.failure is None:

@@ -265,10 +265,11 @@ def load_churn_config(settings: Settings | None = None, path: str | Path | None 
     return config
 
 
-def checked_churn_config(settings: Settings, sources) -> ChurnConfig:
-    """conf/churn.yaml loaded and its activity event types checked against what the sources produce (a typo
-    would otherwise match nothing and call every customer churned); what `cdp check` calls before Spark starts."""
-    config = load_churn_config(settings)
+def checked_churn_config(settings: Settings, sources, as_written: ChurnConfig | None = None) -> ChurnConfig:
+    """conf/churn.yaml loaded (or `as_written`, loaded already) and its activity event types checked against what
+    the sources produce (a typo would otherwise match nothing and call every customer churned); what `cdp check`
+    calls before Spark starts."""
+    config = as_written if as_written is not None else load_churn_config(settings)
     known = known_event_types(sources)
     if known is not None:
         _check_names([("definition.activity_event_types", config.definition.activity_event_types)], known,

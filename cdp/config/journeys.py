@@ -244,10 +244,12 @@ def _check_names(named, known: set[str], path: str | Path, what: str, why: str) 
                                   f"{hint + ' ' if hint else ''}known: {', '.join(sorted(known))}")
 
 
-def checked_journey_config(settings: Settings, sources) -> JourneyConfig:
-    """conf/journeys.yaml loaded, its event types and channels checked against `sources` (load_sources(settings))
-    and its purchase event types completed by what they declare; what `cdp check` calls before Spark starts."""
-    config, path = with_source_purchases(load_journey_config(settings), sources), journey_config_path(settings)
+def checked_journey_config(settings: Settings, sources, as_written: JourneyConfig | None = None) -> JourneyConfig:
+    """conf/journeys.yaml loaded (or `as_written`, loaded already), its event types and channels checked against
+    `sources` (load_sources(settings)) and its purchase event types completed by what they declare; what
+    `cdp check` calls before Spark starts."""
+    loaded = as_written if as_written is not None else load_journey_config(settings)
+    config, path = with_source_purchases(loaded, sources), journey_config_path(settings)
     check_event_types(config, known_event_types(sources), path)
     check_channels(config, known_channels(sources), path)
     return config

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -24,7 +23,7 @@ from pyspark.sql.types import StringType
 
 from cdp.config import GraphSettings
 from cdp.errors import ConfigError
-from cdp.frames import cut_lineage
+from cdp.frames import cut_lineage, union_all
 from cdp.spark import jvm_has_class
 
 GRAPHFRAMES_CLASS = "org.graphframes.GraphFrame"
@@ -164,11 +163,11 @@ def _resolve(last: DataFrame, parked: list[DataFrame], reliable: bool) -> DataFr
     if parked:
         labels[0] = cut_lineage(labels[0], reliable)   # read by every round's join below
     for leaves in reversed(parked):
-        known = reduce(DataFrame.unionByName, labels).select(F.col("id").alias("_via"), F.col("component").alias("_c"))
+        known = union_all(labels).select(F.col("id").alias("_via"), F.col("component").alias("_c"))
         # a _via without a label is the smallest of its component (it left the rounds with all its leaves)
         labels.append(cut_lineage(leaves.repartition("_via").distinct().join(known, "_via", "left").select(
             "id", F.coalesce("_c", "_via").alias("component")), reliable))
-    return reduce(DataFrame.unionByName, labels)
+    return union_all(labels)
 
 
 def _both_ways(edges: DataFrame) -> DataFrame:

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from cdp.config.identity import PROBABILISTIC_RULE
 from cdp.config.matching import Comparison, Probabilistic
-from cdp.frames import cut_lineage
+from cdp.frames import cut_lineage, union_all
 from cdp.identity.clusters import EDGE_SCHEMA
 from cdp.identity.rules import dates_compatible, names_compatible
 
@@ -138,7 +138,7 @@ def term_frequencies(todo: DataFrame, p: Probabilistic) -> DataFrame:
                      .agg(F.count("*").alias("_n")).select(F.lit(a).alias("attribute"), "value", "_n"))
     if not parts:
         return spark.createDataFrame([], TF_SCHEMA)
-    counts = reduce(DataFrame.unionByName, parts)
+    counts = union_all(parts)
     totals = counts.groupBy("attribute").agg(F.sum("_n").alias("_total"))
     return (counts.join(F.broadcast(totals), "attribute")
             .select("attribute", "value", (F.col("_n").cast("double") / F.col("_total")).alias("tf")))
@@ -335,7 +335,7 @@ def score_against(new: DataFrame, existing: DataFrame, p: Probabilistic, saved: 
     left = candidates(new, p).transform(cut_lineage)
     right = candidates(existing, p)
     # only the existing records sharing a blocking key with a new one can pair with it
-    right = reduce(DataFrame.unionByName, [right.join(left.select(*b).dropna().distinct(), b, "left_semi")
+    right = union_all([right.join(left.select(*b).dropna().distinct(), b, "left_semi")
                                            for b in p.blocking]).dropDuplicates(["record_id"]).transform(cut_lineage)
     if left.limit(1).count() == 0 or right.limit(1).count() == 0:
         return spark.createDataFrame([], SCORE_SCHEMA)

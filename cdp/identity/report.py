@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from rich.table import Table
 
 from cdp.config import Settings
+from cdp.config.project import ProjectConfig
 from cdp.io import Lakehouse
 from cdp.tables import IDENTITY_LINKS, IDENTITY_MAP, IDENTITY_MATCH_SCORES, IDENTITY_RECORDS
 
@@ -69,11 +70,10 @@ class IdentityEvaluation:
     note: str = ""               # how the threshold rows are made, or why there are none
 
 
-def evaluate_identity(lake: Lakehouse, settings: Settings, labels_path: str | None = None,
+def evaluate_identity(lake: Lakehouse, conf: ProjectConfig | Settings, labels_path: str | None = None,
                       thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS, by_threshold: bool = True) -> IdentityEvaluation:
     """gold.identity_map against labels (default: the generator's ground truth, with the evidence ceiling), and
     precision and recall at each match-probability threshold when gold.identity_match_scores is there."""
-    from cdp.config.identity import load_identity_config
     from cdp.identity.attributes import with_custom_attributes
     from cdp.identity.evaluate import (
         evidence_ceiling,
@@ -84,7 +84,8 @@ def evaluate_identity(lake: Lakehouse, settings: Settings, labels_path: str | No
     )
     from cdp.identity.junk import mark_junk
 
-    config = load_identity_config(settings)
+    conf = ProjectConfig.of(conf)
+    settings, config = conf.settings, conf.identity
     records, id_map = lake.read(IDENTITY_RECORDS), lake.read(IDENTITY_MAP)
     truth = labels_path is None
     path = labels_path or f"{settings.path(settings.paths.ground_truth).rstrip('/')}/record_owners"
@@ -147,14 +148,14 @@ def log_matching_model(settings: Settings, res) -> str | None:
                           artifacts={"splink_model.json": model_json(m)})
 
 
-def log_identity_evaluation(settings: Settings, run_id: str, metrics: dict,
+def log_identity_evaluation(conf: ProjectConfig | Settings, run_id: str, metrics: dict,
                             evaluation: IdentityEvaluation | None = None) -> str:
     """One MLflow run: the metrics; with an evaluation, also each threshold's precision, recall and F1, the
     threshold table (identity_thresholds.csv) and the precision-recall plot (precision_recall.png)."""
-    from cdp.config.identity import load_identity_config
     from cdp.tracking import log_evaluation, tracking_uri
 
-    config = load_identity_config(settings)
+    conf = ProjectConfig.of(conf)
+    settings, config = conf.settings, conf.identity
     params = {
         "rules": ",".join(r.name for r in config.deterministic_rules if r.enabled),
         "max_cluster_size": config.max_cluster_size,

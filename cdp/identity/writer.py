@@ -18,7 +18,8 @@ from pyspark.sql import functions as F
 
 from cdp import faults
 from cdp.config import Settings
-from cdp.config.identity import IdentityConfig, load_identity_config
+from cdp.config.identity import IdentityConfig
+from cdp.config.project import ProjectConfig
 from cdp.errors import ConfigError
 from cdp.frames import cut_lineage
 from cdp.identity.attributes import with_custom_attributes
@@ -26,7 +27,7 @@ from cdp.identity.incremental import IdentityState, Increment, resolve_increment
 from cdp.identity.probabilistic import MatchingRun, SavedModel
 from cdp.identity.resolve import IdentityTables, Progress, resolve, stopwatch
 from cdp.io import Lakehouse
-from cdp.quality.gold import gate_tables
+from cdp.quality.gold import gate_tables, publish
 from cdp.tables import (
     CUSTOMERS,
     IDENTITY_CAPPED_VALUES,
@@ -91,12 +92,8 @@ def write_identity_tables(lake: Lakehouse, tables: IdentityTables, run_id: str, 
 
 
 def _write_changes(lake: Lakehouse, changes: DataFrame, run_id: str, replace: bool) -> None:
-    if not replace:
-        return
-    if lake.exists(IDENTITY_CHANGES):
+    if replace:
         lake.replace_where(changes, IDENTITY_CHANGES, f"run_id = '{run_id}'")
-    else:
-        lake.overwrite(changes, IDENTITY_CHANGES)
 
 
 # ------------------------------------------------------------------ full or incremental: the plan and the state
@@ -174,7 +171,7 @@ def plan_run(lake: Lakehouse, settings: Settings, config: IdentityConfig, rebuil
     return RunPlan("incremental", f"builds on run {last['run_id']}", last, saved, model_id)
 
 
-def save_model(lake: Lakehouse, settings: Settings, matching: MatchingRun, run_id: str, now: datetime,
+def save_model(lake: Lakehouse, conf: ProjectConfig, matching: MatchingRun, run_id: str, now: datetime,
                config: IdentityConfig) -> str:
     """Keep the model a full run trained (or loaded) with its term frequencies; returns its model_id."""
     model_id = run_id
@@ -182,14 +179,11 @@ def save_model(lake: Lakehouse, settings: Settings, matching: MatchingRun, run_i
         [(model_id, run_id, now, model_fingerprint(config), matching.trained, matching.candidates,
           json.dumps(matching.model, sort_keys=True, default=str))], IDENTITY_MODEL.schema)
     tf = matching.term_frequencies.select(F.lit(model_id).alias("model_id"), "attribute", "value", "tf")
-    checked = gate_tables(lake, settings, {IDENTITY_MODEL: row, IDENTITY_TERM_FREQUENCIES: tf}, run_id, "identity",
+    checked = gate_tables(lake, conf, {IDENTITY_MODEL: row, IDENTITY_TERM_FREQUENCIES: tf}, run_id, "identity",
                           cut_lineage)
     row, tf = checked[IDENTITY_MODEL], checked[IDENTITY_TERM_FREQUENCIES]
     # the frequencies first: a model row is only ever read with its frequencies in place
-    if lake.exists(IDENTITY_TERM_FREQUENCIES):
-        lake.replace_where(tf, IDENTITY_TERM_FREQUENCIES, f"model_id = '{model_id}'")
-    else:
-        lake.overwrite(tf, IDENTITY_TERM_FREQUENCIES)
+    lake.replace_where(tf, IDENTITY_TERM_FREQUENCIES, f"model_id = '{model_id}'")
     lake.merge(row, IDENTITY_MODEL)
     return model_id
 
@@ -203,7 +197,7 @@ def record_run(lake: Lakehouse, run_id: str, plan: RunPlan, version: int, config
 
 
 # ------------------------------------------------------------------ the identity step
-def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: datetime,
+def resolve_identities(lake: Lakehouse, conf: ProjectConfig | Settings, run_id: str, now: datetime,
                        config: IdentityConfig | None = None, previous: DataFrame | None | bool = True,
                        progress: Progress | None = None) -> IdentityResult:
     """Resolve the identity records into customers and write the gold identity tables: incrementally (the
@@ -211,7 +205,8 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
 
     previous=True seeds ids with the current gold.identity_map (stable ids); None/False = full rebuild of the ids.
     """
-    config = config or load_identity_config(settings)
+    conf = ProjectConfig.of(conf)
+    settings, config = conf.settings, config or conf.identity
     started = time.monotonic()
     plan = plan_run(lake, settings, config, rebuild_ids=previous is not True)
     version = lake.version(IDENTITY_RECORDS)
@@ -227,7 +222,7 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
         lap = stopwatch(seconds, progress)
         if inc.tables is not None:   # None: nothing changed, every table already holds this run's answer
             seconds.update(inc.tables.seconds)
-            write_increment(lake, settings, inc, run_id, lap)
+            write_increment(lake, conf, inc, run_id, lap)
         counts, matching, model_id = inc.counts, None, plan.model_id
     else:
         prev = previous_map(lake) if previous is True else (previous or None)
@@ -237,11 +232,11 @@ def resolve_identities(lake: Lakehouse, settings: Settings, run_id: str, now: da
                          saved=plan.saved)
         lap = stopwatch(tables.seconds, progress)
         # checkpointed, not cached: some frames read the identity tables written below
-        checked = tables.with_frames(gate_tables(lake, settings, tables.frames(), run_id, "identity", cut_lineage))
+        checked = tables.with_frames(gate_tables(lake, conf, tables.frames(), run_id, "identity", cut_lineage))
         write_identity_tables(lake, checked, run_id, replace_changes=prev is None or prev_run != run_id)
         matching, model_id = tables.matching, plan.model_id
         if matching is not None and plan.saved is None and matching.model:   # trained or loaded here: keep it
-            model_id = save_model(lake, settings, matching, run_id, now, config)
+            model_id = save_model(lake, conf, matching, run_id, now, config)
         lap("gold tables and their contracts")
         n = records.count()
         counts, seconds = {"records": n, "dirty": None, "region": n}, tables.seconds
@@ -264,7 +259,7 @@ def _state(lake: Lakehouse, plan: RunPlan, config: IdentityConfig, records: Data
     )
 
 
-def write_increment(lake: Lakehouse, settings: Settings, inc: Increment, run_id: str,
+def write_increment(lake: Lakehouse, conf: ProjectConfig, inc: Increment, run_id: str,
                     lap: Callable[[str], None] = lambda _phase: None) -> None:
     """Replace the region's rows of each gold identity table (one MERGE each for the big ones; the small ones
     rewritten), after checking the region's new rows against the contracts."""
@@ -296,7 +291,7 @@ def write_increment(lake: Lakehouse, settings: Settings, inc: Increment, run_id:
               IDENTITY_MATCH_SCORES: t.match_scores.unionByName(inc.dirty_scores.withColumn("run_id", F.lit(run_id))),
               IDENTITY_CHANGES: t.changes, IDENTITY_JUNK_VALUES: t.junk_values,
               **{table: frame.transform(cut_lineage) for table, frame in small.items()}}
-    checked = gate_tables(lake, settings, region, run_id, "identity", cut_lineage, partial=True)
+    checked = gate_tables(lake, conf, region, run_id, "identity", cut_lineage, partial=True)
     lap("the region's rows and their contracts")
     _write_changes(lake, checked[IDENTITY_CHANGES], run_id, replace=True)
     replace_rows(lake, IDENTITY_MATCH_SCORES, checked[IDENTITY_MATCH_SCORES], gone_scores)
@@ -308,8 +303,7 @@ def write_increment(lake: Lakehouse, settings: Settings, inc: Increment, run_id:
         lake.overwrite(checked[table], table)
     sizes = (lake.read(IDENTITY_MAP).groupBy("customer_id").agg(F.count("*").alias("size"))
              .groupBy("size").agg(F.count("*").alias("clusters")).orderBy("size"))
-    lake.overwrite(gate_tables(lake, settings, {IDENTITY_CLUSTER_SIZES: sizes}, run_id, "identity",
-                               cut_lineage)[IDENTITY_CLUSTER_SIZES], IDENTITY_CLUSTER_SIZES)
+    publish(lake, conf, {IDENTITY_CLUSTER_SIZES: sizes}, run_id, "identity", materialise=cut_lineage)
     lap("small tables rewritten")
 
 

@@ -32,6 +32,7 @@ from cdp.ingest.landing import (
     read_landing,
 )
 from cdp.io import Lakehouse, in_predicate
+from cdp.parallel import in_threads
 from cdp.quality.quarantine import RESCUED, delivered, quarantine_rows
 from cdp.tables import FILE_REJECTIONS, INGEST_LOG, LINEAGE, QUARANTINE, bronze
 
@@ -83,6 +84,35 @@ def bronze_rows(spec: SourceSpec, staged: DataFrame) -> DataFrame:
     return staged.where(F.col("_defect").isNull()).select(*spec.column_names, RESCUED, *LINEAGE)
 
 
+@dataclass(frozen=True)
+class StagedLanding:
+    """One source's new files staged for bronze (stage_landing): every row with its defect and lineage, the rows
+    bronze takes, the rows the quarantine takes."""
+    staged: DataFrame
+    bronze: DataFrame
+    quarantine: DataFrame
+
+
+def stage_landing(raw: DataFrame, spec: SourceSpec, max_value_chars: int, run_id: str,
+                  ingested_at: datetime) -> StagedLanding:
+    """The pure core of bronze: raw landing rows (read_landing) -> defects found, lineage added, split in two."""
+    staged = raw.transform(with_defects(spec, max_value_chars)).transform(with_lineage(spec, run_id, ingested_at))
+    return StagedLanding(staged, bronze_rows(spec, staged), quarantined_rows(spec, staged))
+
+
+def landing_counts(staged: DataFrame) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """One small aggregate: {file: [rows landed, rows quarantined]} and {quarantine reason: rows}."""
+    per_file: dict[str, list[int]] = {}
+    reasons: dict[str, int] = {}
+    for r in staged.groupBy("_source_file", "_defect").agg(F.count(F.lit(1)).alias("n")).collect():
+        landed_q = per_file.setdefault(r["_source_file"], [0, 0])
+        landed_q[0] += r["n"]
+        if r["_defect"] is not None:
+            landed_q[1] += r["n"]
+            reasons[r["_defect"]] = reasons.get(r["_defect"], 0) + r["n"]
+    return per_file, reasons
+
+
 def quarantined_rows(spec: SourceSpec, staged: DataFrame) -> DataFrame:
     """Defective rows as quarantine.records rows; raw is the line as delivered where the format has one."""
     return quarantine_rows(
@@ -124,28 +154,17 @@ def land_source(lake: Lakehouse, spec: SourceSpec, landing_root: str, run_id: st
     rejections = [(run_id, spec.name, f.path, f.size, f.modified_ms, reason, ingested_at) for f, reason in seen.rejected]
     log_rows = [_log_row(spec, f, run_id, ingested_at, 0, 0) for f in seen.empty]
     if seen.readable:
-        staged = (
-            read_landing(lake.spark, spec, [f.path for f in seen.readable])
-            .transform(with_defects(spec, max_value_chars))
-            .transform(with_lineage(spec, run_id, ingested_at))
-            .persist()
-        )
+        batch = stage_landing(read_landing(lake.spark, spec, [f.path for f in seen.readable]), spec,
+                              max_value_chars, run_id, ingested_at)
+        staged = batch.staged.persist()   # counted, then written twice: read from the files once
         try:
-            # one small aggregate gives per-file counts and per-reason counts
-            counts = staged.groupBy("_source_file", "_defect").agg(F.count(F.lit(1)).alias("n")).collect()
-            per_file: dict[str, list[int]] = {}
-            for r in counts:
-                landed_q = per_file.setdefault(r["_source_file"], [0, 0])
-                landed_q[0] += r["n"]
-                if r["_defect"] is not None:
-                    landed_q[1] += r["n"]
-                    result.reasons[r["_defect"]] = result.reasons.get(r["_defect"], 0) + r["n"]
+            per_file, result.reasons = landing_counts(staged)
             read_paths = sorted(per_file) or [f.path for f in seen.readable]
-            lake.replace_where(bronze_rows(spec, staged), bronze(spec.name), in_predicate("_source_file", read_paths))
+            lake.replace_where(batch.bronze, bronze(spec.name), in_predicate("_source_file", read_paths))
             if result.reasons:  # deterministic: files without defects now had none before either
                 with quarantine_lock or nullcontext():
                     lake.replace_where(
-                        quarantined_rows(spec, staged), QUARANTINE,
+                        batch.quarantine, QUARANTINE,
                         f"stage = 'bronze' AND source = '{spec.name}' AND {in_predicate('source_file', read_paths)}",
                     )
         finally:
@@ -169,26 +188,16 @@ def land_all(lake: Lakehouse, specs: list[SourceSpec], landing_root: str, run_id
     appended once, after all bronze writes: a crash before it only means the next run re-reads those
     files and replaces their rows.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     done = ingested_files(lake)
     # sources landing at once may all quarantine rows: two first writes to a missing table conflict, so it is
     # created before the threads start
     lake.ensure(QUARANTINE)
-    finished = [0]
-    lock, quarantine_lock = threading.Lock(), threading.Lock()
-
-    def one(spec: SourceSpec):
-        out = land_source(lake, spec, landing_root, run_id, ingested_at, max_value_chars, done.get(spec.name, set()),
-                          quarantine_lock)
-        with lock:
-            finished[0] += 1
-            if on_source:
-                on_source(finished[0], len(specs), out[0])
-        return out
-
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        outcomes = list(pool.map(one, specs))
+    quarantine_lock = threading.Lock()
+    outcomes = in_threads(
+        lambda spec: land_source(lake, spec, landing_root, run_id, ingested_at, max_value_chars,
+                                 done.get(spec.name, set()), quarantine_lock),
+        specs, parallelism,
+        on_done=(lambda n, total, _spec, out: on_source(n, total, out[0])) if on_source else None)
     log_rows = [row for _, rows, _ in outcomes for row in rows]
     if log_rows:
         lake.append(lake.rows(INGEST_LOG, log_rows), INGEST_LOG)

@@ -1,8 +1,8 @@
 """The journeys step, the writer: silver.interactions + gold.identity_map -> gold.customer_journey and the tables
 built on it (incomplete purchases, funnels, paths, attribution), gated on their contracts, then written.
 
-The touchpoints and the journey are materialised once and every table reads them; each table is overwritten
-whole, so re-running the step on the same input leaves the same tables. Interactions that belong to no customer
+The pure core is journey_tables (touchpoints and configuration in, the tables' frames out); the touchpoints and the
+journey are materialised once and every table reads them; each table is overwritten whole, so re-running the step on the same input leaves the same tables. Interactions that belong to no customer
 are counted per source in audit.unattributed_interactions.
 """
 
@@ -15,8 +15,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import Settings
-from cdp.config.attribution import load_attribution_config
-from cdp.config.journeys import checked_journey_config
+from cdp.config.attribution import AttributionConfig
+from cdp.config.journeys import JourneyConfig
+from cdp.config.project import ProjectConfig
 from cdp.frames import cache_columns, uncache
 from cdp.io import Lakehouse
 from cdp.journey.attribution import attribute
@@ -25,7 +26,7 @@ from cdp.journey.incomplete import incomplete_purchases
 from cdp.journey.paths import journey_paths
 from cdp.journey.timeline import customer_journey
 from cdp.journey.touchpoints import owned, unowned, with_owner
-from cdp.quality.gold import gate_tables
+from cdp.quality.gold import published
 from cdp.tables import (
     ATTRIBUTION,
     CUSTOMER_JOURNEY,
@@ -61,26 +62,41 @@ def end_of_data(touchpoints: DataFrame) -> datetime | None:
     return touchpoints.agg(F.max("event_ts")).first()[0]
 
 
-def build_journey_tables(touchpoints: DataFrame, settings: Settings, sources) -> tuple[dict[Table, DataFrame], dict]:
+@dataclass(frozen=True)
+class JourneyTables:
+    """The journey tables of a set of touchpoints (journey_tables); `journey` is materialised (cached)."""
+    journey: DataFrame
+    incomplete_purchases: DataFrame
+    funnels: DataFrame
+    attribution: DataFrame
+    paths: DataFrame | None                  # None without any touchpoint (no end of data to look back from)
+    removal_effects: dict[str, float]        # Markov attribution, per channel
+
+    def frames(self) -> dict[Table, DataFrame]:
+        frames = {CUSTOMER_JOURNEY: self.journey, INCOMPLETE_PURCHASES: self.incomplete_purchases,
+                  FUNNELS: self.funnels, ATTRIBUTION: self.attribution}
+        return frames if self.paths is None else {**frames, JOURNEY_PATHS: self.paths}
+
+
+def journey_tables(touchpoints: DataFrame, config: JourneyConfig, attribution: AttributionConfig,
+                   end: datetime | None) -> JourneyTables:
     """The pure core of the step: touchpoints -> every journey table (the journey itself materialised once), and
-    the Markov removal effects per channel."""
-    config = checked_journey_config(settings, sources)
+    the Markov removal effects per channel. `end`: the latest touchpoint (end_of_data), the paths' 'now'."""
     journey = customer_journey(touchpoints, config).transform(cache_columns)
-    attribution = attribute(touchpoints, config, load_attribution_config(settings))
-    frames = {
-        CUSTOMER_JOURNEY: journey,
-        INCOMPLETE_PURCHASES: incomplete_purchases(journey, config),
-        FUNNELS: funnels(journey, config),
-        ATTRIBUTION: attribution.credits,
-    }
-    end = end_of_data(touchpoints)
-    if end is not None:
-        frames[JOURNEY_PATHS] = journey_paths(journey, config, end)
-    return frames, (attribution.markov.removal_effects if attribution.markov else {})
+    attributed = attribute(touchpoints, config, attribution)
+    return JourneyTables(
+        journey=journey,
+        incomplete_purchases=incomplete_purchases(journey, config),
+        funnels=funnels(journey, config),
+        attribution=attributed.credits,
+        paths=journey_paths(journey, config, end) if end is not None else None,
+        removal_effects=attributed.markov.removal_effects if attributed.markov else {},
+    )
 
 
-def build_journeys(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime) -> JourneyResult:
+def build_journeys(lake: Lakehouse, conf: ProjectConfig | Settings, run_id: str, now: datetime) -> JourneyResult:
     """Read, build, gate and write the journey tables; count what belongs to no customer."""
+    conf = ProjectConfig.of(conf)
     # cached, not checkpointed: each of the many readers below scans only the columns it needs
     interactions = with_owner(lake.read(INTERACTIONS), lake.read(IDENTITY_MAP)).transform(cache_columns)
     touchpoints = owned(interactions)
@@ -90,19 +106,17 @@ def build_journeys(lake: Lakehouse, settings: Settings, sources, run_id: str, no
         result.unattributed = {(r.source, r.reason): r.interactions for r in counts}
         lake.replace_where(lake.rows(UNATTRIBUTED, [(run_id, r.source, r.reason, r.interactions, now)
                                                     for r in counts]), UNATTRIBUTED, f"run_id = '{run_id}'")
-        frames, result.removal_effects = build_journey_tables(touchpoints, settings, sources)
-        result.cached.append(frames[CUSTOMER_JOURNEY])
-        gated = gate_tables(lake, settings, frames, run_id, "journeys")   # materialised: counts read no table
-        for table, frame in gated.items():
-            lake.overwrite(frame, table)
-        summary = (gated[CUSTOMER_JOURNEY].agg(F.count(F.lit(1)).alias("n"), F.countDistinct("customer_id").alias("c"))
-                   .first())
-        result.touchpoints, result.customers = summary["n"], summary["c"]
-        result.rows = {t.qualified: result.touchpoints if t == CUSTOMER_JOURNEY else frame.count()
-                       for t, frame in gated.items()}
+        tables = journey_tables(touchpoints, conf.journeys, conf.attribution, end_of_data(touchpoints))
+        result.removal_effects = tables.removal_effects
+        result.cached.append(tables.journey)
+        with published(lake, conf, tables.frames(), run_id, "journeys") as written:   # counts read no table
+            summary = (written[CUSTOMER_JOURNEY]
+                       .agg(F.count(F.lit(1)).alias("n"), F.countDistinct("customer_id").alias("c")).first())
+            result.touchpoints, result.customers = summary["n"], summary["c"]
+            result.rows = {t.qualified: result.touchpoints if t == CUSTOMER_JOURNEY else frame.count()
+                           for t, frame in written.items()}
     except BaseException:
         result.release()
         raise
-    uncache(*gated.values())   # the touchpoints stay cached for the profiles step: result.release() frees them
-    result.cached = [interactions]
+    result.cached = [interactions]   # the touchpoints stay cached for the profiles step: result.release() frees them
     return result

@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config.churn import CATEGORICAL, FEATURES, Scoring
+from cdp.frames import union_all
 from cdp.ml.train import score_frame, stable_layout
 
 MIN_CONTRIBUTION = 0.005   # a driver moves the probability by half a point at least
@@ -80,7 +81,7 @@ def churn_scores(model: PipelineModel, features: DataFrame, config: Scoring, mod
         phrase = F.format_string(FEATURES[f], shown_value(f))
         copy = features.withColumn("_phrase", phrase).withColumn(f, F.lit(typical[f]).cast(features.schema[f].dataType))
         copies.append(copy.withColumn("_driver", F.lit(f)).select(*base.columns))
-    scored = score_frame(model, _union(copies), churner_weight)
+    scored = score_frame(model, union_all(copies), churner_weight)
     p = F.col("churn_probability")
     per_customer = scored.groupBy("customer_id").agg(
         F.max(F.when(F.col("_driver").isNull(), p)).alias("churn_probability"),
@@ -97,9 +98,3 @@ def churn_scores(model: PipelineModel, features: DataFrame, config: Scoring, mod
         risk_band(config, F.col("churn_probability")).alias("risk_band"), F.lit(model_name).alias("model_name"),
         F.lit(str(model_version)).alias("model_version"), worded.alias("top_drivers"))
 
-
-def _union(frames: list[DataFrame]) -> DataFrame:
-    out = frames[0]
-    for f in frames[1:]:
-        out = out.unionByName(f)
-    return out

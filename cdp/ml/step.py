@@ -13,16 +13,15 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import Settings
-from cdp.config.churn import ChurnConfig, checked_churn_config
-from cdp.config.journeys import checked_journey_config
-from cdp.config.profile import load_profile_config
+from cdp.config.churn import ChurnConfig
+from cdp.config.project import ProjectConfig
 from cdp.errors import InsufficientData
 from cdp.frames import cache_columns, uncache
 from cdp.io import Lakehouse
 from cdp.journey.touchpoints import customer_touchpoints, is_purchase
 from cdp.ml.as_of import day_of, end_of_day, local_date
 from cdp.ml.features import churn_features, event_signals, snapshot_frame, training_features
-from cdp.quality.gold import gate_tables
+from cdp.quality.gold import publish, published
 from cdp.tables import (
     CHURN_FEATURES,
     CHURN_SCORES,
@@ -81,32 +80,29 @@ class FeaturesResult:
     churn_rate: float = 0.0
 
 
-def build_churn_features(lake: Lakehouse, settings: Settings, sources, run_id: str,
+def build_churn_features(lake: Lakehouse, conf: ProjectConfig | Settings, run_id: str,
                          touchpoints: DataFrame | None = None, as_of: date | None = None) -> FeaturesResult:
     """gold.churn_features for the configured snapshots, gated and overwritten. With as_of (cdp run --as-of, or
     scoring.as_of a date) only the touchpoints up to its end are read, so the last label window ends by then."""
-    journey, profile = checked_journey_config(settings, sources), load_profile_config(settings)
-    config = checked_churn_config(settings, sources)
-    dates, frame = training_features(_touchpoints(lake, touchpoints), lake.read(CUSTOMERS), journey, profile, config,
-                                     fixed_as_of(config, as_of))
-    gated = gate_tables(lake, settings, {CHURN_FEATURES: frame}, run_id, "churn_features")
-    try:
-        lake.overwrite(gated[CHURN_FEATURES], CHURN_FEATURES)
-        stats = gated[CHURN_FEATURES].agg(F.count(F.lit(1)), F.avg("churned")).first()
-    finally:
-        uncache(*gated.values())
+    conf = ProjectConfig.of(conf)
+    config = conf.churn
+    dates, frame = training_features(_touchpoints(lake, touchpoints), lake.read(CUSTOMERS), conf.journeys,
+                                     conf.profile, config, fixed_as_of(config, as_of))
+    with published(lake, conf, {CHURN_FEATURES: frame}, run_id, "churn_features") as written:
+        stats = written[CHURN_FEATURES].agg(F.count(F.lit(1)), F.avg("churned")).first()
     return FeaturesResult(dates, stats[0], float(stats[1] or 0.0))
 
 
 # ---------------------------------------------------------------- the model
 
-def train_churn_model(lake: Lakehouse, settings: Settings, sources, run_id: str, as_of: date | None = None):
+def train_churn_model(lake: Lakehouse, conf: ProjectConfig | Settings, run_id: str, as_of: date | None = None):
     """Train on gold.churn_features, track and register in MLflow; (TrainingResult, Registration). With as_of,
     features whose churn label looks past it are refused: they would teach a backtest the future."""
     from cdp.ml.registry import log_and_register
     from cdp.ml.train import train_churn_models
 
-    config = checked_churn_config(settings, sources)
+    conf = ProjectConfig.of(conf)
+    config = conf.churn
     features = lake.read(CHURN_FEATURES)
     dates = sorted(r[0] for r in features.select("snapshot_date").distinct().collect())   # a few dates
     if len(dates) <= config.snapshots.held_out:
@@ -119,7 +115,7 @@ def train_churn_model(lake: Lakehouse, settings: Settings, sources, run_id: str,
                                f"it for this date: cdp run --steps churn_features,churn_model --as-of {day}")
     result = train_churn_models(features, dates, config)
     try:
-        registration = log_and_register(settings, config, result, run_name=f"churn-{run_id}")
+        registration = log_and_register(conf.settings, config, result, run_name=f"churn-{run_id}")
     finally:
         result.release()
     return result, registration
@@ -135,29 +131,25 @@ class ScoringResult:
     bands: dict[str, int] = field(default_factory=dict)
 
 
-def score_churn(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime,
+def score_churn(lake: Lakehouse, conf: ProjectConfig | Settings, run_id: str, now: datetime,
                 as_of: date | None = None, touchpoints: DataFrame | None = None) -> ScoringResult:
     """gold.churn_scores as of the end of a day, by models:/<name>@champion (NoChampion if there is none): every
     customer of definition.population then."""
     from cdp.ml.registry import DRIVERS_TAG, churner_weight, load_champion
     from cdp.ml.scoring import churn_scores
 
-    journey, profile = checked_journey_config(settings, sources), load_profile_config(settings)
-    config = checked_churn_config(settings, sources)
-    model, version = load_champion(settings, config)
+    conf = ProjectConfig.of(conf)
+    config = conf.churn
+    model, version = load_champion(conf.settings, config)
     tp = _touchpoints(lake, touchpoints)
     day = resolve_scoring_date(config, _event_span(tp, config.scoring.timezone)[1], now, as_of)
-    features = churn_features(tp, lake.read(CUSTOMERS), snapshot_frame(lake.spark, [day], config), journey, profile,
-                              config, labelled=False).transform(cache_columns)
+    features = churn_features(tp, lake.read(CUSTOMERS), snapshot_frame(lake.spark, [day], config), conf.journeys,
+                              conf.profile, config, labelled=False).transform(cache_columns)
     try:
         candidates = [f for f in (version.tags.get(DRIVERS_TAG) or "").split(",") if f]
         scores = churn_scores(model, features, config.scoring, config.model.name, version.version, candidates, day,
                               churner_weight(version))
-        gated = gate_tables(lake, settings, {CHURN_SCORES: scores}, run_id, "churn_scores")
-        try:
-            lake.overwrite(gated[CHURN_SCORES], CHURN_SCORES)
-        finally:
-            uncache(*gated.values())
+        publish(lake, conf, {CHURN_SCORES: scores}, run_id, "churn_scores")
     finally:
         uncache(features)
     bands = {r.risk_band: r[1] for r in lake.read(CHURN_SCORES).groupBy("risk_band").count().collect()}
@@ -176,53 +168,34 @@ class ValueResult:
     note: str | None = None
 
 
-def build_customer_value(lake: Lakehouse, settings: Settings, sources, run_id: str, now: datetime,
+def build_customer_value(lake: Lakehouse, conf: ProjectConfig | Settings, run_id: str, now: datetime,
                          as_of: date | None = None, touchpoints: DataFrame | None = None) -> ValueResult:
-    """gold.customer_value: BG/NBD and Gamma-Gamma fitted on the purchases up to the end of the scoring date."""
-    from cdp.ml.value import (
-        customer_value,
-        fit_bgnbd,
-        fit_gamma_gamma,
-        purchase_summary,
-        repeat_spend_mean,
-        summary_grid,
-    )
+    """gold.customer_value: BG/NBD and Gamma-Gamma fitted on the purchases up to the end of the scoring date
+    (the core: cdp.ml.value.fit_value_models, customer_value_table)."""
+    from cdp.ml.value import customer_value_table, fit_value_models, purchase_summary
 
-    journey = checked_journey_config(settings, sources)
-    config = checked_churn_config(settings, sources)
+    conf = ProjectConfig.of(conf)
+    config = conf.churn
     tp = _touchpoints(lake, touchpoints)
     tz = config.scoring.timezone
     day = resolve_scoring_date(config, _event_span(tp, tz)[1], now, as_of)
-    purchases = (_up_to(tp, day, tz).where(is_purchase(journey))
+    purchases = (_up_to(tp, day, tz).where(is_purchase(conf.journeys))
                  .join(lake.read(CUSTOMERS).select("customer_id"), "customer_id", "left_semi")
                  .select("customer_id", "event_ts", F.col("amount").cast("double").alias("amount")))
     summary = purchase_summary(purchases, day, config.value.time_unit_days, tz).transform(cache_columns)
     try:
-        grid = summary_grid(summary)
         try:
-            bgnbd = fit_bgnbd(grid.frequency, grid.recency, grid.T, grid.customers)
+            models = fit_value_models(summary)
         except ValueError as exc:   # too few customers, or a fit that does not converge on these data
             raise InsufficientData(f"customer value as of {day}: {exc}") from None
-        gg, note = None, None
-        try:
-            gg = fit_gamma_gamma(grid.spend_frequency, grid.spend_value, grid.spend_customers)
-        except ValueError as exc:   # spend heterogeneity the data do not identify: each customer's own mean
-            note = f"Gamma-Gamma not used ({exc}); expected spend is each customer's own mean"
         horizon = config.value.horizon_days / config.value.time_unit_days
-        value = (customer_value(summary, bgnbd, gg, horizon, repeat_spend_mean(grid))
-                 .withColumn("as_of", F.lit(day).cast("date"))
-                 .select("customer_id", "as_of", "frequency", "recency", "T", "monetary_value", "p_alive",
-                         "expected_purchases", "expected_spend", "expected_value"))
-        gated = gate_tables(lake, settings, {CUSTOMER_VALUE: value}, run_id, "customer_value")
-        try:
-            lake.overwrite(gated[CUSTOMER_VALUE], CUSTOMER_VALUE)
-            customers = gated[CUSTOMER_VALUE].count()
-        finally:
-            uncache(*gated.values())
+        value = customer_value_table(summary, models, horizon, day)
+        with published(lake, conf, {CUSTOMER_VALUE: value}, run_id, "customer_value") as written:
+            customers = written[CUSTOMER_VALUE].count()
     finally:
         uncache(summary)
-    return ValueResult(day, customers, bgnbd, gg, _log_value_fit(settings, config, run_id, day, bgnbd, gg, note),
-                       note)
+    mlflow_run = _log_value_fit(conf.settings, config, run_id, day, models.bgnbd, models.gamma_gamma, models.note)
+    return ValueResult(day, customers, models.bgnbd, models.gamma_gamma, mlflow_run, models.note)
 
 
 def _log_value_fit(settings: Settings, config: ChurnConfig, run_id: str, day: date, bgnbd, gg,
@@ -240,21 +213,17 @@ def _log_value_fit(settings: Settings, config: ChurnConfig, run_id: str, day: da
 
 # ---------------------------------------------------------------- gold.next_best_action
 
-def choose_actions(lake: Lakehouse, settings: Settings, sources, run_id: str,
+def choose_actions(lake: Lakehouse, conf: ProjectConfig | Settings, run_id: str,
                    touchpoints: DataFrame | None = None) -> dict[str, int]:
     """gold.next_best_action from the scores, the value and the profile's consent; rows per action."""
     from cdp.ml.actions import next_best_action
 
-    journey, profile = checked_journey_config(settings, sources), load_profile_config(settings)
-    config = checked_churn_config(settings, sources)
+    conf = ProjectConfig.of(conf)
+    config = conf.churn
     tp = _touchpoints(lake, touchpoints)
-    complaints = (event_signals(tp, journey, profile, config).where("is_complaint")
+    complaints = (event_signals(tp, conf.journeys, conf.profile, config).where("is_complaint")
                   .groupBy("customer_id").agg(F.max("event_ts").alias("last_complaint_at")))
     actions = next_best_action(lake.read(CHURN_SCORES), lake.read(CUSTOMER_VALUE), lake.read(CUSTOMER_PROFILE),
                                complaints, config.actions, config.scoring)
-    gated = gate_tables(lake, settings, {NEXT_BEST_ACTION: actions}, run_id, "next_best_action")
-    try:
-        lake.overwrite(gated[NEXT_BEST_ACTION], NEXT_BEST_ACTION)
-    finally:
-        uncache(*gated.values())
+    publish(lake, conf, {NEXT_BEST_ACTION: actions}, run_id, "next_best_action")
     return {r.action: r[1] for r in lake.read(NEXT_BEST_ACTION).groupBy("action").count().collect()}

@@ -241,11 +241,27 @@ def fit_gamma_gamma(frequency, monetary_value, weights=None) -> GammaGamma:
                       customers=round(customers))
 
 
-def fit_value_models(summary: DataFrame) -> tuple[BgNbd, GammaGamma]:
-    """Both models, fitted on the driver from the grid of `summary` (a purchase_summary frame)."""
+@dataclass(frozen=True)
+class ValueModels:
+    """The fitted models: BG/NBD, and Gamma-Gamma unless the data do not identify it (then `note` says why and the
+    expected spend is each customer's own mean, `fallback_spend` for a customer without a repeat purchase)."""
+    bgnbd: BgNbd
+    gamma_gamma: GammaGamma | None
+    fallback_spend: float
+    note: str | None = None
+
+
+def fit_value_models(summary: DataFrame) -> ValueModels:
+    """Both models, fitted on the driver from the grid of `summary` (a purchase_summary frame). ValueError when
+    BG/NBD cannot be fitted (too few customers, a fit that does not converge on these data)."""
     grid = summary_grid(summary)
-    return (fit_bgnbd(grid.frequency, grid.recency, grid.T, grid.customers),
-            fit_gamma_gamma(grid.spend_frequency, grid.spend_value, grid.spend_customers))
+    bgnbd = fit_bgnbd(grid.frequency, grid.recency, grid.T, grid.customers)
+    try:
+        gamma_gamma = fit_gamma_gamma(grid.spend_frequency, grid.spend_value, grid.spend_customers)
+    except ValueError as exc:   # spend heterogeneity the data do not identify: each customer's own mean
+        return ValueModels(bgnbd, None, repeat_spend_mean(grid),
+                           f"Gamma-Gamma not used ({exc}); expected spend is each customer's own mean")
+    return ValueModels(bgnbd, gamma_gamma, repeat_spend_mean(grid))
 
 
 # ------------------------------------------------------------------------------------------------ scoring
@@ -319,3 +335,14 @@ def customer_value(summary: DataFrame, m: BgNbd, g: GammaGamma | None, horizon_u
                     expected_purchases(m, horizon_units).alias("expected_purchases"),
                     spend.alias("expected_spend"))
             .withColumn("expected_value", F.col("expected_purchases") * F.col("expected_spend")))
+
+
+VALUE_COLUMNS = ("customer_id", "as_of", "frequency", "recency", "T", "monetary_value", "p_alive",
+                 "expected_purchases", "expected_spend", "expected_value")
+
+
+def customer_value_table(summary: DataFrame, models: ValueModels, horizon_units: float, as_of: date) -> DataFrame:
+    """gold.customer_value's rows: customer_value() of every customer of `summary`, as of a day."""
+    return (customer_value(summary, models.bgnbd, models.gamma_gamma, horizon_units, models.fallback_spend)
+            .withColumn("as_of", F.lit(as_of).cast("date"))
+            .select(*VALUE_COLUMNS))

@@ -24,9 +24,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from cdp.config import Settings
-from cdp.config.contracts import TableContract, load_contract
+from cdp.config.contracts import TableContract
 from cdp.config.pii import SALT_VARIABLE, planned_copies, salt_problem
 from cdp.config.pii_categories import EMAIL_PATTERN, PHONE_PATTERN
+from cdp.config.project import ProjectConfig
 from cdp.errors import ConfigError
 
 
@@ -113,15 +114,16 @@ def pii_hash(value: str, category: str, secret: str | None = None) -> str:
 
 # ---------------------------------------------------------------- the writer (the protect_pii step)
 
-def write_protected_copies(lake, settings: Settings, run_id: str) -> ProtectedCopies:
+def write_protected_copies(lake, conf: ProjectConfig | Settings, run_id: str) -> ProtectedCopies:
     """Write every protected copy of conf/pii.yaml from its gold table (gated on the copy's contract).
 
     Without a usable salt: a ConfigError when catalog.database is set (the publish step would expose the tables
     to BI without their copies), else nothing is written and `skipped` says why."""
-    from cdp.frames import uncache
-    from cdp.quality.gold import gate_tables
+    from cdp.quality.gold import published
 
-    copies = planned_copies(settings)
+    conf = ProjectConfig.of(conf)
+    settings = conf.settings
+    copies = planned_copies(settings, conf.pii)
     secret = os.environ.get(SALT_VARIABLE)
     problem = salt_problem(secret)
     if problem:
@@ -132,12 +134,8 @@ def write_protected_copies(lake, settings: Settings, run_id: str) -> ProtectedCo
                               "(e.g. openssl rand -hex 32) and run `cdp run --from protect_pii`")
         return ProtectedCopies(skipped=f"{problem}: protected copies not written ({what})")
     assert secret is not None
-    frames = {c.target: protect(lake.read(c.source), load_contract(settings, c.source), c.methods, secret)
+    frames = {c.target: protect(lake.read(c.source), conf.contract(c.source), c.methods, secret)
               for c in copies if lake.exists(c.source)}
-    checked = gate_tables(lake, settings, frames, run_id, "protect_pii")
-    rows = {}
-    for target, df in checked.items():
-        lake.overwrite(df, target)
-        rows[target.qualified] = df.count()
-    uncache(*checked.values())
+    with published(lake, conf, frames, run_id, "protect_pii") as written:
+        rows = {target.qualified: df.count() for target, df in written.items()}
     return ProtectedCopies(rows)

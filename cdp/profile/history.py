@@ -16,7 +16,7 @@ no zero-length or duplicate version appears. An as_of earlier than the history's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import reduce
 
@@ -103,10 +103,38 @@ def profile_as_of(history: DataFrame, when: datetime) -> DataFrame:
                          & (F.col("valid_to").isNull() | (moment < F.col("valid_to"))))
 
 
+def history_after_merge(history: DataFrame, staged: DataFrame) -> DataFrame:
+    """The history as the MERGE of `staged` (staged_history_updates) leaves it: current versions closed, corrected
+    or deleted, new versions inserted; a column new to the history is null in the versions it had. What the
+    profile step's quality gate checks before the MERGE writes anything."""
+    versions = staged.drop("_merge_key", "_action")
+    changes = staged.where(F.col("_action") != "insert").select(
+        F.col("_merge_key").alias("_key"), F.col("_action").alias("_act"),
+        *(F.col(c).alias(f"_s_{c}") for c in versions.columns))
+    act = F.col("_act")
+    matched = history.join(changes, (F.col("customer_id") == F.col("_key")) & F.col("is_current"), "left")
+
+    def after(c: str):
+        before = F.col(c) if c in history.columns else F.lit(None).cast(versions.schema[c].dataType)
+        if c == "valid_to":
+            return F.when(act == "close", F.col("_s_valid_from")).otherwise(before).alias(c)
+        if c == "is_current":
+            return F.when(act == "close", F.lit(False)).otherwise(before).alias(c)
+        if c in ("customer_id", "valid_from") or c not in versions.columns:
+            return before.alias(c)
+        return F.when(act == "correct", F.col(f"_s_{c}")).otherwise(before).alias(c)
+
+    columns = [*history.columns, *(c for c in versions.columns if c not in history.columns)]
+    kept = matched.where(act.isNull() | (act != "delete")).select(*map(after, columns))
+    return kept.unionByName(staged.where(F.col("_action") == "insert").select(*versions.columns),
+                            allowMissingColumns=True)
+
+
 def merge_profile_history(lake: Lakehouse, snapshot: DataFrame, tracked_columns: Sequence[str], as_of: datetime,
-                          run_id: str) -> dict[str, int]:
+                          run_id: str, gate: Callable[[DataFrame], object] | None = None) -> dict[str, int]:
     """SCD2 of the profile snapshot into gold.customer_profile_history in one Delta MERGE; returns the rows
-    staged per action ({} when nothing changed, and then nothing is written)."""
+    staged per action ({} when nothing changed, and then nothing is written). gate: called with the history as
+    the MERGE would leave it (history_after_merge) before anything is written; it raises to stop the write."""
     table = CUSTOMER_PROFILE_HISTORY
     exists = lake.exists(table)
     if not exists:
@@ -120,14 +148,16 @@ def merge_profile_history(lake: Lakehouse, snapshot: DataFrame, tracked_columns:
     # table it writes.
     staged = cut_lineage(staged_history_updates(changes, as_of, run_id))
     counts = {r["_action"]: r["rows"] for r in staged.groupBy("_action").agg(F.count(F.lit(1)).alias("rows")).collect()}
-    if not counts:
-        return {}
     # Checked only when there is something to write: a history with a later change would get versions that end
     # before they start.
     later = (F.col("valid_from") > F.lit(as_of)) | (F.col("valid_to") > F.lit(as_of))
-    if exists and not history.where(later).isEmpty():
+    if counts and exists and not history.where(later).isEmpty():
         raise CdpError(f"{table} already has versions after as_of {as_of:%Y-%m-%d %H:%M:%S}; "
                        "runs must go forward in time (re-run the latest as_of, or rebuild the history)")
+    if gate is not None and (counts or exists):
+        gate(history_after_merge(history, staged))
+    if not counts:
+        return {}
     versions = staged.drop("_merge_key", "_action")
     if not exists:
         lake.overwrite(versions, table)   # the first run only inserts

@@ -1,12 +1,12 @@
 """The silver step's pure core: one source's bronze batch -> typed, projected, deduplicated rows, split into
-the rows that go forward and the rows that go to quarantine; then the Great Expectations verdict per table.
+the rows that go forward and the rows that go to quarantine (each table's Great Expectations verdict over the
+union of the sources' rows is the writer's gate, cdp.quality.gold.published).
 
 No reads, no writes: DataFrames and config in, DataFrames and verdicts out (`cdp.silver.step` is the writer).
 
     split = split_source(batch, spec, settings, contracts, run_id, now)
     split.checked[INTERACTIONS]        # deduplicated interactions, `_dq_reason` NULL when the row passes
     split.quarantine                   # quarantine.records rows: type defects, flagged values, failed expectations
-    reports = validate_tables({INTERACTIONS: union of the sources' checked rows}, contracts, run_id)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from cdp.config import Settings
 from cdp.config.sources import SourceSpec
 from cdp.frames import union_all
-from cdp.quality import QualityReport, TableContract, row_failure_reason, validate
+from cdp.quality import TableContract, row_failure_reason
 from cdp.quality.quarantine import delivered, quarantine_rows
 from cdp.silver import canonical
 from cdp.silver.typed import DEFECTS, TYPE_DEFECT, plausible_window, type_defect, with_types
@@ -118,9 +118,3 @@ def split_source(batch: DataFrame, spec: SourceSpec, settings: Settings, contrac
             stage="silver", source=spec.name, reason=F.concat(F.lit(f"dq:{table.name}:"), F.col(DQ_REASON)),
             record_key=F.col(key), raw=F.col(DELIVERED), run_id=run, at=stamp))
     return SourceSplit(spec.name, typed, checked, union_all(quarantined))
-
-
-def validate_tables(checked: dict[Table, DataFrame], contracts: dict[Table, TableContract],
-                    run_id: str) -> dict[Table, QualityReport]:
-    """Great Expectations over each table's whole batch (row-level failures included, so they are counted)."""
-    return {table: validate(rows, contracts[table], run_id, internal=(DQ_REASON,)) for table, rows in checked.items()}

@@ -16,7 +16,6 @@ change; the other sources go forward. After the fix, `cdp run --resume` takes th
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,12 +24,14 @@ from pyspark.sql import functions as F
 
 from cdp.audit import Reconciliation, record_reconciliation
 from cdp.config import Settings
+from cdp.config.project import ProjectConfig
 from cdp.config.sources import SourceSpec
 from cdp.errors import QualityGateFailed
 from cdp.frames import union_all
 from cdp.io import Lakehouse, in_predicate
-from cdp.quality import load_contract, record_quality, render_quality_docs
-from cdp.silver.core import DQ_REASON, FLAGGED, SourceSplit, split_source, validate_tables
+from cdp.parallel import in_threads
+from cdp.quality.gold import published
+from cdp.silver.core import DQ_REASON, FLAGGED, SourceSplit, split_source
 from cdp.silver.remedies import remedy
 from cdp.silver.typed import DEFECTS, TYPE_DEFECT
 from cdp.tables import QUARANTINE, SILVER_BATCHES, SILVER_TABLES, Table, bronze
@@ -51,6 +52,17 @@ class PreparedSource:
     def release(self) -> None:
         for df in self.persisted:
             df.unpersist()
+
+
+def _merge_clean(lake: Lakehouse, table: Table, rows: DataFrame) -> None:
+    """The rows without a DQ reason MERGEd into their silver table (latest wins)."""
+    lake.merge(rows.where(F.col(DQ_REASON).isNull()).drop(DQ_REASON), table,
+               when_newer="s._ingested_at >= t._ingested_at AND s._record_hash <> t._record_hash")
+
+
+def _as_is(df: DataFrame) -> DataFrame:
+    """Silver's batches are unions of frames each source persisted already: nothing to materialise again."""
+    return df
 
 
 def pending_bronze_runs(lake: Lakehouse, spec: SourceSpec) -> list[str]:
@@ -123,34 +135,19 @@ def refusal(prepared: PreparedSource, spec: SourceSpec, settings: Settings) -> s
 def _prepare_all(lake: Lakehouse, specs: list[SourceSpec], settings: Settings, contracts: dict, run_id: str,
                  now: datetime, on_source=None) -> list[PreparedSource]:
     """Sources are independent until the per-table validation and MERGE: prepared in parallel threads."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    finished, lock = [0], threading.Lock()
-
-    def prepare(spec: SourceSpec) -> PreparedSource | None:
-        p = prepare_source(lake, spec, settings, contracts, run_id, now)
-        with lock:
-            finished[0] += 1
-            if on_source:
-                on_source(finished[0], len(specs), spec.name, p)
-        return p
-
-    with ThreadPoolExecutor(max_workers=settings.ingest.parallelism) as pool:
-        futures = [pool.submit(prepare, spec) for spec in specs]
-    prepared = [f.result() for f in futures if f.exception() is None and f.result()]
-    failure = next((f.exception() for f in futures if f.exception() is not None), None)
-    if failure is not None:
-        for p in prepared:
-            p.release()
-        raise failure
-    return prepared
+    prepared = in_threads(lambda spec: prepare_source(lake, spec, settings, contracts, run_id, now), specs,
+                          settings.ingest.parallelism,
+                          on_done=(lambda n, total, spec, p: on_source(n, total, spec.name, p)) if on_source else None,
+                          release=PreparedSource.release)
+    return [p for p in prepared if p is not None]
 
 
-def build_silver(lake: Lakehouse, specs: list[SourceSpec], settings: Settings, run_id: str, now: datetime,
+def build_silver(lake: Lakehouse, conf: ProjectConfig | Settings, run_id: str, now: datetime,
                  on_source=None) -> list[Reconciliation]:
     """Process every pending bronze batch into silver; QualityGateFailed (before any MERGE) on a critical failure."""
-    contracts = {t: load_contract(settings, t.qualified) for t in SILVER_TABLES}
-    prepared = _prepare_all(lake, specs, settings, contracts, run_id, now, on_source)
+    conf = ProjectConfig.of(conf)
+    contracts = {t: conf.contract(t) for t in SILVER_TABLES}
+    prepared = _prepare_all(lake, conf.sources, conf.settings, contracts, run_id, now, on_source)
     going = [p for p in prepared if p.refused is None]   # a refused batch stays pending: a re-run takes it again
     try:
         batches: dict[Table, DataFrame] = {}
@@ -158,22 +155,16 @@ def build_silver(lake: Lakehouse, specs: list[SourceSpec], settings: Settings, r
             parts = [p.split.checked[table] for p in going if table in p.split.checked]
             if parts:
                 batches[table] = union_all(parts)
-        reports = validate_tables(batches, contracts, run_id)
-        if reports:
-            docs = render_quality_docs(list(reports.values()), settings.path(settings.paths.reports), lake.spark,
-                                       "silver")
-            record_quality(lake, list(reports.values()))
-            for report in reports.values():
-                report.raise_for_critical(docs)
-        for table, rows in batches.items():
-            lake.merge(rows.where(F.col(DQ_REASON).isNull()).drop(DQ_REASON), table,
-                       when_newer="s._ingested_at >= t._ingested_at AND s._record_hash <> t._record_hash")
-        for p in prepared:
-            predicate = f"stage = 'silver' AND source = '{p.split.source}' AND {in_predicate('source_file', p.files)}"
-            if p.quarantined:
-                lake.replace_where(p.split.quarantine, QUARANTINE, predicate)
-            elif p.files:
-                lake.delete(QUARANTINE, predicate)
+        # every row of the batch is validated (row-level failures counted, with samples); the clean ones MERGEd
+        with published(lake, conf, batches, run_id, "silver", write=_merge_clean, materialise=_as_is,
+                       internal=(DQ_REASON,), samples_on_failure=False):
+            for p in prepared:
+                predicate = (f"stage = 'silver' AND source = '{p.split.source}' AND "
+                             f"{in_predicate('source_file', p.files)}")
+                if p.quarantined:
+                    lake.replace_where(p.split.quarantine, QUARANTINE, predicate)
+                elif p.files:
+                    lake.delete(QUARANTINE, predicate)
     finally:
         for p in prepared:
             p.release()
