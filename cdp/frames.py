@@ -1,12 +1,14 @@
 """Small DataFrame helpers every layer shares: a union of frames, the first failing check of a row, and the two ways
-a frame several jobs read is materialised once (cut_lineage, cache_columns) and released (uncache)."""
+a frame several jobs read is materialised once (cut_lineage, cache_columns) and released (uncache), and big literal
+Columns built once per SparkContext (literal_once)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from functools import reduce
+from weakref import WeakKeyDictionary
 
-from pyspark import StorageLevel
+from pyspark import SparkContext, StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -78,3 +80,18 @@ def is_materialised(df) -> bool:
     if is_cached(df):
         return True
     return df._jdf.queryExecution().analyzed().getClass().getSimpleName() in ("LogicalRDD", "LocalRelation")
+
+
+_LITERALS: WeakKeyDictionary = WeakKeyDictionary()   # SparkContext -> {key: Column}
+
+
+def literal_once(key: Hashable, build: Callable[[], Column]) -> Column:
+    """The literal Column `build()` makes (a map or an array of hundreds of entries, each a JVM call to build),
+    built once per SparkContext and reused by every expression that needs it."""
+    sc = SparkContext._active_spark_context
+    if sc is None:
+        return build()
+    built = _LITERALS.setdefault(sc, {})
+    if key not in built:
+        built[key] = build()
+    return built[key]

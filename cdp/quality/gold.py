@@ -20,8 +20,7 @@ from cdp.tables import Table
 
 def gate_tables(lake: Lakehouse, conf: ProjectConfig | Settings, frames: dict[Table, DataFrame], run_id: str,
                 step: str, materialise: Callable[[DataFrame], DataFrame] = cache_columns,
-                partial: bool = False, internal: tuple[str, ...] = (),
-                samples_on_failure: bool = True) -> dict[Table, DataFrame]:
+                partial: bool = False, internal: tuple[str, ...] = ()) -> dict[Table, DataFrame]:
     """Validate each frame against its table's contract and return the frames, materialised once (so the check
     and the write read the same rows). By default in the columnar cache, so each check reads only its columns:
     release them with cdp.frames.uncache once written. A step whose frames read a table it overwrites passes
@@ -29,9 +28,7 @@ def gate_tables(lake: Lakehouse, conf: ProjectConfig | Settings, frames: dict[Ta
     A relationship names another table: the frame of it given here, or the table as it stands in the lakehouse.
     QualityGateFailed (one line) on a critical failure, nothing written. partial: the frames are the rows a run
     replaces, not whole tables (an incremental identity run's region), so row-count expectations do not apply.
-    internal: columns of the frames that are not the table's (silver's DQ reason), left out of the schema check;
-    samples_on_failure=False: failing values are sampled on the first pass (silver's row-level failures are
-    expected, and counted)."""
+    internal: columns of the frames that are not the table's (silver's DQ reason), left out of the schema check."""
     if not frames:
         return {}
     conf = ProjectConfig.of(conf)
@@ -48,7 +45,7 @@ def gate_tables(lake: Lakehouse, conf: ProjectConfig | Settings, frames: dict[Ta
             target = (e.to or "").rpartition(".")[0]
             if target and target not in related:
                 related[target] = lake.read(target)
-        reports.append(validate(df, contract, run_id, related, internal, samples_on_failure))
+        reports.append(validate(df, contract, run_id, related, internal))
     docs = render_quality_docs(reports, conf.reports, lake.spark, step)
     record_quality(lake, reports)
     if not all(r.success for r in reports):
@@ -70,7 +67,7 @@ def published(lake: Lakehouse, conf: ProjectConfig | Settings, frames: dict[Tabl
     """A step's frames gated, written, then released: each validated against its table's contract (a critical
     failure raises QualityGateFailed and nothing is written), written in the order given (`write`; default:
     overwritten whole), and yielded, materialised, for the step's counts; uncached when the block ends.
-    gate_options: gate_tables' (internal, samples_on_failure).
+    gate_options: gate_tables' (partial, internal).
 
         with published(lake, conf, {CUSTOMER_VALUE: value}, run_id, "customer_value") as written:
             customers = written[CUSTOMER_VALUE].count()

@@ -283,14 +283,14 @@ def _pii_masked(result: ExpectationResult, contract: TableContract) -> Expectati
 
 
 def validate(df: DataFrame, contract: TableContract, run_id: str, related: Mapping[str, DataFrame] | None = None,
-             internal: Sequence[str] = (), samples_on_failure: bool = False) -> QualityReport:
+             internal: Sequence[str] = (), samples_on_failure: bool = True) -> QualityReport:
     """Run the contract's whole suite on df: its schema, the Great Expectations suite and the relationships
     (`related`: 'layer.table' -> that table's frame). success = every critical one passed.
 
     Each failing expectation reports up to SAMPLE_SIZE failing values, which GX finds with one extra Spark job
-    per expectation, failing or not. samples_on_failure (for suites expected to pass, like the gold gates): the
-    suite runs without them, and again with them only when an expectation failed; the verdicts and counts are
-    the same either way.
+    per expectation, failing or not. samples_on_failure (the default): the suite runs without them, then only the
+    expectations that failed run again, with them; the verdicts, counts and failing values are those of one pass
+    with samples (samples_on_failure=False), which costs a job per expectation.
 
     GX runs several Spark jobs over df and caches it for them (released here unless df was cached before).
     """
@@ -299,8 +299,10 @@ def validate(df: DataFrame, contract: TableContract, run_id: str, related: Mappi
     if contract.gx_expectations:
         cached = is_cached(df)
         by_name = _run_suite(df, contract, run_id, validated_at, 0 if samples_on_failure else SAMPLE_SIZE)
-        if samples_on_failure and not all(r.success for r in by_name.values()):
-            by_name = _run_suite(df, contract, run_id, validated_at, SAMPLE_SIZE)
+        failing = [e for e in contract.gx_expectations if e.name not in by_name or not by_name[e.name].success]
+        if samples_on_failure and failing:   # the failing ones again, with their failing values
+            by_name |= _run_suite(df, contract.model_copy(update={"expectations": failing}), run_id, validated_at,
+                                  SAMPLE_SIZE)
         if not cached:   # GX caches the frame it validates and never releases it
             df.unpersist()
     results = [schema_result(df, contract, internal)] if contract.columns else []

@@ -127,14 +127,29 @@ def custom_attribute_values(columns: dict[str, Column], attributes: dict[str, Cu
     return F.map_filter(values, lambda _k, v: v.isNotNull())
 
 
-def identity_attributes(spec: SourceSpec, settings: SilverSettings) -> dict[str, Column]:
-    """The standardised identity attributes of a typed source row (silver.identity_records' columns)."""
+def _raw_fields(spec: SourceSpec):
+    """raw(attribute): the source column the identity mapping gives the attribute, as a string (NULL if none)."""
     m = spec.silver.identity
 
     def raw(name: str) -> Column:
         src = m.fields.get(name)
         return F.col(src).cast("string") if src else F.lit(None).cast("string")
+    return raw
 
+
+def _email(raw, settings: SilverSettings) -> Column:
+    return normalize_email(raw("email"), settings.email_gmail_rules, settings.email_strip_plus_tags)
+
+
+def _phone(raw, settings: SilverSettings, country: Column) -> Column:
+    return normalize_phone(raw("phone"), F.coalesce(country, F.lit(settings.default_phone_region)),
+                           settings.default_phone_region)
+
+
+def identity_attributes(spec: SourceSpec, settings: SilverSettings) -> dict[str, Column]:
+    """The standardised identity attributes of a typed source row (silver.identity_records' columns)."""
+    m = spec.silver.identity
+    raw = _raw_fields(spec)
     first, last = raw("first_name"), raw("last_name")
     if "full_name" in m.fields:
         split_first, split_last = split_full_name(raw("full_name"))
@@ -148,10 +163,9 @@ def identity_attributes(spec: SourceSpec, settings: SilverSettings) -> dict[str,
         handles["twitter"] = F.coalesce(handles["twitter"], F.when(platform.isin("twitter", "x"), handle))
         handles["instagram"] = F.coalesce(handles["instagram"], F.when(platform == "instagram", handle))
     return {
-        "email": normalize_email(raw("email"), settings.email_gmail_rules, settings.email_strip_plus_tags),
+        "email": _email(raw, settings),
         "email_raw": raw("email"),
-        "phone": normalize_phone(raw("phone"), F.coalesce(country, F.lit(settings.default_phone_region)),
-                                 settings.default_phone_region),
+        "phone": _phone(raw, settings, country),
         "phone_raw": raw("phone"),
         "first_name": display_name(first),
         "last_name": display_name(last),
@@ -202,8 +216,10 @@ def standardised_identifiers(spec: SourceSpec, settings: SilverSettings) -> list
     m = spec.silver.identity
     if m is None:
         return []
-    attrs = identity_attributes(spec, settings)
-    return [(f, m.fields[f], attrs[f]) for f in ("email", "phone") if f in m.fields]
+    raw = _raw_fields(spec)
+    standardised = {"email": lambda: _email(raw, settings),
+                    "phone": lambda: _phone(raw, settings, normalize_country(raw("country")))}
+    return [(f, m.fields[f], standardised[f]()) for f in ("email", "phone") if f in m.fields]
 
 
 def latest_defects() -> Column:

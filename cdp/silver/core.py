@@ -23,7 +23,7 @@ from cdp.frames import union_all
 from cdp.quality import TableContract, row_failure_reason
 from cdp.quality.quarantine import delivered, quarantine_rows
 from cdp.silver import canonical
-from cdp.silver.typed import DEFECTS, TYPE_DEFECT, plausible_window, type_defect, with_types
+from cdp.silver.typed import DEFECTS, TYPE_DEFECT, plausible_window, type_defect, unparsed_checks, with_types
 from cdp.tables import IDENTITY_RECORDS, INTERACTIONS, ORDER_LINES, ORDERS, Table
 
 DELIVERED = "_delivered"
@@ -95,11 +95,13 @@ def split_source(batch: DataFrame, spec: SourceSpec, settings: Settings, contrac
     A quarantined row's `raw` holds the bronze row's values as the export delivered them, found again in the
     batch for the failing rows only (`with_delivered`; the quarantine is only computed when there are some). A
     value that went on as NULL gets its own quarantine row (`bad_value:<column>`) while its record goes forward."""
-    typed = batch.transform(with_types(spec, settings.silver, now))
+    window = plausible_window(spec, settings.silver, now)
+    checks = unparsed_checks(spec, settings.silver, window)   # the value checks' columns, built once
+    typed = batch.transform(with_types(spec, settings.silver, now, checks))
     good = typed.where(F.col(TYPE_DEFECT).isNull()).drop(TYPE_DEFECT)
     stamp, run = F.lit(now), F.lit(run_id)
     quarantined = [quarantine_rows(
-        batch.withColumn(TYPE_DEFECT, type_defect(spec, settings.silver, plausible_window(spec, settings.silver, now)))
+        batch.withColumn(TYPE_DEFECT, type_defect(spec, settings.silver, window, checks))
         .where(F.col(TYPE_DEFECT).isNotNull()),
         stage="silver", source=spec.name, reason=F.col(TYPE_DEFECT), record_key=F.col(spec.record_key),
         raw=delivered(spec.column_names), run_id=run, at=stamp)]

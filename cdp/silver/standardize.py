@@ -13,6 +13,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from cdp.config.checks import check_timezone
+from cdp.frames import literal_once
 from cdp.silver.phones import normalize_phone
 
 __all__ = [
@@ -120,7 +121,15 @@ def _key(col: Column | str) -> Column:
 
 def _lookup(mapping: dict[str, str], key: Column) -> Column:
     """mapping[key] as a literal map lookup; NULL for a missing or NULL key."""
-    return F.try_element_at(F.create_map(*[F.lit(x) for kv in sorted(mapping.items()) for x in kv]), key)
+    items = tuple(sorted(mapping.items()))
+    literal = literal_once(("map", items), lambda: F.create_map(*[F.lit(x) for kv in items for x in kv]))
+    return F.try_element_at(literal, key)
+
+
+def _one_of(values, key: Column) -> Column:
+    """key is one of `values` (a literal array, built once per Spark application); NULL for a NULL key."""
+    items = tuple(sorted(values))
+    return F.array_contains(literal_once(("array", items), lambda: F.array(*map(F.lit, items))), key)
 
 
 # ---- identity attributes ----------------------------------------------------------------------------------
@@ -192,20 +201,20 @@ def normalize_currency(col: Column | str) -> Column:
     """Currency code or symbol (€ £ $) -> ISO-4217 code from ISO_CURRENCIES, else NULL."""
     s = F.upper(_strip(col))
     code = F.coalesce(_lookup(CURRENCY_SYMBOLS, s), s)
-    return F.when(code.isin(*sorted(ISO_CURRENCIES)), code)
+    return F.when(_one_of(ISO_CURRENCIES, code), code)
 
 
 def normalize_country(col: Column | str) -> Column:
     """Country code (any case) or common English/Spanish name -> ISO-3166 alpha-2, else NULL."""
     key = _key(col)
     code = F.upper(key)
-    return F.when(code.isin(*sorted(ISO_COUNTRIES)), code).otherwise(_lookup(COUNTRY_ALIASES, key))
+    return F.when(_one_of(ISO_COUNTRIES, code), code).otherwise(_lookup(COUNTRY_ALIASES, key))
 
 
 def parse_bool(col: Column | str) -> Column:
     """true/yes/y/1/si/sí/t -> true, false/no/n/0/f -> false, anything else NULL."""
     key = F.lower(fold_accents(_strip(col)))
-    return F.when(key.isin(*BOOL_TRUE), F.lit(True)).when(key.isin(*BOOL_FALSE), F.lit(False))
+    return F.when(_one_of(BOOL_TRUE, key), F.lit(True)).when(_one_of(BOOL_FALSE, key), F.lit(False))
 
 
 def normalize_gender(col: Column | str) -> Column:

@@ -60,18 +60,41 @@ def _merge_clean(lake: Lakehouse, table: Table, rows: DataFrame) -> None:
                when_newer="s._ingested_at >= t._ingested_at AND s._record_hash <> t._record_hash")
 
 
+def _replace_quarantine(lake: Lakehouse, prepared: list[PreparedSource]) -> None:
+    """The silver quarantine rows of every batch's files replaced in one commit (a re-run replaces, never adds)."""
+    read = [p for p in prepared if p.files]
+    if not read:
+        return
+    predicate = "stage = 'silver' AND (" + " OR ".join(
+        f"(source = '{p.split.source}' AND {in_predicate('source_file', p.files)})" for p in read) + ")"
+    rows = [p.split.quarantine for p in read if p.quarantined]
+    if rows:
+        lake.replace_where(union_all(rows), QUARANTINE, predicate)
+    else:
+        lake.delete(QUARANTINE, predicate)
+
+
 def _as_is(df: DataFrame) -> DataFrame:
     """Silver's batches are unions of frames each source persisted already: nothing to materialise again."""
     return df
 
 
-def pending_bronze_runs(lake: Lakehouse, spec: SourceSpec) -> list[str]:
+def processed_batches(lake: Lakehouse) -> dict[str, set[str]]:
+    """The bronze runs silver has taken, by source (audit.silver_batches: one small read per run)."""
+    if not lake.exists(SILVER_BATCHES):
+        return {}
+    done: dict[str, set[str]] = {}
+    for r in lake.read(SILVER_BATCHES).select("source", "bronze_run_id").distinct().collect():
+        done.setdefault(r.source, set()).add(r.bronze_run_id)
+    return done
+
+
+def pending_bronze_runs(lake: Lakehouse, spec: SourceSpec, processed: set[str]) -> list[str]:
+    """The bronze runs of the source silver has not taken yet."""
     if not lake.exists(bronze(spec.name)):
         return []
     runs = {r[0] for r in lake.read(bronze(spec.name)).select("_run_id").distinct().collect()}
-    if lake.exists(SILVER_BATCHES):
-        runs -= {r[0] for r in lake.read(SILVER_BATCHES).where(F.col("source") == spec.name).select("bronze_run_id").collect()}
-    return sorted(runs)
+    return sorted(runs - processed)
 
 
 def goes_on_flagged(checked: DataFrame) -> Column:
@@ -82,9 +105,9 @@ def goes_on_flagged(checked: DataFrame) -> Column:
 
 
 def prepare_source(lake: Lakehouse, spec: SourceSpec, settings: Settings, contracts: dict, run_id: str,
-                   now: datetime) -> PreparedSource | None:
+                   now: datetime, processed: set[str]) -> PreparedSource | None:
     """Split the source's pending batch and count it (typed rows and each projection materialised once)."""
-    runs = pending_bronze_runs(lake, spec)
+    runs = pending_bronze_runs(lake, spec, processed)
     if not runs:
         return None
     batch = lake.read(bronze(spec.name)).where(F.col("_run_id").isin(runs))
@@ -135,7 +158,9 @@ def refusal(prepared: PreparedSource, spec: SourceSpec, settings: Settings) -> s
 def _prepare_all(lake: Lakehouse, specs: list[SourceSpec], settings: Settings, contracts: dict, run_id: str,
                  now: datetime, on_source=None) -> list[PreparedSource]:
     """Sources are independent until the per-table validation and MERGE: prepared in parallel threads."""
-    prepared = in_threads(lambda spec: prepare_source(lake, spec, settings, contracts, run_id, now), specs,
+    processed = processed_batches(lake)
+    prepared = in_threads(lambda spec: prepare_source(lake, spec, settings, contracts, run_id, now,
+                                                      processed.get(spec.name, set())), specs,
                           settings.ingest.parallelism,
                           on_done=(lambda n, total, spec, p: on_source(n, total, spec.name, p)) if on_source else None,
                           release=PreparedSource.release)
@@ -157,14 +182,8 @@ def build_silver(lake: Lakehouse, conf: ProjectConfig | Settings, run_id: str, n
                 batches[table] = union_all(parts)
         # every row of the batch is validated (row-level failures counted, with samples); the clean ones MERGEd
         with published(lake, conf, batches, run_id, "silver", write=_merge_clean, materialise=_as_is,
-                       internal=(DQ_REASON,), samples_on_failure=False):
-            for p in prepared:
-                predicate = (f"stage = 'silver' AND source = '{p.split.source}' AND "
-                             f"{in_predicate('source_file', p.files)}")
-                if p.quarantined:
-                    lake.replace_where(p.split.quarantine, QUARANTINE, predicate)
-                elif p.files:
-                    lake.delete(QUARANTINE, predicate)
+                       internal=(DQ_REASON,)):
+            _replace_quarantine(lake, prepared)
     finally:
         for p in prepared:
             p.release()

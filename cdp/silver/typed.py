@@ -105,21 +105,28 @@ def unparsed_checks(spec: SourceSpec, settings: SilverSettings,
     return checks
 
 
-def _checks_doing(action: str, spec: SourceSpec, settings: SilverSettings,
-                  window: Window | None) -> list[tuple[ColumnSpec, Column, str]]:
-    return [chk for chk in unparsed_checks(spec, settings, window) if chk[0].bad_value_action(spec.record_key) == action]
+Checks = list[tuple[ColumnSpec, Column, str]]
 
 
-def type_defect(spec: SourceSpec, settings: SilverSettings, window: Window | None = None) -> Column:
-    """Why the row goes to quarantine: the first quarantine_row column whose value does not parse, or null."""
+def _checks_doing(action: str, spec: SourceSpec, settings: SilverSettings, window: Window | None,
+                  checks: Checks | None) -> Checks:
+    checks = unparsed_checks(spec, settings, window) if checks is None else checks
+    return [chk for chk in checks if chk[0].bad_value_action(spec.record_key) == action]
+
+
+def type_defect(spec: SourceSpec, settings: SilverSettings, window: Window | None = None,
+                checks: Checks | None = None) -> Column:
+    """Why the row goes to quarantine: the first quarantine_row column whose value does not parse, or null.
+    checks: unparsed_checks(spec, settings, window) built already (a source's columns are built once)."""
     return first_failing([(failing, f"{label}:{c.name}")
-                          for c, failing, label in _checks_doing("quarantine_row", spec, settings, window)])
+                          for c, failing, label in _checks_doing("quarantine_row", spec, settings, window, checks)])
 
 
-def value_defects(spec: SourceSpec, settings: SilverSettings, window: Window | None = None) -> Column:
+def value_defects(spec: SourceSpec, settings: SilverSettings, window: Window | None = None,
+                  checks: Checks | None = None) -> Column:
     """The row's null_and_flag values that do not parse, as a map column -> the value as delivered (empty: none)."""
     failing: dict[str, Column] = {}
-    for c, bad, _ in _checks_doing("null_and_flag", spec, settings, window):
+    for c, bad, _ in _checks_doing("null_and_flag", spec, settings, window, checks):
         failing[c.name] = failing[c.name] | bad if c.name in failing else bad
     if not failing:
         return no_defects()
@@ -127,12 +134,14 @@ def value_defects(spec: SourceSpec, settings: SilverSettings, window: Window | N
     return F.map_filter(F.create_map(*entries), lambda k, v: v.isNotNull())
 
 
-def with_defects(spec: SourceSpec, settings: SilverSettings, window: Window | None = None):
+def with_defects(spec: SourceSpec, settings: SilverSettings, window: Window | None = None,
+                 checks: Checks | None = None):
     """Add `_type_defect` (the row goes to quarantine) and `_defects` (values that go on as NULL), read from the
     values as delivered."""
     def step(df: DataFrame) -> DataFrame:
-        return df.withColumns({TYPE_DEFECT: type_defect(spec, settings, window),
-                               DEFECTS: value_defects(spec, settings, window)})
+        built = unparsed_checks(spec, settings, window) if checks is None else checks
+        return df.withColumns({TYPE_DEFECT: type_defect(spec, settings, window, built),
+                               DEFECTS: value_defects(spec, settings, window, built)})
     return step
 
 
@@ -153,11 +162,12 @@ def with_typed_columns(spec: SourceSpec, window: Window | None = None):
     return step
 
 
-def with_types(spec: SourceSpec, settings: SilverSettings, now: datetime | None = None):
+def with_types(spec: SourceSpec, settings: SilverSettings, now: datetime | None = None,
+               checks: Checks | None = None):
     """Bronze rows -> typed rows carrying `_type_defect` and `_defects`; `now` (the run's start) bounds the
-    plausible event times."""
+    plausible event times. checks: unparsed_checks for that window, built already."""
     window = plausible_window(spec, settings, now)
 
     def step(df: DataFrame) -> DataFrame:
-        return df.transform(with_defects(spec, settings, window)).transform(with_typed_columns(spec, window))
+        return df.transform(with_defects(spec, settings, window, checks)).transform(with_typed_columns(spec, window))
     return step
