@@ -236,7 +236,7 @@ def evaluate_identities(ctx: RunContext) -> object:
 def write_report(ctx: RunContext) -> object:
     from cdp.reports.run_report import write_run_report
 
-    location = write_run_report(ctx.lake, ctx.settings, ctx.run_id)
+    location = write_run_report(ctx.lake, ctx.conf, ctx.run_id)
     ctx.console.print(f"  report written to {location}")
     ctx.report = location
     return location

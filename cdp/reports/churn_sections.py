@@ -47,10 +47,11 @@ class ChurnModelInfo:
     roc_png: bytes | None
 
 
-def churn_model_info(lake: Lakehouse, settings: Settings) -> ChurnModelInfo | Absent:
+def churn_model_info(lake: Lakehouse, settings: Settings, churn=None) -> ChurnModelInfo | Absent:
     """What MLflow holds on the model version that scored gold.churn_scores (the champion when there are no
-    scores): its training run's held-out metrics and the ROC curve image that run logged."""
-    from cdp.config.churn import churn_config_path, load_churn_config
+    scores): its training run's held-out metrics and the ROC curve image that run logged. churn: conf/churn.yaml
+    as loaded (None: it is absent)."""
+    from cdp.config.churn import churn_config_path
     from cdp.tracking import tracking_uri
 
     uri = tracking_uri(settings)
@@ -63,9 +64,9 @@ def churn_model_info(lake: Lakehouse, settings: Settings) -> ChurnModelInfo | Ab
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient(tracking_uri=uri)
-    if not scored and not churn_config_path(settings).is_file():
+    if not scored and churn is None:
         return Absent(f"No churn configuration ({churn_config_path(settings)} is absent): no churn model.")
-    name = scored["model_name"] if scored else load_churn_config(settings).model.name
+    name = scored["model_name"] if scored else churn.model.name
     try:
         version = (client.get_model_version(name, scored["model_version"]) if scored
                    else client.get_model_version_by_alias(name, "champion"))

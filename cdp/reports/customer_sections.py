@@ -15,7 +15,6 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from cdp.config import Settings
 from cdp.io import Lakehouse
 from cdp.reports.figures import ACCENT, INK, MUTED, PRIMARY, Colours, _figure, _text, svg_markup
 from cdp.reports.page_data import Cell, Grid, Plot, Section, _n, _pct
@@ -220,11 +219,8 @@ def rfm_cells(lake: Lakehouse) -> list[RfmCell]:
             for c in cells.orderBy("r_score", "fm_score", "rfm_segment").collect()]
 
 
-def segment_map(settings: Settings) -> dict[tuple[int, float], str]:
-    """The segment of every (R, FM) score cell by conf/profile.yaml rfm.segments (the first rule that matches)."""
-    from cdp.config.profile import load_profile_config
-
-    rules = load_profile_config(settings).rfm.segments
+def segment_map(rules) -> dict[tuple[int, float], str]:
+    """The segment of every (R, FM) score cell by conf/profile.yaml rfm.segments (`rules`: the first that matches)."""
     return {(r, fm): next(s.name for s in rules if s.matches(r, fm)) for r in range(1, 6) for fm in FM_SCORES}
 
 

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 import matplotlib
 
 from cdp.config import Settings
+from cdp.config.project import ProjectConfig
 from cdp.io import Lakehouse
 from cdp.reports.churn_sections import (
     _action_section,
@@ -90,12 +91,14 @@ class RunReportPage:
 
 # ---------------------------------------------------------------- the page
 
-def run_report_page(lake: Lakehouse, settings: Settings, run_id: str | None = None) -> RunReportPage:
+def run_report_page(lake: Lakehouse, conf: ProjectConfig | Settings, run_id: str | None = None) -> RunReportPage:
     """The page data: one section per SECTION_IDS entry, in that order."""
-    from cdp.config.churn import churn_config_path, load_churn_config
+    from cdp.config.churn import churn_config_path
 
+    conf = ProjectConfig.of(conf)
+    settings = conf.settings
     # a company without churn (a person register) may have no churn.yaml: its sections are absent anyway
-    churn = load_churn_config(settings) if churn_config_path(settings).is_file() else None
+    churn = conf.churn_as_written if churn_config_path(settings).is_file() else None
     bands = churn.scoring.band_names if churn is not None else []
     horizon = churn.value.horizon_days if churn is not None else 0
     info = run_info(lake, run_id)
@@ -110,13 +113,13 @@ def run_report_page(lake: Lakehouse, settings: Settings, run_id: str | None = No
                           lambda d: _paths_section(d, colours)),
         "rfm-segments": ("RFM segment map", lambda: _fetch(lake, CUSTOMER_PROFILE, "profiles",
                                                            lambda: rfm_cells(lake)),
-                         lambda d: _rfm_section(d, segment_map(settings))),
+                         lambda d: _rfm_section(d, segment_map(conf.profile.rfm.segments))),
         "cohort-retention": ("Cohort retention", lambda: _fetch(lake, KPI_COHORT_RETENTION, "profiles",
                                                                 lambda: cohort_retention(lake)), _cohort_section),
         "satisfaction": ("Customer satisfaction (NPS)", lambda: _fetch(lake, KPI_SATISFACTION, "profiles",
                                                                        lambda: satisfaction_trend(lake)),
                          _satisfaction_section),
-        "churn-model": ("Churn model", lambda: churn_model_info(lake, settings), _churn_model_section),
+        "churn-model": ("Churn model", lambda: churn_model_info(lake, settings, churn), _churn_model_section),
         "churn-risk": ("Churn risk distribution", lambda: _fetch(lake, CHURN_SCORES, "churn_scores",
                                                                  lambda: risk_histogram(lake)),
                        lambda d: _risk_section(d, bands)),
@@ -147,10 +150,11 @@ def report_location(settings: Settings) -> str:
     return join(settings.path(settings.paths.reports), FILE_NAME)
 
 
-def write_run_report(lake: Lakehouse, settings: Settings, run_id: str | None = None,
+def write_run_report(lake: Lakehouse, conf: ProjectConfig | Settings, run_id: str | None = None,
                      location: str | None = None) -> str:
     """Write the report of run_id (the latest run when None) to location (default: report_location) and return
     where it went; a re-run overwrites it."""
-    location = location or report_location(settings)
-    write_text(lake.spark, location, render_run_report(run_report_page(lake, settings, run_id)))
+    conf = ProjectConfig.of(conf)
+    location = location or report_location(conf.settings)
+    write_text(lake.spark, location, render_run_report(run_report_page(lake, conf, run_id)))
     return location
