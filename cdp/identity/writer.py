@@ -27,7 +27,7 @@ from cdp.identity.incremental import IdentityState, Increment, resolve_increment
 from cdp.identity.probabilistic import MatchingRun, SavedModel
 from cdp.identity.resolve import IdentityTables, Progress, resolve, stopwatch
 from cdp.io import Lakehouse
-from cdp.quality.gold import gate_tables, publish
+from cdp.quality.gold import publish
 from cdp.tables import (
     CUSTOMERS,
     IDENTITY_CAPPED_VALUES,
@@ -81,14 +81,29 @@ def previous_map(lake: Lakehouse) -> DataFrame | None:
     return lake.read(IDENTITY_MAP).select("record_id", "customer_id", "minted_from").transform(cut_lineage)
 
 
-def write_identity_tables(lake: Lakehouse, tables: IdentityTables, run_id: str, replace_changes: bool = True) -> None:
-    """Write every gold identity table. The changes go first, then the map: a run that crashed in between
-    recomputes the same changes and replaces them; a re-run of a run whose map is already written
-    (replace_changes=False) keeps the changes it recorded."""
-    _write_changes(lake, tables.changes, run_id, replace_changes)
-    for table, frame in tables.frames().items():
-        if table != IDENTITY_CHANGES:
+def changes_first(frames: dict[Table, DataFrame]) -> dict[Table, DataFrame]:
+    """The gold identity frames in the order they are written: the changes first, then the map and the others."""
+    return {IDENTITY_CHANGES: frames[IDENTITY_CHANGES], **{t: f for t, f in frames.items() if t != IDENTITY_CHANGES}}
+
+
+def full_run_writes(run_id: str, replace_changes: bool = True) -> Callable[[Lakehouse, Table, DataFrame], None]:
+    """How a full run writes each gold identity table (in changes_first order): the changes replace this run's
+    rows, every other table is overwritten. A run that crashed between the changes and the map recomputes the same
+    changes and replaces them; a re-run of a run whose map is already written (replace_changes=False) keeps the
+    changes it recorded."""
+    def write(lake: Lakehouse, table: Table, frame: DataFrame) -> None:
+        if table == IDENTITY_CHANGES:
+            _write_changes(lake, frame, run_id, replace_changes)
+        else:
             lake.overwrite(frame, table)
+    return write
+
+
+def write_identity_tables(lake: Lakehouse, tables: IdentityTables, run_id: str, replace_changes: bool = True) -> None:
+    """Write every gold identity table as a full run does, ungated (the step gates them: resolve_identities)."""
+    write = full_run_writes(run_id, replace_changes)
+    for table, frame in changes_first(tables.frames()).items():
+        write(lake, table, frame)
 
 
 def _write_changes(lake: Lakehouse, changes: DataFrame, run_id: str, replace: bool) -> None:
@@ -179,12 +194,15 @@ def save_model(lake: Lakehouse, conf: ProjectConfig, matching: MatchingRun, run_
         [(model_id, run_id, now, model_fingerprint(config), matching.trained, matching.candidates,
           json.dumps(matching.model, sort_keys=True, default=str))], IDENTITY_MODEL.schema)
     tf = matching.term_frequencies.select(F.lit(model_id).alias("model_id"), "attribute", "value", "tf")
-    checked = gate_tables(lake, conf, {IDENTITY_MODEL: row, IDENTITY_TERM_FREQUENCIES: tf}, run_id, "identity",
-                          cut_lineage)
-    row, tf = checked[IDENTITY_MODEL], checked[IDENTITY_TERM_FREQUENCIES]
+
+    def write(lake: Lakehouse, table: Table, frame: DataFrame) -> None:
+        if table == IDENTITY_TERM_FREQUENCIES:
+            lake.replace_where(frame, table, f"model_id = '{model_id}'")
+        else:
+            lake.merge(frame, table)
     # the frequencies first: a model row is only ever read with its frequencies in place
-    lake.replace_where(tf, IDENTITY_TERM_FREQUENCIES, f"model_id = '{model_id}'")
-    lake.merge(row, IDENTITY_MODEL)
+    publish(lake, conf, {IDENTITY_TERM_FREQUENCIES: tf, IDENTITY_MODEL: row}, run_id, "identity", write,
+            materialise=cut_lineage)
     return model_id
 
 
@@ -232,8 +250,8 @@ def resolve_identities(lake: Lakehouse, conf: ProjectConfig | Settings, run_id: 
                          saved=plan.saved)
         lap = stopwatch(tables.seconds, progress)
         # checkpointed, not cached: some frames read the identity tables written below
-        checked = tables.with_frames(gate_tables(lake, conf, tables.frames(), run_id, "identity", cut_lineage))
-        write_identity_tables(lake, checked, run_id, replace_changes=prev is None or prev_run != run_id)
+        publish(lake, conf, changes_first(tables.frames()), run_id, "identity",
+                full_run_writes(run_id, replace_changes=prev is None or prev_run != run_id), materialise=cut_lineage)
         matching, model_id = tables.matching, plan.model_id
         if matching is not None and plan.saved is None and matching.model:   # trained or loaded here: keep it
             model_id = save_model(lake, conf, matching, run_id, now, config)
@@ -287,24 +305,28 @@ def write_increment(lake: Lakehouse, conf: ProjectConfig, inc: Increment, run_id
         IDENTITY_REVIEW: lake.read(IDENTITY_REVIEW).join(
             touched.withColumnRenamed("record_id", "cluster_root"), "cluster_root", "left_anti").unionByName(t.review),
     }
-    region = {IDENTITY_MAP: t.identity_map, IDENTITY_LINKS: t.links, CUSTOMERS: t.customers,
+    # written in this order: the changes, the big tables (one MERGE each, the map last), the small ones rewritten
+    region = {IDENTITY_CHANGES: t.changes,
               IDENTITY_MATCH_SCORES: t.match_scores.unionByName(inc.dirty_scores.withColumn("run_id", F.lit(run_id))),
-              IDENTITY_CHANGES: t.changes, IDENTITY_JUNK_VALUES: t.junk_values,
+              IDENTITY_LINKS: t.links, CUSTOMERS: t.customers, IDENTITY_MAP: t.identity_map,
+              IDENTITY_JUNK_VALUES: t.junk_values,
               **{table: frame.transform(cut_lineage) for table, frame in small.items()}}
-    checked = gate_tables(lake, conf, region, run_id, "identity", cut_lineage, partial=True)
-    lap("the region's rows and their contracts")
-    _write_changes(lake, checked[IDENTITY_CHANGES], run_id, replace=True)
-    replace_rows(lake, IDENTITY_MATCH_SCORES, checked[IDENTITY_MATCH_SCORES], gone_scores)
-    replace_rows(lake, IDENTITY_LINKS, checked[IDENTITY_LINKS], gone_links)
-    replace_rows(lake, CUSTOMERS, checked[CUSTOMERS], gone_customers)
-    replace_rows(lake, IDENTITY_MAP, checked[IDENTITY_MAP], touched)
-    lap("gold tables merged")
-    for table in (IDENTITY_JUNK_VALUES, IDENTITY_CAPPED_VALUES, IDENTITY_REVIEW):
-        lake.overwrite(checked[table], table)
+    replaced = {IDENTITY_MATCH_SCORES: gone_scores, IDENTITY_LINKS: gone_links, CUSTOMERS: gone_customers,
+                IDENTITY_MAP: touched}
+
+    def write(lake: Lakehouse, table: Table, frame: DataFrame) -> None:
+        if table == IDENTITY_CHANGES:
+            _write_changes(lake, frame, run_id, replace=True)
+        elif table in replaced:
+            replace_rows(lake, table, frame, replaced[table])
+        else:
+            lake.overwrite(frame, table)
+    publish(lake, conf, region, run_id, "identity", write, materialise=cut_lineage, partial=True)
+    lap("the region's rows: their contracts, merged and rewritten")
     sizes = (lake.read(IDENTITY_MAP).groupBy("customer_id").agg(F.count("*").alias("size"))
              .groupBy("size").agg(F.count("*").alias("clusters")).orderBy("size"))
     publish(lake, conf, {IDENTITY_CLUSTER_SIZES: sizes}, run_id, "identity", materialise=cut_lineage)
-    lap("small tables rewritten")
+    lap("cluster sizes rewritten")
 
 
 def replace_rows(lake: Lakehouse, table: Table, rows: DataFrame, replaced: DataFrame) -> None:
