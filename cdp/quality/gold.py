@@ -83,7 +83,7 @@ def published(lake: Lakehouse, conf: ProjectConfig | Settings, frames: dict[Tabl
 
 def publish(lake: Lakehouse, conf: ProjectConfig | Settings, frames: dict[Table, DataFrame], run_id: str, step: str,
             write: Callable[[Lakehouse, Table, DataFrame], None] = overwrite_whole,
-            materialise: Callable[[DataFrame], DataFrame] = cache_columns) -> None:
+            materialise: Callable[[DataFrame], DataFrame] = cache_columns, **gate_options) -> None:
     """published() for a step that needs nothing of its frames once written: gate, write, release."""
-    with published(lake, conf, frames, run_id, step, write, materialise):
+    with published(lake, conf, frames, run_id, step, write, materialise, **gate_options):
         pass
