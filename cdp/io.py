@@ -87,6 +87,16 @@ class Lakehouse:
         if not self.exists(t):
             self.spark.createDataFrame([], t.schema).write.format("delta").mode("append").save(self.location(t))
 
+    def values_by(self, name: Table | str, key: str, value: str) -> dict[str, set[str]]:
+        """{key: its distinct values} of a small bookkeeping table (one collect: audit tables that grow with
+        files and batches, not rows); {} when the table does not exist yet."""
+        if not self.exists(name):
+            return {}
+        found: dict[str, set[str]] = {}
+        for r in self.read(name).select(key, value).distinct().collect():
+            found.setdefault(r[0], set()).add(r[1])
+        return found
+
     def rows(self, name: Table | str, rows: list[tuple]) -> DataFrame:
         """A frame of Python rows in the table's registered schema."""
         t = _table(name)

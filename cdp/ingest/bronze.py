@@ -125,12 +125,7 @@ def quarantined_rows(spec: SourceSpec, staged: DataFrame) -> DataFrame:
 
 def ingested_files(lake: Lakehouse) -> dict[str, set[str]]:
     """Files already landed, by source (one small read per run: it grows with files, not rows)."""
-    if not lake.exists(INGEST_LOG):
-        return {}
-    done: dict[str, set[str]] = {}
-    for r in lake.read(INGEST_LOG).select("source", "file_path").distinct().collect():
-        done.setdefault(r.source, set()).add(r.file_path)
-    return done
+    return lake.values_by(INGEST_LOG, "source", "file_path")
 
 
 def _log_row(spec: SourceSpec, f: LandingFile, run_id: str, at: datetime, landed: int, quarantined: int) -> tuple:

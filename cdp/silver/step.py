@@ -81,12 +81,7 @@ def _as_is(df: DataFrame) -> DataFrame:
 
 def processed_batches(lake: Lakehouse) -> dict[str, set[str]]:
     """The bronze runs silver has taken, by source (audit.silver_batches: one small read per run)."""
-    if not lake.exists(SILVER_BATCHES):
-        return {}
-    done: dict[str, set[str]] = {}
-    for r in lake.read(SILVER_BATCHES).select("source", "bronze_run_id").distinct().collect():
-        done.setdefault(r.source, set()).add(r.bronze_run_id)
-    return done
+    return lake.values_by(SILVER_BATCHES, "source", "bronze_run_id")
 
 
 def pending_bronze_runs(lake: Lakehouse, spec: SourceSpec, processed: set[str]) -> list[str]:
