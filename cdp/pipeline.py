@@ -12,6 +12,7 @@ from rich.console import Console
 
 from cdp.config import Settings
 from cdp.config.project import ProjectConfig
+from cdp.costs import step_cost
 from cdp.errors import CdpError, ConfigError, first_line
 from cdp.io import Lakehouse
 from cdp.lock import lakehouse_lock
@@ -280,7 +281,7 @@ def _run_locked(conf: ProjectConfig, spark, lake: Lakehouse, planned: list[Step]
             started, t0 = datetime.now(timezone.utc), time.monotonic()
             error: BaseException | None = None
             try:
-                with step_progress(ctx, step.name, heartbeat):
+                with step_progress(ctx, step.name, heartbeat), step_cost(ctx.spark) as measured:
                     ctx.outputs[step.name] = step.run(ctx)
             except CdpError as exc:
                 error = exc
@@ -296,7 +297,8 @@ def _run_locked(conf: ProjectConfig, spark, lake: Lakehouse, planned: list[Step]
             written, versions = writes_between(lake, versions, after), after
             seconds = time.monotonic() - t0
             record = StepRecord(step.name, "failed" if error else "succeeded", started, datetime.now(timezone.utc),
-                                seconds, written, None if error is None else step_error_line(step.name, error))
+                                seconds, written, None if error is None else step_error_line(step.name, error),
+                                measured.cost)
             ctx.records.append(record)
             book.step_ended(record)
             if error is None:

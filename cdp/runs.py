@@ -24,6 +24,7 @@ from datetime import date, datetime
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from cdp.costs import StepCost
 from cdp.io import Lakehouse
 from cdp.storage import hadoop_path, read_text
 from cdp.tables import LAYERS, PIPELINE_RUNS, Table
@@ -52,6 +53,7 @@ class StepRecord:
     seconds: float | None = None
     written: Written = field(default_factory=Written)
     error: str | None = None
+    cost: StepCost = field(default_factory=StepCost)   # Spark jobs and stages, peak memory (cdp run --json)
 
 
 def commit_rows(operation: str, metrics: dict[str, str]) -> tuple[int, int]:

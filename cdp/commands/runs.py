@@ -4,6 +4,7 @@ the run report."""
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from datetime import datetime, timezone
 
 from cdp.commands.session import command_session
@@ -18,14 +19,15 @@ def _console(args):
 
 
 def run_document(ctx) -> dict:
-    """What `cdp run --json` prints: the run, each step's outcome, the problems, where the report is."""
+    """What `cdp run --json` prints: the run, each step's outcome and cost (Spark jobs and stages, peak memory:
+    cdp.costs), the problems, where the report is."""
     return {
         "run_id": ctx.run_id, "status": ctx.status, "env": ctx.settings.env, "lakehouse": ctx.lake.root,
         "started_at": ctx.started_at.isoformat(), "report": ctx.report,
         "error": next((r.error for r in ctx.records if r.status == "failed"), None),
         "steps": [{"step": r.step, "status": r.status, "seconds": None if r.seconds is None else round(r.seconds, 3),
                    "rows_in": r.written.rows_in, "rows_out": r.written.rows_out, "outputs": list(r.written.outputs),
-                   "error": r.error} for r in ctx.records],
+                   "error": r.error, **asdict(r.cost)} for r in ctx.records],
         "problems": ctx.problems,
     }
 
