@@ -42,7 +42,7 @@ docs: $(STAMP)  ## regenerate docs/data-dictionary.md from the contracts and sou
 generate: $(STAMP)  ## e.g. make generate ARGS="--customers 100000 --seed 7 --out /tmp/big"
 	$(BIN)/cdp generate $(ARGS)
 
-bench: setup  ## the whole pipeline at 30k customers, journeys/profiles and churn/value 10k -> 100k, identity 100k -> 1M records and a 1% batch, FEBRL, CDNOW -> docs/benchmarks.md
+bench: setup  ## the whole pipeline at 10k/100k/300k customers against Spark's write-once floor, journeys/profiles and churn/value 10k -> 100k, identity 100k -> 1M records and a 1% batch, FEBRL, CDNOW -> docs/benchmarks.md
 	$(BIN)/python jobs/bench_pipeline.py
 	$(BIN)/python jobs/bench_journeys.py
 	$(BIN)/python jobs/bench_churn.py

@@ -37,6 +37,17 @@ def test_every_registered_table_exists(demo):
 
 
 @pytest.mark.slow
+def test_every_step_that_ran_reports_its_spark_jobs_stages_and_peak_memory(demo):
+    """What `cdp run --json` and the pipeline benchmark report per step (cdp.costs): every step that ran counted,
+    the ones that read and write tables launched Spark jobs, each job at least one stage."""
+    _, _, ctx = demo
+    ran = {r.step: r.cost for r in ctx.records if r.status == "succeeded"}
+    assert len(ran) == len(ctx.records) and all(c.jvm_peak_mb and c.python_peak_mb for c in ran.values())
+    for step in ("bronze", "silver", "identity", "journeys", "profiles", "churn_model", "customer_value"):
+        assert 0 < ran[step].spark_jobs <= ran[step].spark_stages, (step, ran[step])
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("table", GOLD, ids=[t.qualified for t in GOLD])
 def test_gold_tables_read_without_spark(demo, table):
     from deltalake import DeltaTable

@@ -145,3 +145,19 @@ def test_a_long_step_says_in_a_log_what_it_is_doing(spark):
     with step_progress(SimpleNamespace(console=quiet, spark=spark), "identity", heartbeat=0.05):
         time.sleep(0.1)
     assert quiet.file.getvalue() == ""
+
+
+@pytest.mark.parametrize("work, jobs, stages", [
+    (lambda spark: None, 0, 0),                                                              # no Spark work
+    (lambda spark: spark.range(3).collect(), 1, 1),                                          # one job, one stage
+    (lambda spark: spark.range(0, 10, 1, 2).selectExpr("id % 2 AS k").groupBy("k").count().collect(), 1, 2),  # a shuffle
+])
+def test_a_steps_cost_counts_its_spark_jobs_and_stages_and_its_peak_memory(spark, work, jobs, stages):
+    """cdp.costs: what `cdp run --json` reports per step (the pipeline benchmark's jobs, stages and peaks)."""
+    from cdp.costs import step_cost
+
+    with step_cost(spark) as measured:
+        work(spark)
+    cost = measured.cost
+    assert (cost.spark_jobs, cost.spark_stages) == (jobs, stages)
+    assert cost.jvm_peak_mb > 100 and cost.python_peak_mb > 10   # the JVM and this process, both on this host
