@@ -73,16 +73,13 @@ class step_cost:  # noqa: N801 - a context manager used as `with step_cost(spark
         self.cost = StepCost()
 
     def __enter__(self):
-        self.jvm = _jvm_pid(self.spark)
-        self.python = os.getpid() if Path("/proc/self/status").exists() else None
-        for pid in {self.jvm, self.python} - {None}:
-            _reset_peak(pid)
+        self.jvm, self.python = _jvm_pid(self.spark), os.getpid()   # no /proc here: the peaks read None
+        _reset_peak(self.jvm)
+        _reset_peak(self.python)
         self.before = _counters(self.spark)
         return self
 
     def __exit__(self, *exc) -> None:
         after = _counters(self.spark)
-        jobs, stages = ((a - b for a, b in zip(after, self.before, strict=True))
-                        if after is not None and self.before is not None else (None, None))
-        self.cost = StepCost(jobs, stages, _peak_mb(self.jvm),
-                             _peak_mb(self.python) if self.python != self.jvm else None)
+        jobs, stages = (after[0] - self.before[0], after[1] - self.before[1]) if after and self.before else (None, None)
+        self.cost = StepCost(jobs, stages, _peak_mb(self.jvm), _peak_mb(self.python))
