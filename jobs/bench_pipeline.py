@@ -14,8 +14,12 @@ the targets met or not. The figures are kept in the section (a JSON comment), so
 more than 20 % slower at the same size.
 
     python jobs/bench_pipeline.py [--customers 10000,100000,300000] [--seed 7] [--work bench_data/pipeline]
-                                  [--report docs/benchmarks.md]
+                                  [--report docs/benchmarks.md] [--day-two 10000] [--reuse 10000]
     python jobs/bench_pipeline.py --floor LANDING OUT     (one floor measurement, in the process it starts)
+
+Each size's figures are kept in its work folder (result.json, with the commit and load they were measured at), so a
+long size can run in its own invocation: `--customers 100000 --reuse 10000` measures 100k and reports it beside the
+10k figures measured before, each row naming its own commit.
 """
 
 from __future__ import annotations
@@ -181,16 +185,17 @@ def section(results: dict[int, dict], args, started_load: float, before: dict) -
     lines = [
         f"## The whole pipeline at {', '.join(f'{n:,}' for n in sizes)} customers, against Spark's write-once floor",
         "",
-        f"`python jobs/bench_pipeline.py --customers {','.join(str(n) for n in sizes)}` at commit {commit()} "
-        f"({machine()}; load average {started_load:.1f} when it started). Per size `cdp generate --customers N "
+        f"`python jobs/bench_pipeline.py {args.command}` ({machine()}; load average {started_load:.1f} when it "
+        "started; each size's commit and load below). Per size `cdp generate --customers N "
         f"--seed {args.seed}` (the default 0.2 % hostile rows), `cdp run` on an empty lakehouse in a fresh process "
         "(conf/local.yaml: local[*], a 4 GiB driver), then the floor in another fresh process: each landing file "
         "read once and written once to Delta with the same settings (CSV with its header, JSON lines as text, "
         "Parquet as is), nothing else. Step seconds and the floor exclude the JVM's start. Spark jobs and stages "
         "are the driver's counters; peaks are the resident sets' high-water marks while the step ran (cdp.costs).",
         "",
-        "| customers | landing rows | run s | floor s | run / floor | Spark jobs | stages | JVM peak MB | status |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| customers | landing rows | run s | floor s | run / floor | Spark jobs | stages | JVM peak MB | status | "
+        "commit | load at start |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for n in sizes:
         r = results[n]
@@ -199,7 +204,7 @@ def section(results: dict[int, dict], args, started_load: float, before: dict) -
         stages = sum(s.get("spark_stages") or 0 for s in first["steps"])
         lines.append(f"| {n:,} | {fl['rows']:,} | {total(first):,.0f} | {fl['floor_seconds']:,.0f} | "
                      f"{total(first) / fl['floor_seconds']:.1f}x | {jobs:,} | {stages:,} | {first['jvm_peak_mb']:,.0f} | "
-                     f"{first['status']} |")
+                     f"{first['status']} | {r.get('commit', '')} | {_n(r.get('load_started'), 1)} |")
     if len(sizes) >= 2:
         steps = [s["step"] for s in results[sizes[0]]["first"]["steps"]]
         lines += ["", "Scaling exponent of each step (b in time ~ customers^b; least squares over the sizes; "
@@ -244,23 +249,39 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--work", default=str(ROOT / "bench_data" / "pipeline"))
     ap.add_argument("--report", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--day-two", default=None, help="sizes that also run a second time with nothing new "
+                                                     "(default: the smallest of --customers; 0 for none)")
+    ap.add_argument("--reuse", default="", help="sizes measured by an earlier invocation (their result.json) to "
+                                                 "report beside these")
     args = ap.parse_args()
+    args.command = " ".join(sys.argv[1:]) or "(defaults)"
     started, load = time.monotonic(), os.getloadavg()[0]
     sizes = sorted(int(n) for n in args.customers.split(","))
+    day_two = {int(n) for n in args.day_two.split(",")} if args.day_two else {sizes[0]}
     before = previous_figures(Path(args.report))
     results: dict[int, dict] = {}
+    for n in sorted(int(n) for n in args.reuse.split(",") if n):
+        kept = Path(args.work) / str(n) / "result.json"
+        if not kept.exists():
+            print(f"error: no figures kept for {n:,} customers ({kept}); measure it with --customers {n}",
+                  file=sys.stderr)
+            return 2
+        results[n] = json.loads(kept.read_text(encoding="utf-8"))
     for n in sizes:
         work = Path(args.work) / str(n)
         work.mkdir(parents=True, exist_ok=True)
+        load_started = os.getloadavg()[0]
         generated(work, n, args.seed)
         fresh(work)
         first = run_once(work, "first")
         print(f"{n:,} customers: {first['status']} in {total(first):,.0f} s", flush=True)
-        result = {"first": first, "quarantine": quarantine_by_stage(work)}
-        if n == sizes[0]:
+        result = {"first": first, "quarantine": quarantine_by_stage(work), "commit": commit(),
+                  "load_started": load_started}
+        if n in day_two:
             result["second"] = run_once(work, "second")
         result["floor"] = measure_floor(work)
         print(f"{n:,} customers: floor {result['floor']['floor_seconds']:,.0f} s", flush=True)
+        (work / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
         results[n] = result
     text, slower = section(results, args, load, before)
     code = publish(args.report, SECTION, text, started)
