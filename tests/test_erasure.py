@@ -30,6 +30,7 @@ from cdp.tables import (
     ERASURE_LOG,
     IDENTITY_LINKS,
     IDENTITY_MAP,
+    IDENTITY_RECORDS,
     INTERACTIONS,
     QUARANTINE,
     Table,
@@ -119,6 +120,37 @@ def test_conditions_select_exactly_the_persons_rows(spark):
     target = Target(Table("gold", "x"), ("(s.kind = 'customer' AND t.`customer_id` = s.value)",))
     kept = rows.join(subject.alias("s"), F.expr(target.condition), "left_anti")
     assert sorted(r[1] for r in kept.collect()) == ["b", "c"]
+
+
+@pytest.mark.parametrize("kind, value", [
+    ("phone", "+34 600 000 001"),        # a family phone: C1's record and C2's hold it
+    ("email", "NOEMAIL@example.com"),    # a placeholder: normalised on C2's record, raw on C3's
+])
+def test_an_email_or_phone_several_customers_hold_names_no_one_and_nothing_is_erased(
+        spark, lake, settings, kind, value, monkeypatch):
+    from cdp.commands.forget import summary_lines
+    from cdp.privacy.erasure import forget
+    from cdp.privacy.subject import resolve_subject
+
+    records = [("crm:1", "ana@x.es", "ana@x.es", "+34600000001", "600 000 001"),
+               ("web:2", "noemail@example.com", None, "+34600000001", "+34600000001"),
+               ("pos:3", None, " NoEmail@Example.com ", None, None),
+               ("crm:4", "luis@y.es", "luis@y.es", "+34600000009", "600000009")]
+    spark.createDataFrame(records, "record_id string, email string, email_raw string, phone string, phone_raw string") \
+        .write.format("delta").save(lake.location(IDENTITY_RECORDS))
+    spark.createDataFrame([("crm:1", "C1"), ("web:2", "C2"), ("pos:3", "C3"), ("crm:4", "C1")],
+                          "record_id string, customer_id string").write.format("delta").save(lake.location(IDENTITY_MAP))
+    monkeypatch.setenv("CDP_PII_SALT", SALT)
+    req = request(kind, value)
+
+    subject = resolve_subject(lake, settings, load_sources(settings), req)
+    assert (subject.shared_by, subject.found, subject.rows()) == (2, False, [])
+    versions = {t: lake.version(t) for t in (IDENTITY_RECORDS, IDENTITY_MAP)}
+    run = forget(settings, lake, [req], say=lambda _: None)
+    assert [(o.status, o.rows_deleted) for o in run.outcomes] == [("shared", {})]
+    assert {t: lake.version(t) for t in versions} == versions and run.purged == []
+    assert [(r.status, r.customers) for r in lake.read(ERASURE_LOG).collect()] == [("shared", 2)]
+    assert any("name each person by --customer-id" in line for line in summary_lines(run, landing=False))
 
 
 # ---------------------------------------------------------------- landing files and model input examples

@@ -19,7 +19,9 @@ def configure_parser(sub, common) -> None:
         "from bronze, silver, gold, the quarantine, features, scores and profile history, purge the files and "
         "transaction-log entries older versions kept (no time travel brings them back) and the MLflow input-example "
         "rows. Values are never printed; audit.erasure_log keeps a hash keyed with $CDP_PII_SALT. Landing files "
-        "belong to the source systems: erase the person there too (or --landing rewrites ours).",
+        "belong to the source systems: erase the person there too (or --landing rewrites ours). An email or phone "
+        "more than one customer holds (a family phone, a placeholder) names no one: nothing is erased for it and "
+        "the command exits with 1; name each person by --customer-id.",
         epilog="examples:\n  cdp forget --email ana.garcia@example.com --dry-run\n"
         "  cdp forget --customer-id C0123456789abcdef\n"
         "  cdp forget --file requests.csv --landing     # CSV header: kind,value (or email,phone,customer_id)")
@@ -49,7 +51,7 @@ def cmd_forget(args, settings) -> int:
     run = _forget_holding_lock(settings, spark, lake, requests, args)
     for line in summary_lines(run, args.landing):
         print(line)
-    return 0
+    return 1 if any(o.subject.shared for o in run.outcomes) else 0
 
 
 def _forget_holding_lock(settings, spark, lake, requests, args):
@@ -88,5 +90,9 @@ def summary_lines(run, landing: bool) -> list[str]:
     examples = sum(o.artifact_rows for o in found)
     if examples:
         out.append(f"MLflow: {examples} input-example row(s) {'would be ' if run.dry_run else ''}removed")
+    shared = sum(1 for o in run.outcomes if o.subject.shared)
+    if shared:
+        out.append(f"{shared} request(s) named an email or phone more than one customer holds (a family phone, a "
+                   "placeholder email): nothing erased for them; name each person by --customer-id")
     out.append(f"{ERASURE_LOG}: {len(run.outcomes)} row(s) (run {run.run_id}, {run.seconds:.1f}s)")
     return out

@@ -44,7 +44,7 @@ class RequestOutcome:
 
     @property
     def status(self) -> str:
-        return "not_found" if not self.subject.found else "erased"
+        return "shared" if self.subject.shared else "not_found" if not self.subject.found else "erased"
 
 
 @dataclass
@@ -162,7 +162,9 @@ def forget(settings: Settings, lake: Lakehouse, requests: list[ErasureRequest], 
         say(f"  [{i}/{len(requests)}] {req.kind} {req.masked()}: "
             + (f"{len(subject.customer_ids)} customer(s), {len(subject.record_ids)} record(s), "
                f"{sum(out.rows_deleted.values()):,} row(s) in {len(out.rows_deleted)} table(s)"
-               f"{' would go' if dry_run else ' deleted'}" if subject.found else "no record holds it (not found)")
+               f"{' would go' if dry_run else ' deleted'}" if subject.found else
+               f"held by {subject.shared_by} customers (a shared or placeholder value): nothing erased; "
+               "name the person by --customer-id" if subject.shared else "no record holds it (not found)")
             + f" ({time.monotonic() - lap:.1f}s)")
         outcomes.append(out)
         if landing and not dry_run and out.landing_files:
@@ -187,7 +189,7 @@ def log_erasures(lake: Lakehouse, run: ErasureRun, when: datetime) -> None:
         holding = sum(len(v) for v in o.landing_files.values())
         status = o.status if not (run.dry_run and o.subject.found) else "dry_run_found"
         rows.append((run.run_id, when, o.request.kind, o.request_hash, status, run.dry_run,
-                     len(o.subject.customer_ids), len(o.subject.record_ids), o.rows_deleted,
+                     len(o.subject.customer_ids) or o.subject.shared_by, len(o.subject.record_ids), o.rows_deleted,
                      sum(1 for n in o.rows_deleted.values() if n), run.files_vacuumed, run.log_files_removed,
                      holding, o.landing_rewritten, o.artifact_rows, round(run.seconds, 3)))
     lake.append(lake.rows(ERASURE_LOG, rows), ERASURE_LOG)

@@ -35,10 +35,15 @@ class Subject:
     interaction_ids: tuple[str, ...] = ()
     order_ids: tuple[str, ...] = ()
     values: tuple[str, ...] = ()   # unique identifier values, lower case, that no one else's record holds
+    shared_by: int = 0   # customers an email or phone leads to, when more than one: it names no one person
 
     @property
     def found(self) -> bool:
         return bool(self.customer_ids or self.record_ids)
+
+    @property
+    def shared(self) -> bool:
+        return self.shared_by > 1
 
     def rows(self) -> list[tuple[str, str]]:
         """(kind, value) rows: the source frame every erasure MERGE joins on."""
@@ -83,13 +88,20 @@ def matching_records(lake: Lakehouse, settings: Settings, req: ErasureRequest) -
 
 
 def resolve_subject(lake: Lakehouse, settings: Settings, specs: list[SourceSpec], req: ErasureRequest) -> Subject:
-    """The request's people, their records, source rows, orders and unique identifier values."""
+    """The request's person, their records, source rows, orders and unique identifier values. An email or phone whose
+    records belong to more than one customer (a family phone, a placeholder email, a shop's own address) names no
+    one: the subject is `shared_by` that many customers, found no one, and none of their ids reach the driver."""
     if not (lake.exists(IDENTITY_RECORDS) and lake.exists(IDENTITY_MAP)):
         return Subject()
-    direct = set(_ids(matching_records(lake, settings, req), "record_id"))
+    matched = matching_records(lake, settings, req)
+    idmap = lake.read(IDENTITY_MAP)
+    if req.kind != "customer_id":
+        holders = idmap.join(matched, "record_id").select("customer_id").distinct().count()
+        if holders > 1:
+            return Subject(shared_by=holders)
+    direct = set(_ids(matched, "record_id"))
     if not direct:
         return Subject()
-    idmap = lake.read(IDENTITY_MAP)
     customers = _ids(idmap.where(F.col("record_id").isin(list(direct))), "customer_id")
     mapped = idmap.where(F.col("customer_id").isin(list(customers))) if customers else idmap.limit(0)
     record_ids = tuple(sorted(direct | set(_ids(mapped, "record_id"))))
