@@ -168,14 +168,20 @@ def test_landing_lines_go_by_record_key_or_by_value_and_the_rest_stay_byte_for_b
     landing = tmp_path / "landing"
     (landing / "store").mkdir(parents=True)
     pq.write_table(pa.table({"visit_id": ["V1", "V2", "V3"], "receipt_email": ["a@x.es", None, "b@x.es"]}),
-                   landing / "store" / "visits_0.parquet")
+                   landing / "store" / "visits_0.parquet", row_group_size=2)   # rewritten a row group at a time
+    (landing / "crm").mkdir()
+    (landing / "crm" / "customers.csv").write_bytes(text.encode("utf-8"))   # rewritten a line at a time
     outside = tmp_path / "elsewhere.parquet"   # a copied lakehouse still names the original files: never touched
     shutil.copy(landing / "store" / "visits_0.parquet", outside)
-    files = {"store_visits": {f"file:{landing}/store/visits_0.parquet", str(outside)}}
-    done = rewrite_landing(str(landing), files, list(specs.values()), {"store_visits": ("V1",)}, ("b@x.es",))
-    assert (done.files, done.rows_removed) == (1, 2)
+    files = {"store_visits": {f"file:{landing}/store/visits_0.parquet", str(outside)},
+             "crm_customers": {f"file:{landing}/crm/customers.csv"}}
+    done = rewrite_landing(str(landing), files, list(specs.values()), {"store_visits": ("V1",), "crm_customers": ()},
+                           ("b@x.es", "ana.garcia@x.es"))
+    assert (done.files, done.rows_removed) == (2, 4)
     assert pq.read_table(landing / "store" / "visits_0.parquet").column("visit_id").to_pylist() == ["V2"]
+    assert (landing / "crm" / "customers.csv").read_bytes() == b'customer_ref,first_name,email\r\nCRM-2,Luis,"l@y.com"\r\n'
     assert pq.read_table(outside).num_rows == 3
+    assert sorted(p.name for p in landing.rglob("*") if p.is_file()) == ["customers.csv", "visits_0.parquet"]
 
 
 def test_the_persons_rows_leave_a_model_input_example():
