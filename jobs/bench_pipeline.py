@@ -15,7 +15,8 @@ more than 20 % slower at the same size.
 
     python jobs/bench_pipeline.py [--customers 10000,100000,300000] [--seed 7] [--work bench_data/pipeline]
                                   [--report docs/benchmarks.md] [--day-two 10000] [--reuse 10000]
-    python jobs/bench_pipeline.py --floor LANDING OUT     (one floor measurement, in the process it starts)
+                                  [--set spark.conf.spark.driver.memory=12g ...]
+    python jobs/bench_pipeline.py --floor LANDING OUT [KEY=VALUE ...]   (one floor measurement, in its process)
 
 Each size's figures are kept in its work folder (result.json, with the commit and load they were measured at), so a
 long size can run in its own invocation: `--customers 100000 --reuse 10000` measures 100k and reports it beside the
@@ -71,22 +72,23 @@ def fresh(work: Path) -> None:
         shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
 
 
-def run_once(work: Path, name: str) -> dict:
+def run_once(work: Path, name: str, overrides: list[str]) -> dict:
     """`cdp run --json` in a fresh process: the run document, the JVM's peak resident set (MB) and the load."""
     log = work / f"{name}.log"
-    text, peak_mb = run_measured([*CDP, "run", "--json", *paths(work)], log, f"the {name} run")
+    extra = [a for kv in overrides for a in ("--set", kv)]
+    text, peak_mb = run_measured([*CDP, "run", "--json", *paths(work), *extra], log, f"the {name} run")
     document = json.loads(text[text.index("{\n"):])
     return {**document, "jvm_peak_mb": peak_mb, "load": os.getloadavg()[0]}
 
 
 # ------------------------------------------------------------------------------------------- the floor
-def floor(landing: Path, out: Path) -> None:
+def floor(landing: Path, out: Path, overrides: list[str]) -> None:
     """Every landing file read once and written once to its own Delta table; prints one JSON line."""
     sys.path.insert(0, str(ROOT))
     from cdp.config import load_settings
     from cdp.spark import build_spark
 
-    settings = load_settings("local", [f"paths.lakehouse={out}", f"paths.checkpoints={out}/_checkpoints"])
+    settings = load_settings("local", [f"paths.lakehouse={out}", f"paths.checkpoints={out}/_checkpoints", *overrides])
     spark = build_spark(settings, "cdp-floor")
     files = sorted(p for p in landing.rglob("*") if p.is_file() and p.suffix in (".csv", ".jsonl", ".parquet"))
     targets, started = [out / f.parent.name / f.stem for f in files], time.monotonic()
@@ -105,9 +107,9 @@ def floor(landing: Path, out: Path) -> None:
     spark.stop()
 
 
-def measure_floor(work: Path) -> dict:
+def measure_floor(work: Path, overrides: list[str]) -> dict:
     text, peak_mb = run_measured([sys.executable, str(Path(__file__).resolve()), "--floor",
-                                  str(work / "data" / "landing"), str(work / "floor")],
+                                  str(work / "data" / "landing"), str(work / "floor"), *overrides],
                                  work / "floor.log", "the write-once floor")
     line = next(line for line in reversed(text.splitlines()) if line.startswith('{"floor_seconds"'))
     return {**json.loads(line), "jvm_peak_mb": peak_mb}
@@ -172,6 +174,8 @@ def size_table(size: int, r: dict) -> list[str]:
             d = later.get(s["step"], {})
             row += f" {_n(d.get('seconds'), 1)} | {_n(d.get('spark_jobs'))} |"
         lines.append(row)
+    if r.get("settings"):
+        lines += ["", "Settings besides conf/local.yaml: " + ", ".join(f"`{kv}`" for kv in r["settings"]) + "."]
     lines += ["", "Quarantined: " + (", ".join(f"{n:,} rows at {stage}" for stage, n in sorted(r["quarantine"].items()))
                                       or "nothing") + f". Load average when the run ended: {first['load']:.1f}."]
     return lines
@@ -241,8 +245,8 @@ def section(results: dict[int, dict], args, started_load: float, before: dict) -
 
 
 def main() -> int:
-    if len(sys.argv) == 4 and sys.argv[1] == "--floor":
-        floor(Path(sys.argv[2]), Path(sys.argv[3]))
+    if len(sys.argv) >= 4 and sys.argv[1] == "--floor":
+        floor(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--customers", default="10000,100000,300000", help="sizes, comma-separated")
@@ -251,6 +255,8 @@ def main() -> int:
     ap.add_argument("--report", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--day-two", default=None, help="sizes that also run a second time with nothing new "
                                                      "(default: the smallest of --customers; 0 for none)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                    help="a setting for the runs and the floor alike, e.g. spark.conf.spark.driver.memory=12g")
     ap.add_argument("--reuse", default="", help="sizes measured by an earlier invocation (their result.json) to "
                                                  "report beside these")
     args = ap.parse_args()
@@ -273,13 +279,13 @@ def main() -> int:
         load_started = os.getloadavg()[0]
         generated(work, n, args.seed)
         fresh(work)
-        first = run_once(work, "first")
+        first = run_once(work, "first", args.overrides)
         print(f"{n:,} customers: {first['status']} in {total(first):,.0f} s", flush=True)
         result = {"first": first, "quarantine": quarantine_by_stage(work), "commit": commit(),
-                  "load_started": load_started}
+                  "load_started": load_started, "settings": args.overrides}
         if n in day_two:
-            result["second"] = run_once(work, "second")
-        result["floor"] = measure_floor(work)
+            result["second"] = run_once(work, "second", args.overrides)
+        result["floor"] = measure_floor(work, args.overrides)
         print(f"{n:,} customers: floor {result['floor']['floor_seconds']:,.0f} s", flush=True)
         (work / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
         results[n] = result
