@@ -43,7 +43,8 @@ generate: $(STAMP)  ## e.g. make generate ARGS="--customers 100000 --seed 7 --ou
 	$(BIN)/cdp generate $(ARGS)
 
 bench: setup  ## the whole pipeline at 10k/100k/300k customers against Spark's write-once floor, journeys/profiles and churn/value 10k -> 100k, identity 100k -> 1M records and a 1% batch, FEBRL, CDNOW -> docs/benchmarks.md
-	$(BIN)/python jobs/bench_pipeline.py
+	$(BIN)/python jobs/bench_pipeline.py --customers 10000,100000
+	$(BIN)/python jobs/bench_pipeline.py --customers 300000 --reuse 10000,100000 --day-two 0 --set spark.conf.spark.driver.memory=12g
 	$(BIN)/python jobs/bench_journeys.py
 	$(BIN)/python jobs/bench_churn.py
 	$(BIN)/python jobs/bench_identity.py $(ARGS)
